@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The test command of README.md: installs what the tests need on a fresh
+# Debian machine, then runs every Go test. CI runs exactly this (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# bubblewrap: the code sandbox's preferred isolation (tests also cover the
+# namespace fallback). Best effort: tests that need it skip when it is absent.
+if ! command -v bwrap >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+	(as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >/dev/null 2>&1 ||
+		echo "test.sh: could not install bubblewrap; sandbox tests use the namespace fallback" >&2
+fi
+
+# Hugging Face's Rust tokenizer, prebuilt for Node, for the tokenizer's
+# differential test (tokenizer/testdata/hf). Skipped by the test when absent.
+if command -v npm >/dev/null 2>&1 && [ -f tokenizer/testdata/hf/package.json ] && [ ! -d tokenizer/testdata/hf/node_modules ]; then
+	(cd tokenizer/testdata/hf && npm install --no-audit --no-fund --silent) ||
+		echo "test.sh: npm install failed; the HF differential tokenizer test will skip" >&2
+fi
+
+export CGO_ENABLED=0
+go vet ./...
+go test -timeout 60m ./...
