@@ -1,0 +1,190 @@
+package autograd
+
+import (
+	"fmt"
+
+	"github.com/r1go/r1/tensor"
+)
+
+// Embedding: out (N,C) = table (V,C)[ids (N)].
+func (tp *Tape) Embedding(table *Var, ids *tensor.Tensor) *Var {
+	c := table.Val.Cols()
+	out := tp.newVar(append(append([]int(nil), ids.Shape...), c)...)
+	tp.Dev.Embedding(out.Val, table.Val, ids)
+	tp.record(out, func() {
+		tp.Dev.EmbeddingBackward(table.grad(), out.Grad, ids)
+	}, table)
+	return out
+}
+
+// Linear: y (…,Out) = x (…,In) · Wᵀ (W is (Out,In), the HF layout) + b (Out).
+func (tp *Tape) Linear(x, w, b *Var) *Var {
+	in, outF := w.Val.Cols(), w.Val.Rows()
+	if x.Val.Cols() != in {
+		panic(fmt.Sprintf("autograd: Linear x%v · W%vᵀ", x.Val.Shape, w.Val.Shape))
+	}
+	shape := append(append([]int(nil), x.Val.Shape[:len(x.Val.Shape)-1]...), outF)
+	y := tp.newVar(shape...)
+	tp.Dev.MatMul(y.Val, x.Val, w.Val, false, true, 1, 0)
+	if b != nil {
+		tp.Dev.AddBias(y.Val, b.Val)
+	}
+	tp.record(y, func() {
+		if x.RequiresGrad { // dx (N,In) += dy (N,Out) · W (Out,In)
+			tp.Dev.MatMul(x.grad(), y.Grad, w.Val, false, false, 1, 1)
+		}
+		if w.RequiresGrad { // dW (Out,In) += dyᵀ (Out,N) · x (N,In)
+			tp.Dev.MatMul(w.grad(), y.Grad, x.Val, true, false, 1, 1)
+		}
+		if b != nil && b.RequiresGrad {
+			tp.Dev.SumRowsAcc(b.grad(), y.Grad)
+		}
+	}, x, w, b)
+	return y
+}
+
+// RMSNorm over the last dimension: y = x / sqrt(mean(x²)+eps) · w.
+func (tp *Tape) RMSNorm(x, w *Var, eps float32) *Var {
+	y := tp.newVar(x.Val.Shape...)
+	rstd := tp.Dev.New(tp.DType, x.Val.Rows())
+	tp.Dev.RMSNorm(y.Val, rstd, x.Val, w.Val, eps)
+	tp.record(y, func() {
+		dx := tp.Dev.New(tp.DType, x.Val.Shape...)
+		dw := tp.Dev.New(tp.DType, w.Val.Shape...)
+		if w.RequiresGrad {
+			dw = w.grad()
+		}
+		tp.Dev.RMSNormBackward(dx, dw, y.Grad, x.Val, w.Val, rstd)
+		tp.accumulate(x, dx)
+	}, x, w)
+	return y
+}
+
+// RoPE rotates x (B,T,H,D) by the angles of pos (B,T) from the cos/sin
+// tables (P, D/2). The backward pass is the inverse rotation.
+func (tp *Tape) RoPE(x *Var, cos, sin, pos *tensor.Tensor) *Var {
+	y := tp.newVar(x.Val.Shape...)
+	tp.Dev.Copy(y.Val, x.Val)
+	tp.Dev.RoPE(y.Val, cos, sin, pos, false)
+	tp.record(y, func() {
+		dx := tp.Dev.New(tp.DType, x.Val.Shape...)
+		tp.Dev.Copy(dx, y.Grad)
+		tp.Dev.RoPE(dx, cos, sin, pos, true)
+		tp.accumulate(x, dx)
+	}, x)
+	return y
+}
+
+// Attention: causal grouped-query attention of q (B,T,Hq,D) over k, v
+// (B,T,Hkv,D) with padding mask (B,T) (nil = none); out (B,T,Hq,D).
+func (tp *Tape) Attention(q, k, v *Var, mask *tensor.Tensor, scale float32) *Var {
+	b, t, hq := q.Val.Shape[0], q.Val.Shape[1], q.Val.Shape[2]
+	out := tp.newVar(q.Val.Shape...)
+	lse := tp.Dev.New(tp.DType, b, hq, t)
+	tp.Dev.Attention(out.Val, lse, q.Val, k.Val, v.Val, mask, scale)
+	tp.record(out, func() {
+		dq := tp.Dev.New(tp.DType, q.Val.Shape...)
+		dk := tp.Dev.New(tp.DType, k.Val.Shape...)
+		dv := tp.Dev.New(tp.DType, v.Val.Shape...)
+		tp.Dev.AttentionBackward(dq, dk, dv, out.Grad, out.Val, lse, q.Val, k.Val, v.Val, mask, scale)
+		tp.accumulate(q, dq)
+		tp.accumulate(k, dk)
+		tp.accumulate(v, dv)
+	}, q, k, v)
+	return out
+}
+
+// SwiGLU: silu(gate)·up, both (N,F).
+func (tp *Tape) SwiGLU(gate, up *Var) *Var {
+	tensor.MustSameShape("SwiGLU", gate.Val, up.Val)
+	out := tp.newVar(gate.Val.Shape...)
+	tp.Dev.SwiGLU(out.Val, gate.Val, up.Val)
+	tp.record(out, func() {
+		dg := tp.Dev.New(tp.DType, gate.Val.Shape...)
+		du := tp.Dev.New(tp.DType, up.Val.Shape...)
+		tp.Dev.SwiGLUBackward(dg, du, out.Grad, gate.Val, up.Val)
+		tp.accumulate(gate, dg)
+		tp.accumulate(up, du)
+	}, gate, up)
+	return out
+}
+
+// Add: the residual connection a + b.
+func (tp *Tape) Add(a, b *Var) *Var {
+	out := tp.newVar(a.Val.Shape...)
+	tp.Dev.Add(out.Val, a.Val, b.Val)
+	tp.record(out, func() {
+		tp.accumulate(a, out.Grad)
+		tp.accumulate(b, out.Grad)
+	}, a, b)
+	return out
+}
+
+// DefaultChunkElems bounds the logits held at once by TokenLogProbs
+// (rows·V ≤ this): 4M floats = 16 MB, so a 150k vocabulary takes ~27 rows
+// per chunk and B×T×V is never materialised.
+const DefaultChunkElems = 1 << 22
+
+// TokenLogProbs computes, for hidden states h (N,C) and the output
+// embedding w (V,C), the log-probability of target (N) under softmax(h·wᵀ)
+// and the entropy of that distribution, chunk by chunk over the rows. The
+// backward pass recomputes each chunk's logits instead of storing them.
+// Targets < 0 give logp 0 and no gradient (padding).
+func (tp *Tape) TokenLogProbs(h, w *Var, target *tensor.Tensor, chunkElems int) (logp, entropy *Var) {
+	n, v := h.Val.Rows(), w.Val.Rows()
+	if w.Val.Cols() != h.Val.Cols() || target.Numel() != n {
+		panic(fmt.Sprintf("autograd: TokenLogProbs h%v w%v target%v", h.Val.Shape, w.Val.Shape, target.Shape))
+	}
+	if chunkElems <= 0 {
+		chunkElems = DefaultChunkElems
+	}
+	rows := max(1, chunkElems/v)
+	h2 := h.Val.Reshape(n, h.Val.Cols())
+	logp, entropy = tp.newVar(n), tp.newVar(n)
+	lse := tp.Dev.New(tp.DType, n)
+	forChunks := func(fn func(lo, hi int, logits *tensor.Tensor)) {
+		buf := tp.Dev.New(tp.DType, min(rows, n), v)
+		for lo := 0; lo < n; lo += rows {
+			hi := min(lo+rows, n)
+			logits := tp.Dev.SliceRows(buf, 0, hi-lo)
+			tp.Dev.MatMul(logits, tp.Dev.SliceRows(h2, lo, hi), w.Val, false, true, 1, 0) // (n,V) = h·wᵀ
+			fn(lo, hi, logits)
+		}
+		tp.Dev.Free(buf)
+	}
+	forChunks(func(lo, hi int, logits *tensor.Tensor) {
+		tp.Dev.LogSoftmaxGather(tp.Dev.SliceRows(logp.Val, lo, hi), tp.Dev.SliceRows(lse, lo, hi),
+			tp.Dev.SliceRows(entropy.Val, lo, hi), logits, tp.Dev.SliceRows(target, lo, hi))
+	})
+	bw := func() {
+		var dh *tensor.Tensor
+		if h.RequiresGrad {
+			dh = h.grad().Reshape(n, h.Val.Cols())
+		}
+		forChunks(func(lo, hi int, logits *tensor.Tensor) {
+			var dlp, dent *tensor.Tensor
+			if logp.Grad != nil {
+				dlp = tp.Dev.SliceRows(logp.Grad, lo, hi)
+			}
+			if entropy.Grad != nil {
+				dent = tp.Dev.SliceRows(entropy.Grad, lo, hi)
+			}
+			tp.Dev.LogSoftmaxGatherBackward(logits, tp.Dev.SliceRows(lse, lo, hi), tp.Dev.SliceRows(target, lo, hi), dlp, dent)
+			if dh != nil { // dh (n,C) += dlogits (n,V) · w (V,C)
+				tp.Dev.MatMul(tp.Dev.SliceRows(dh, lo, hi), logits, w.Val, false, false, 1, 1)
+			}
+			if w.RequiresGrad { // dw (V,C) += dlogitsᵀ (V,n) · h (n,C)
+				tp.Dev.MatMul(w.grad(), logits, tp.Dev.SliceRows(h2, lo, hi), true, false, 1, 1)
+			}
+		})
+	}
+	if !tp.NoGrad && (h.RequiresGrad || w.RequiresGrad) {
+		logp.RequiresGrad, entropy.RequiresGrad = true, true
+		tp.backward = append(tp.backward, func() {
+			if logp.Grad != nil || entropy.Grad != nil {
+				bw()
+			}
+		})
+	}
+	return logp, entropy
+}
