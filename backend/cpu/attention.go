@@ -28,7 +28,7 @@ func (*Backend) Attention(out, lse, q, k, v, mask *tensor.Tensor, scale float32)
 		attention(f64(out), f64(lse), f64(q), f64(k), f64(v), i32(mask), b, t, hq, hkv, d, float64(scale))
 		return
 	}
-	attention(f32(out), f32(lse), f32(q), f32(k), f32(v), i32(mask), b, t, hq, hkv, d, scale)
+	attentionF32(f32(out), f32(lse), f32(q), f32(k), f32(v), i32(mask), b, t, hq, hkv, d, scale)
 }
 
 func attention[T float](os, ls, qs, ks, vs []T, ms []int32, b, t, hq, hkv, d int, scale T) {
@@ -97,7 +97,7 @@ func (*Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, mask *ten
 		attentionBackward(f64(dq), f64(dk), f64(dv), f64(dout), f64(out), f64(lse), f64(q), f64(k), f64(v), i32(mask), b, t, hq, hkv, d, float64(scale))
 		return
 	}
-	attentionBackward(f32(dq), f32(dk), f32(dv), f32(dout), f32(out), f32(lse), f32(q), f32(k), f32(v), i32(mask), b, t, hq, hkv, d, scale)
+	attentionBackwardF32(f32(dq), f32(dk), f32(dv), f32(dout), f32(out), f32(lse), f32(q), f32(k), f32(v), i32(mask), b, t, hq, hkv, d, scale)
 }
 
 func attentionBackward[T float](dqs, dks, dvs, dos, os, ls, qs, ks, vs []T, ms []int32, b, t, hq, hkv, d int, scale T) {

@@ -179,7 +179,7 @@ func (*Backend) SwiGLU(out, gate, up *tensor.Tensor) {
 	swiglu(f32(out), f32(gate), f32(up))
 }
 
-func sigmoid[T float](x T) T { return 1 / (1 + T(math.Exp(float64(-x)))) }
+func sigmoid[T float](x T) T { return 1 / (1 + expT(-x)) }
 
 func swiglu[T float](o, g, u []T) {
 	parallel(len(o), 1<<14, func(lo, hi int) {
@@ -252,10 +252,10 @@ func rowLSEEntropy[T float](z []T) (lse, entropy float64) {
 	}
 	var s, sz float64
 	for _, x := range z {
-		d := float64(x - m)
-		e := math.Exp(d)
+		d := x - m
+		e := float64(expT(d))
 		s += e
-		sz += e * d
+		sz += e * float64(d)
 	}
 	l := math.Log(s)
 	// H = lse − E_p[z], both shifted by m.
@@ -291,7 +291,7 @@ func logSoftmaxGatherBackward[T float](z, ls []T, tg []int32, dlp, dent []T, v i
 			}
 			for j, x := range row {
 				logp := x - l
-				p := T(math.Exp(float64(logp)))
+				p := expT(logp)
 				row[j] = -g*p - ge*p*(logp+h)
 			}
 			if t := tg[n]; t >= 0 {

@@ -540,6 +540,9 @@ def build(name, cfg, seed, weight_dtype="F32", weights=None, grads=False):
     logits = forward(arch, w, ids, mask, pos)
     loss = causal_lm_loss(logits, ids, mask)
     run_self_checks(name, arch, w, ids, mask, pos, logits)
+    tlp = token_logprobs(logits, ids, mask)
+    mean_nll = (-tlp.sum() / mask[:, 1:].sum()).item()
+    check(abs(mean_nll - loss.item()) < 1e-5, f"{name}: token_logprobs agree with loss")
 
     d = os.path.join(OUT_DIR, name)
     os.makedirs(d, exist_ok=True)

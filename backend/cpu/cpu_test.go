@@ -1,0 +1,87 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/r1go/r1/tensor"
+)
+
+// expf must stay within 3 ulp-ish (relative 4e-7) of math.Exp over the
+// whole float32 range the kernels see.
+func TestExpf(t *testing.T) {
+	worst := 0.0
+	for x := float32(-103); x < 88.7; x += 0.0137 {
+		got, want := float64(expf(x)), math.Exp(float64(x))
+		if want < 1e-37 { // subnormal results: absolute error
+			if math.Abs(got-want) > 1e-44 {
+				t.Fatalf("expf(%v) = %v, want %v", x, got, want)
+			}
+			continue
+		}
+		worst = math.Max(worst, math.Abs(got-want)/want)
+	}
+	if worst > 4e-7 {
+		t.Fatalf("worst relative error %.3g", worst)
+	}
+	if !math.IsInf(float64(expf(100)), 1) || expf(-200) != 0 || expf(0) != 1 {
+		t.Fatal("expf edge cases wrong")
+	}
+}
+
+// The float32 GEMM-based attention must agree with the float64 reference
+// kernel (itself gradient-checked in autograd) on GQA with left padding.
+func TestAttentionF32MatchesF64(t *testing.T) {
+	be := New()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []struct{ b, t, hq, hkv, d int }{{2, 7, 4, 2, 8}, {1, 33, 2, 1, 16}, {3, 5, 3, 3, 4}} {
+		t.Run(fmt.Sprint(c), func(t *testing.T) {
+			nq, nk := c.b*c.t*c.hq*c.d, c.b*c.t*c.hkv*c.d
+			rnd := func(n int) []float32 {
+				v := make([]float32, n)
+				for i := range v {
+					v[i] = float32(rng.NormFloat64())
+				}
+				return v
+			}
+			q, k, v, dout := rnd(nq), rnd(nk), rnd(nk), rnd(nq)
+			mask := make([]int32, c.b*c.t)
+			for bi := 0; bi < c.b; bi++ {
+				for j := 0; j < c.t; j++ {
+					if j >= bi { // row bi has bi pad tokens on the left
+						mask[bi*c.t+j] = 1
+					}
+				}
+			}
+			run := func(dt tensor.DType) [][]float32 {
+				up := func(x []float32, shape ...int) *tensor.Tensor { return be.Upload(x, dt, shape...) }
+				qt, kt, vt := up(q, c.b, c.t, c.hq, c.d), up(k, c.b, c.t, c.hkv, c.d), up(v, c.b, c.t, c.hkv, c.d)
+				mt := be.UploadInt32(mask, c.b, c.t)
+				out, lse := be.New(dt, c.b, c.t, c.hq, c.d), be.New(dt, c.b, c.hq, c.t)
+				scale := float32(1 / math.Sqrt(float64(c.d)))
+				be.Attention(out, lse, qt, kt, vt, mt, scale)
+				dq, dk, dv := be.New(dt, qt.Shape...), be.New(dt, kt.Shape...), be.New(dt, vt.Shape...)
+				be.AttentionBackward(dq, dk, dv, up(dout, qt.Shape...), out, lse, qt, kt, vt, mt, scale)
+				return [][]float32{be.Download(out), be.Download(dq), be.Download(dk), be.Download(dv)}
+			}
+			got, want := run(tensor.F32), run(tensor.F64)
+			for n, name := range []string{"out", "dq", "dk", "dv"} {
+				for i := range got[n] {
+					if d := math.Abs(float64(got[n][i] - want[n][i])); d > 2e-5*math.Max(1, math.Abs(float64(want[n][i]))) {
+						t.Fatalf("%s[%d]: f32 %v, f64 %v", name, i, got[n][i], want[n][i])
+					}
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkExpf(b *testing.B) {
+	var s float32
+	for i := 0; i < b.N; i++ {
+		s += expf(float32(i&1023) * -0.01)
+	}
+	_ = s
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+
+	"github.com/r1go/r1/backend/cpu"
+	"github.com/r1go/r1/tensor"
+)
+
+// openDevice returns the compute backend named by --device.
+func openDevice(name string) (tensor.Backend, error) {
+	switch name {
+	case "", "auto", "cpu":
+		return cpu.New(), nil
+	case "cuda":
+		return nil, fmt.Errorf("--device cuda: the CUDA backend is not built yet; use --device cpu")
+	}
+	return nil, fmt.Errorf("--device %q: want cpu, cuda or auto", name)
+}
+
+// jsonLines calls fn for each non-empty line of r with its 1-based number.
+// Lines may be long (a row of ids or a whole completion): up to 64 MB.
+func jsonLines(r io.Reader, fn func(line []byte, n int) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := sc.Bytes()
+		if len(trimSpace(line)) == 0 {
+			continue
+		}
+		if err := fn(line, n); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("reading line %d: %w", n+1, err)
+	}
+	return nil
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\r' || b[len(b)-1] == '\n') {
+		b = b[:len(b)-1]
+	}
+	return b
+}

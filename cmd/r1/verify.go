@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/r1go/r1/reward/mathverify"
+)
+
+func init() {
+	register(&command{
+		name:    "verify",
+		summary: "check math answers against gold answers (JSONL in, JSONL out)",
+		run:     runVerify,
+	})
+}
+
+// verifyLine is one input record of `r1 verify --jsonl`.
+type verifyLine struct {
+	Gold       json.RawMessage `json:"gold"`
+	Prediction json.RawMessage `json:"prediction"`
+}
+
+// verifyResult is one output record; Error is set only for bad input.
+type verifyResult struct {
+	Equal bool   `json:"equal"`
+	Error string `json:"error,omitempty"`
+}
+
+func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("verify", "--jsonl < pairs.jsonl | -gold ANSWER -prediction TEXT", stderr)
+	jsonl := fs.Bool("jsonl", false, `read {"gold": ..., "prediction": ...} lines from stdin and write {"equal": true|false} lines in the same order`)
+	gold := fs.String("gold", "", "gold answer (without --jsonl)")
+	pred := fs.String("prediction", "", "prediction: a bare answer or a whole completion (without --jsonl)")
+	timeout := fs.Duration("timeout", time.Second, "time limit for one check")
+	extract := fs.Bool("extract", false, "also print the extracted answer (without --jsonl)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *timeout <= 0 {
+		return fmt.Errorf("flag -timeout: expected a positive duration, got %v", *timeout)
+	}
+	check := func(g, p string) bool {
+		c, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		return mathverify.Verify(c, g, p)
+	}
+	if !*jsonl {
+		if *gold == "" {
+			fs.Usage()
+			return errUsage
+		}
+		if *extract {
+			a, _ := mathverify.ExtractAnswer(*pred)
+			fmt.Fprintf(stdout, "extracted: %s\n", a)
+		}
+		fmt.Fprintln(stdout, check(*gold, *pred))
+		return nil
+	}
+	in := bufio.NewReaderSize(stdin, 1<<20)
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
+	enc := json.NewEncoder(out)
+	for lineNo := 1; ; lineNo++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		line, err := in.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) > 0 {
+			res := verifyResult{}
+			g, p, perr := decodeVerifyLine(line)
+			if perr != nil {
+				res.Error = fmt.Sprintf("stdin line %d: %v", lineNo, perr)
+				fmt.Fprintln(stderr, "r1 verify:", res.Error)
+			} else {
+				res.Equal = check(g, p)
+			}
+			if werr := enc.Encode(res); werr != nil {
+				return fmt.Errorf("writing result for line %d: %w", lineNo, werr)
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading stdin line %d: %w", lineNo, err)
+		}
+	}
+}
+
+// decodeVerifyLine reads gold and prediction; either may be a JSON string
+// or number (AMC answers are numbers).
+func decodeVerifyLine(line []byte) (string, string, error) {
+	var v verifyLine
+	if err := json.Unmarshal(line, &v); err != nil {
+		return "", "", fmt.Errorf("expected a JSON object with \"gold\" and \"prediction\": %v", err)
+	}
+	g, err := jsonScalar(v.Gold)
+	if err != nil {
+		return "", "", fmt.Errorf("field \"gold\": %v", err)
+	}
+	p, err := jsonScalar(v.Prediction)
+	if err != nil {
+		return "", "", fmt.Errorf("field \"prediction\": %v", err)
+	}
+	return g, p, nil
+}
+
+func jsonScalar(raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", errors.New("missing (expected a string or number)")
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", err
+		}
+		return s, nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return "", fmt.Errorf("expected a string or number, got %s", truncate(string(raw), 40))
+	}
+	if _, err := strconv.ParseFloat(n.String(), 64); err != nil {
+		return "", fmt.Errorf("bad number %s", n)
+	}
+	return n.String(), nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

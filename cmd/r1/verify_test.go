@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestVerifyJSONL(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []string // expected output lines
+	}{
+		{
+			name: "order and values",
+			in: `{"gold": "\\frac{1}{2}", "prediction": "so the answer is \\boxed{0.5}"}
+{"gold": "72", "prediction": "Natalia sold 48/2 = 24 clips in May.\n#### 72"}
+{"gold": "3", "prediction": "\\boxed{4}"}
+{"gold": 25, "prediction": "The final answer is $25$."}
+`,
+			want: []string{`{"equal":true}`, `{"equal":true}`, `{"equal":false}`, `{"equal":true}`},
+		},
+		{
+			name: "bad lines keep alignment",
+			in:   "not json\n\n{\"gold\": \"1\"}\n{\"gold\": \"(1,2)\", \"prediction\": \"$(1, 2)$\"}",
+			want: []string{`{"equal":false,"error":"stdin line 1:`, `{"equal":false,"error":"stdin line 3: field \"prediction\"`, `{"equal":true}`},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if err := runVerify(context.Background(), []string{"--jsonl"}, strings.NewReader(tc.in), &out, &errb); err != nil {
+				t.Fatalf("runVerify: %v (stderr %s)", err, errb.String())
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if len(lines) != len(tc.want) {
+				t.Fatalf("got %d lines %q, want %d", len(lines), lines, len(tc.want))
+			}
+			for i, l := range lines {
+				if !strings.HasPrefix(l, tc.want[i]) {
+					t.Errorf("line %d = %s, want prefix %s", i+1, l, tc.want[i])
+				}
+				var r map[string]any
+				if err := json.Unmarshal([]byte(l), &r); err != nil {
+					t.Errorf("line %d is not JSON: %v", i+1, err)
+				}
+			}
+		})
+	}
+}
+
+func TestVerifySingle(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-gold", `\left( 3, \frac{\pi}{2} \right)`, "-prediction", `$\boxed{(3, \pi/2)}$`}, "true\n"},
+		{[]string{"-gold", "x > 5", "-prediction", "$5 < x$"}, "true\n"},
+		{[]string{"-gold", "x > 5", "-prediction", "$x < 5$"}, "false\n"},
+	}
+	for _, tc := range tests {
+		var out, errb bytes.Buffer
+		if err := runVerify(context.Background(), tc.args, strings.NewReader(""), &out, &errb); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if out.String() != tc.want {
+			t.Errorf("%v: got %q want %q", tc.args, out.String(), tc.want)
+		}
+	}
+	var out, errb bytes.Buffer
+	if err := runVerify(context.Background(), []string{"-h"}, strings.NewReader(""), &out, &errb); err != errHelp {
+		t.Errorf("-h: got %v, want errHelp", err)
+	}
+	if !strings.Contains(errb.String(), "-jsonl") {
+		t.Errorf("-h output lacks -jsonl: %s", errb.String())
+	}
+}
