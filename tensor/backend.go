@@ -105,6 +105,21 @@ type Backend interface {
 	// given dlogp(N) and dentropy(N) (either may be nil = zero).
 	LogSoftmaxGatherBackward(logits, lse, target, dlogp, dentropy *Tensor)
 
+	// --- inference with a paged KV cache (see package sample) ---
+
+	// KVWrite stores k, v (N,Hkv,D) of N new tokens into the caches
+	// kcache, vcache (S,Hkv,D) at slots (N) (slot = block·blockSize + offset).
+	KVWrite(kcache, vcache, k, v, slots *Tensor)
+	// PagedAttention: token n of q (N,Hq,D) attends causally to the first
+	// seqLens[n] positions of sequence seqIdx[n], whose positions live in
+	// cache blocks blockTable[seqIdx[n]] (rows of maxBlocks) of blockSize
+	// slots each. Prefill (many tokens of one sequence) and decode (one token
+	// of many sequences) are the same call. out (N,Hq,D).
+	PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLens *Tensor, blockSize int, scale float32)
+	// CopySlots copies cache rows src[i] → dst[i] (copy-on-write of a
+	// shared, partly filled block when samples of one prompt diverge).
+	CopySlots(cache, src, dst *Tensor)
+
 	// --- optimizer ---
 
 	// AdamW updates param, m and v in place from grad (decoupled weight

@@ -118,12 +118,9 @@ func runPrompt(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 	}
 	if *asJSON {
-		b, err := json.Marshal(text)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(stdout, "%s\n", b)
-		return err
+		enc := json.NewEncoder(stdout)
+		enc.SetEscapeHTML(false) // keep <|im_start|> readable
+		return enc.Encode(text)
 	}
 	_, err := io.WriteString(stdout, text)
 	return err

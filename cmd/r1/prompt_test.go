@@ -35,7 +35,7 @@ func TestPromptCLI(t *testing.T) {
 		{"messages_file", []string{"--messages", msgFile, "--tokenizer", qwen, "--enable-thinking", "false"}, "",
 			"<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n", nil},
 		{"messages_stdin_json", []string{"--messages", "-", "--tokenizer", qwen, "--add-generation-prompt=false", "--json"}, `[{"role":"user","content":"é"}]`,
-			`"\u003c|im_start|\u003euser\né\u003c|im_end|\u003e\n"` + "\n", nil},
+			`"<|im_start|>user\né<|im_end|>\n"` + "\n", nil},
 		{"no_format", nil, "", "", errUsage},
 		{"messages_without_tokenizer", []string{"--messages", msgFile}, "", "", errUsage},
 		{"bad_thinking", []string{"--messages", msgFile, "--tokenizer", qwen, "--enable-thinking", "maybe"}, "", "", errUsage},

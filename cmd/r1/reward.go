@@ -117,10 +117,7 @@ func runReward(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 				Line   int                     `json:"line"`
 				Total  float64                 `json:"total"`
 				Scores map[string]reward.Score `json:"scores"`
-			}{lineNos[i], res.Total[i], map[string]reward.Score{}}
-			for j, l := range res.Labels {
-				rec.Scores[l] = res.Scores[i][j]
-			}
+			}{lineNos[i], res.Total[i], res.Row(i)}
 			if err := enc.Encode(rec); err != nil {
 				return err
 			}
