@@ -1,0 +1,305 @@
+// Package grpo trains a policy with Group Relative Policy Optimization
+// (Shao et al. 2024, DeepSeekMath; the RL algorithm of DeepSeek-R1): for each
+// prompt, G samples are scored by rule-based rewards, advantages are the
+// rewards normalised within the group, and the policy maximises a clipped
+// importance-weighted objective with a KL penalty to a frozen reference —
+// no value model. Variants from DAPO (Yu et al. 2025) and Dr. GRPO (Liu et
+// al. 2025) are options.
+package grpo
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/r1go/r1/optim"
+	"github.com/r1go/r1/reward"
+)
+
+// Config is a GRPO run. Every field has a YAML key; `r1 grpo --set
+// key.sub=value` overrides any of them.
+type Config struct {
+	// Model is the Hugging Face checkpoint directory of the policy to train
+	// (also the initial reference model).
+	Model string `yaml:"model"`
+	// Device is cpu, cuda or auto.
+	Device string `yaml:"device"`
+	// Out is the run directory (config.yaml, metrics.jsonl, samples.jsonl,
+	// checkpoints/, TensorBoard events).
+	Out string `yaml:"out"`
+	// Seed drives data order and sampling; the same seed reproduces a run.
+	Seed uint64 `yaml:"seed"`
+	// Steps is the number of policy-update steps (one rollout each).
+	Steps int `yaml:"steps"`
+
+	Data DataConfig `yaml:"data"`
+
+	// PromptsPerStep prompts are sampled each step; each gets G completions.
+	PromptsPerStep int `yaml:"prompts_per_step"`
+	// G is the group size: completions per prompt (GRPO's G; R1 used 16).
+	G int `yaml:"num_generations"`
+
+	Sampling SamplingConfig `yaml:"sampling"`
+	Loss     LossOptions    `yaml:"loss"`
+
+	// MicroBatch bounds the sequences in one forward/backward pass; the
+	// gradients of a rollout accumulate over micro-batches, so a big rollout
+	// fits in memory.
+	MicroBatch int `yaml:"micro_batch"`
+
+	Optim    optim.AdamWConfig `yaml:"optimizer"`
+	Schedule optim.Schedule    `yaml:"schedule"`
+
+	Rewards reward.Config `yaml:"reward"`
+	// AccuracyReward is the label of the reward that measures correctness
+	// (for the accuracy metric); FormatReward the one for the format rate.
+	AccuracyReward string `yaml:"accuracy_reward"`
+	FormatReward   string `yaml:"format_reward"`
+
+	// SaveEvery writes a checkpoint every N steps (and at the end); 0 = end only.
+	SaveEvery int `yaml:"save_every"`
+	// KeepCheckpoints keeps the newest N checkpoints (0 = all).
+	KeepCheckpoints int `yaml:"keep_checkpoints"`
+	// LogSamples completions are written to samples.jsonl each step.
+	LogSamples int `yaml:"log_samples"`
+}
+
+// DataConfig chooses the prompts.
+type DataConfig struct {
+	// Dataset is a built-in name (gsm8k, math500, countdown, aime24,
+	// amc23, synthetic) or a JSONL file with "problem"/"question"/"prompt"
+	// and "answer" fields (Countdown rows: "nums", "target").
+	Dataset string `yaml:"dataset"`
+	// Split for built-ins that have one (train, test).
+	Split string `yaml:"split"`
+	// DataDir holds the built-in datasets (../shared/data layout).
+	DataDir string `yaml:"data_dir"`
+	// Template renders a row into a prompt: r1-zero (DeepSeek-R1 Table 1),
+	// chat (the model's chat template), plain, countdown-base,
+	// countdown-qwen-instruct (TinyZero).
+	Template string `yaml:"template"`
+	// Limit uses only the first N rows (0 = all).
+	Limit int `yaml:"limit"`
+	// MaxPromptTokens rejects longer prompts (0 = the model's context minus
+	// max_new_tokens); SkipLongPrompts drops them instead of failing.
+	MaxPromptTokens int  `yaml:"max_prompt_tokens"`
+	SkipLongPrompts bool `yaml:"skip_long_prompts"`
+}
+
+// SamplingConfig is how rollouts are drawn.
+type SamplingConfig struct {
+	Temperature  float64 `yaml:"temperature"`
+	TopP         float64 `yaml:"top_p"`
+	TopK         int     `yaml:"top_k"`
+	MinP         float64 `yaml:"min_p"`
+	MaxNewTokens int     `yaml:"max_new_tokens"`
+	// StopStrings end a completion early (kept in the text), e.g. "</answer>".
+	StopStrings []string `yaml:"stop_strings"`
+}
+
+// LossOptions are the GRPO objective's knobs.
+type LossOptions struct {
+	// Beta weighs the k3 KL penalty to the reference model (R1: 0.001;
+	// DAPO and Dr. GRPO use 0, which loads no reference model).
+	Beta float64 `yaml:"beta"`
+	// EpsLow, EpsHigh clip the importance ratio (PPO's ε = 0.2; DAPO's
+	// clip-higher raises EpsHigh to 0.28).
+	EpsLow  float64 `yaml:"epsilon_low"`
+	EpsHigh float64 `yaml:"epsilon_high"`
+	// ScaleRewards: group (GRPO), batch, none (Dr. GRPO).
+	ScaleRewards string `yaml:"scale_rewards"`
+	// AdvEps is added to the standard deviation (1e-4 as in TRL).
+	AdvEps float64 `yaml:"advantage_eps"`
+	// Aggregation: sequence (GRPO), token (DAPO), constant (Dr. GRPO).
+	Aggregation string `yaml:"loss_aggregation"`
+	// NumIterations μ: policy updates per rollout (GRPO's μ; 1 makes the
+	// ratio exactly 1 and the clip inactive).
+	NumIterations int `yaml:"num_iterations"`
+	// RefRefreshEvery copies the policy into the reference model every N
+	// steps (0 = never; Kimi k1.5 / TRL sync_ref_model).
+	RefRefreshEvery int `yaml:"ref_refresh_every"`
+	// DynamicSampling drops groups whose rewards are all equal (no
+	// gradient) and samples more prompts to refill the batch (DAPO), at most
+	// MaxRefills extra rounds per step.
+	DynamicSampling bool `yaml:"dynamic_sampling"`
+	MaxRefills      int  `yaml:"max_refills"`
+	// MaskTruncated excludes completions cut by max_new_tokens from the loss
+	// (DAPO's overlong filtering).
+	MaskTruncated bool `yaml:"mask_truncated"`
+	// OverlongBuffer > 0 adds DAPO's soft overlong penalty over the last N
+	// tokens before max_new_tokens to the reward.
+	OverlongBuffer int `yaml:"overlong_buffer"`
+}
+
+// Default returns the defaults: R1-Zero-style GRPO (β 0.001 as in the R1
+// paper, ε 0.2, μ 1, sequence aggregation) at a size that runs on a CPU.
+func Default() Config {
+	oc := optim.DefaultAdamW()
+	oc.LR = 1e-6
+	oc.WeightDecay = 0
+	oc.Beta2 = 0.99
+	return Config{
+		Device:         "cpu",
+		Out:            "runs/grpo",
+		Seed:           1,
+		Steps:          100,
+		Data:           DataConfig{Dataset: "gsm8k", Split: "train", DataDir: "../shared/data", Template: "r1-zero"},
+		PromptsPerStep: 8,
+		G:              8,
+		Sampling:       SamplingConfig{Temperature: 1, TopP: 1, MaxNewTokens: 512},
+		Loss: LossOptions{Beta: 0.001, EpsLow: 0.2, EpsHigh: 0.2, ScaleRewards: "group", AdvEps: 1e-4,
+			Aggregation: "sequence", NumIterations: 1, MaxRefills: 3},
+		MicroBatch: 8,
+		Optim:      oc,
+		Schedule:   optim.Schedule{Kind: "constant"},
+		Rewards: reward.Config{Rewards: []reward.Spec{
+			{Name: "math"}, {Name: "format"},
+		}},
+		AccuracyReward: "math",
+		FormatReward:   "format",
+		LogSamples:     4,
+	}
+}
+
+// Validate checks the whole config and names the offending key.
+func (c *Config) Validate() error {
+	switch {
+	case c.Model == "":
+		return fmt.Errorf("model: a Hugging Face checkpoint directory is required")
+	case c.Out == "":
+		return fmt.Errorf("out: a run directory is required")
+	case c.Steps <= 0:
+		return fmt.Errorf("steps: must be > 0, got %d", c.Steps)
+	case c.PromptsPerStep <= 0:
+		return fmt.Errorf("prompts_per_step: must be > 0, got %d", c.PromptsPerStep)
+	case c.G < 2:
+		return fmt.Errorf("num_generations: GRPO needs at least 2 samples per prompt, got %d", c.G)
+	case c.MicroBatch <= 0:
+		return fmt.Errorf("micro_batch: must be > 0, got %d", c.MicroBatch)
+	case c.Sampling.MaxNewTokens <= 0:
+		return fmt.Errorf("sampling.max_new_tokens: must be > 0, got %d", c.Sampling.MaxNewTokens)
+	case c.Sampling.Temperature <= 0:
+		return fmt.Errorf("sampling.temperature: RL needs sampling, want > 0, got %g", c.Sampling.Temperature)
+	case c.Loss.Beta < 0:
+		return fmt.Errorf("loss.beta: must be ≥ 0, got %g", c.Loss.Beta)
+	case c.Loss.EpsLow < 0 || c.Loss.EpsLow >= 1 || c.Loss.EpsHigh < 0:
+		return fmt.Errorf("loss.epsilon_low must be in [0,1) and loss.epsilon_high ≥ 0, got %g, %g", c.Loss.EpsLow, c.Loss.EpsHigh)
+	case c.Loss.NumIterations <= 0:
+		return fmt.Errorf("loss.num_iterations: must be ≥ 1, got %d", c.Loss.NumIterations)
+	case c.Loss.OverlongBuffer < 0 || c.Loss.OverlongBuffer >= c.Sampling.MaxNewTokens && c.Loss.OverlongBuffer > 0:
+		return fmt.Errorf("loss.overlong_buffer: must be in [0, max_new_tokens), got %d", c.Loss.OverlongBuffer)
+	}
+	if _, err := Advantages([]float64{0, 1}, 2, c.Loss.ScaleRewards, c.Loss.AdvEps); err != nil {
+		return fmt.Errorf("loss.scale_rewards: %w", err)
+	}
+	if _, err := Weights([]int{1}, &LossConfig{Aggregation: c.Loss.Aggregation, MaxLen: c.Sampling.MaxNewTokens}); err != nil {
+		return fmt.Errorf("loss.loss_aggregation: %w", err)
+	}
+	if err := c.Optim.Validate(); err != nil {
+		return fmt.Errorf("optimizer: %w", err)
+	}
+	if c.Schedule.Kind != "constant" && c.Schedule.Total == 0 {
+		c.Schedule.Total = c.Steps
+	}
+	if err := c.Schedule.Validate(); err != nil {
+		return fmt.Errorf("schedule: %w", err)
+	}
+	if err := c.Rewards.Validate(); err != nil {
+		return fmt.Errorf("reward: %w", err)
+	}
+	labels := map[string]bool{}
+	for _, s := range c.Rewards.Rewards {
+		labels[s.L()] = true
+	}
+	if c.AccuracyReward != "" && !labels[c.AccuracyReward] {
+		return fmt.Errorf("accuracy_reward: %q is not one of the rewards' labels", c.AccuracyReward)
+	}
+	if c.FormatReward != "" && !labels[c.FormatReward] {
+		return fmt.Errorf("format_reward: %q is not one of the rewards' labels", c.FormatReward)
+	}
+	return nil
+}
+
+// LoadConfig reads YAML over the defaults, then applies key=value
+// overrides (dotted YAML keys: sampling.temperature=0.8). Unknown keys are
+// errors, so a typo never silently does nothing.
+func LoadConfig(path string, sets []string) (Config, error) {
+	c := Default()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		if err := decodeStrict(data, &c); err != nil {
+			return c, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := ApplySets(&c, sets); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func decodeStrict(data []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && err.Error() != "EOF" {
+		return err
+	}
+	return nil
+}
+
+// ApplySets applies "a.b.c=value" overrides to any YAML-tagged struct: the
+// struct is rendered to a YAML tree, the key set (its value parsed as YAML),
+// and decoded back strictly.
+func ApplySets(v any, sets []string) error {
+	if len(sets) == 0 {
+		return nil
+	}
+	data, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var tree map[string]any
+	if err := yaml.Unmarshal(data, &tree); err != nil {
+		return err
+	}
+	for _, s := range sets {
+		key, val, ok := strings.Cut(s, "=")
+		if !ok || key == "" {
+			return fmt.Errorf("--set %q: want key=value", s)
+		}
+		var parsed any
+		if err := yaml.Unmarshal([]byte(val), &parsed); err != nil {
+			return fmt.Errorf("--set %s: value %q: %w", key, val, err)
+		}
+		parts := strings.Split(key, ".")
+		node := tree
+		for _, p := range parts[:len(parts)-1] {
+			next, ok := node[p].(map[string]any)
+			if !ok {
+				if _, exists := node[p]; exists && node[p] != nil {
+					return fmt.Errorf("--set %s: %q is not a section", key, p)
+				}
+				next = map[string]any{}
+				node[p] = next
+			}
+			node = next
+		}
+		node[parts[len(parts)-1]] = parsed
+	}
+	out, err := yaml.Marshal(tree)
+	if err != nil {
+		return err
+	}
+	if err := decodeStrict(out, v); err != nil {
+		return fmt.Errorf("--set: %w", err)
+	}
+	return nil
+}
+
+// YAML renders the resolved config (written as config.yaml in the run dir).
+func (c *Config) YAML() ([]byte, error) { return yaml.Marshal(c) }
