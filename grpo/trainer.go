@@ -648,6 +648,11 @@ func (t *Trainer) Run(ctx context.Context) error {
 		}
 		m, err := t.Step(ctx)
 		if err != nil {
+			if ctx.Err() != nil && t.step > first { // interrupted mid-step: keep what completed
+				if cerr := t.Save(); cerr != nil {
+					return errors.Join(err, cerr)
+				}
+			}
 			return err
 		}
 		if err := t.metrics.Log(t.step, m); err != nil {

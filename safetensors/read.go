@@ -101,8 +101,16 @@ func parse(path string, buf []byte) (*File, error) {
 	}
 	data := buf[8+n:]
 	f := &File{path: path, buf: buf, byName: make(map[string]int, len(raw))}
+	// Visit names in order so that, of several bad entries, the same one is
+	// always reported.
+	names := make([]string, 0, len(raw))
+	for name := range raw {
+		names = append(names, name)
+	}
+	sort.Strings(names)
 	spans := make([]span, 0, len(raw))
-	for name, msg := range raw {
+	for _, name := range names {
+		msg := raw[name]
 		if name == metadataKey {
 			if err := json.Unmarshal(msg, &f.metadata); err != nil {
 				return nil, fail("%s: want an object of string values: %v", metadataKey, err)

@@ -201,3 +201,31 @@ func TestWriteDoesNotReorderCallerSlice(t *testing.T) {
 		t.Error("Write sorted the caller's slice in place")
 	}
 }
+
+// Rewriting a file from its own open mapping must work: the temp file and
+// rename leave the mapped old inode intact until Close.
+func TestRewriteInPlaceFromMapping(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	p := filepath.Join(t.TempDir(), "m.safetensors")
+	in := []Tensor{randomTensor(t, rng, "w", "BF16", []int{64, 64})}
+	if err := Write(p, in, nil); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(p, f.Tensors(), map[string]string{"step": "2"}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	g, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	w, _ := g.Tensor("w")
+	if g.Metadata()["step"] != "2" || !bytes.Equal(w.Data, in[0].Data) {
+		t.Error("rewritten file lost data or metadata")
+	}
+}

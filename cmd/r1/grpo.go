@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/r1go/r1/grpo"
+	_ "github.com/r1go/r1/reward/all"
+)
+
+// setFlags collects repeated --set key=value overrides.
+type setFlags []string
+
+func (s *setFlags) String() string     { return strings.Join(*s, ",") }
+func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
+
+func init() {
+	register(&command{
+		name:    "grpo",
+		summary: "train a policy with GRPO from a YAML config (rule rewards, group-relative advantages, KL to a reference)",
+		run:     runGRPO,
+	})
+}
+
+func runGRPO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("grpo", "--config run.yaml [--set key=value ...] [--resume]", stderr)
+	config := fs.String("config", "", "YAML config (see configs/); unset keys keep their defaults")
+	var sets setFlags
+	fs.Var(&sets, "set", "override a config key, e.g. --set sampling.temperature=0.8 (repeatable; dotted YAML keys)")
+	resume := fs.Bool("resume", false, "continue from the newest checkpoint in the run directory")
+	printConfig := fs.Bool("print-config", false, "print the resolved config as YAML and exit")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := grpo.LoadConfig(*config, sets)
+	if err != nil {
+		return err
+	}
+	if *printConfig {
+		y, err := cfg.YAML()
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(y)
+		return err
+	}
+	return trainGRPO(ctx, cfg, *resume, stdout)
+}
+
+// trainGRPO builds the trainer, resumes when asked, and runs it.
+func trainGRPO(ctx context.Context, cfg grpo.Config, resume bool, stdout io.Writer) error {
+	dev, err := openDevice(cfg.Device)
+	if err != nil {
+		return err
+	}
+	tr, err := grpo.New(cfg, dev)
+	if err != nil {
+		return err
+	}
+	tr.Progress = stdout
+	if resume {
+		ok, err := tr.Resume()
+		if err != nil {
+			return err
+		}
+		if ok {
+			fmt.Fprintf(stdout, "resumed %s at step %d\n", cfg.Out, tr.StepsDone())
+		} else {
+			fmt.Fprintf(stdout, "no checkpoint in %s: starting from step 0\n", cfg.Out)
+		}
+	}
+	if err := tr.Run(ctx); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("interrupted after step %d; checkpoint written, continue with --resume", tr.StepsDone())
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "done: %d steps, run directory %s\n", tr.StepsDone(), cfg.Out)
+	return nil
+}
