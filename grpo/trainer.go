@@ -83,28 +83,10 @@ func New(cfg Config, dev tensor.Backend) (*Trainer, error) {
 	if t.opt, err = optim.NewAdamW(cfg.Optim, params); err != nil {
 		return nil, err
 	}
-	t.stopIDs = StopIDs(t.Policy.Config, t.Tok)
+	t.stopIDs = model.StopIDs(cfg.Model, t.Policy.Config, t.Tok.EOS)
 	t.engine = &sample.Engine{Model: t.Policy, MaxBatch: max(cfg.G, min(cfg.PromptsPerStep*cfg.G, 256)),
 		Decode: func(ids []int32) string { return t.Tok.Decode(toInts(ids), true) }}
 	return t, nil
-}
-
-// StopIDs are the ids that end a completion: the model's eos_token_id(s)
-// and the tokenizer's EOS.
-func StopIDs(cfg *model.Config, tok *tokenizer.Tokenizer) []int32 {
-	seen := map[int32]bool{}
-	var ids []int32
-	add := func(id int) {
-		if id >= 0 && !seen[int32(id)] {
-			seen[int32(id)] = true
-			ids = append(ids, int32(id))
-		}
-	}
-	for _, id := range cfg.EOSTokenIDs {
-		add(id)
-	}
-	add(tok.EOS)
-	return ids
 }
 
 func toInts(ids []int32) []int {
