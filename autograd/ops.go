@@ -55,7 +55,7 @@ func (tp *Tape) RMSNorm(x, w *Var, eps float32) *Var {
 			dw = w.grad()
 		}
 		tp.Dev.RMSNormBackward(dx, dw, y.Grad, x.Val, w.Val, rstd)
-		tp.accumulate(x, dx)
+		tp.accumulateOwned(x, dx)
 	}, x, w)
 	return y
 }
@@ -70,7 +70,7 @@ func (tp *Tape) RoPE(x *Var, cos, sin, pos *tensor.Tensor) *Var {
 		dx := tp.Dev.New(tp.DType, x.Val.Shape...)
 		tp.Dev.Copy(dx, y.Grad)
 		tp.Dev.RoPE(dx, cos, sin, pos, true)
-		tp.accumulate(x, dx)
+		tp.accumulateOwned(x, dx)
 	}, x)
 	return y
 }
@@ -87,9 +87,9 @@ func (tp *Tape) Attention(q, k, v *Var, mask *tensor.Tensor, scale float32) *Var
 		dk := tp.Dev.New(tp.DType, k.Val.Shape...)
 		dv := tp.Dev.New(tp.DType, v.Val.Shape...)
 		tp.Dev.AttentionBackward(dq, dk, dv, out.Grad, out.Val, lse, q.Val, k.Val, v.Val, mask, scale)
-		tp.accumulate(q, dq)
-		tp.accumulate(k, dk)
-		tp.accumulate(v, dv)
+		tp.accumulateOwned(q, dq)
+		tp.accumulateOwned(k, dk)
+		tp.accumulateOwned(v, dv)
 	}, q, k, v)
 	return out
 }
@@ -103,8 +103,8 @@ func (tp *Tape) SwiGLU(gate, up *Var) *Var {
 		dg := tp.Dev.New(tp.DType, gate.Val.Shape...)
 		du := tp.Dev.New(tp.DType, up.Val.Shape...)
 		tp.Dev.SwiGLUBackward(dg, du, out.Grad, gate.Val, up.Val)
-		tp.accumulate(gate, dg)
-		tp.accumulate(up, du)
+		tp.accumulateOwned(gate, dg)
+		tp.accumulateOwned(up, du)
 	}, gate, up)
 	return out
 }
@@ -114,7 +114,9 @@ func (tp *Tape) Add(a, b *Var) *Var {
 	out := tp.newVar(a.Val.Shape...)
 	tp.Dev.Add(out.Val, a.Val, b.Val)
 	tp.record(out, func() {
-		tp.accumulate(a, out.Grad)
+		// out's gradient is final once its backward runs, so a may take it
+		// over; b adds it (for Add(a, a) that doubles it in place: right).
+		tp.accumulateOwned(a, out.Grad)
 		tp.accumulate(b, out.Grad)
 	}, a, b)
 	return out

@@ -132,6 +132,23 @@ func (tp *Tape) accumulate(v *Var, tmp *tensor.Tensor) {
 	}
 }
 
+// accumulateOwned is accumulate for a tmp that nothing else will read or
+// write again: when v has no gradient yet, tmp becomes it (no copy, no add).
+func (tp *Tape) accumulateOwned(v *Var, tmp *tensor.Tensor) {
+	if v == nil || !v.RequiresGrad {
+		return
+	}
+	root := v
+	for root.parent != nil {
+		root = root.parent
+	}
+	if root.Grad == nil && v.Grad == nil && tmp.DType == gradType(root.Val.DType) {
+		root.Grad = tmp.Reshape(root.Val.Shape...)
+		return
+	}
+	tp.Dev.Axpy(v.grad(), 1, tmp)
+}
+
 // Reshape is a view of v with another shape; gradients flow through.
 func (tp *Tape) Reshape(v *Var, shape ...int) *Var {
 	return &Var{Val: v.Val.Reshape(shape...), RequiresGrad: v.RequiresGrad, parent: v}
