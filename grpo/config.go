@@ -185,8 +185,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("sampling.temperature: RL needs sampling, want > 0, got %g", c.Sampling.Temperature)
 	case c.Loss.Beta < 0:
 		return fmt.Errorf("loss.beta: must be ≥ 0, got %g", c.Loss.Beta)
-	case c.Loss.EpsLow < 0 || c.Loss.EpsLow >= 1 || c.Loss.EpsHigh < 0:
-		return fmt.Errorf("loss.epsilon_low must be in [0,1) and loss.epsilon_high ≥ 0, got %g, %g", c.Loss.EpsLow, c.Loss.EpsHigh)
+	case c.Loss.EpsLow < 0 || c.Loss.EpsHigh < 0:
+		return fmt.Errorf("loss.epsilon_low and loss.epsilon_high must be ≥ 0 (≥ 1 disables the low clip), got %g, %g", c.Loss.EpsLow, c.Loss.EpsHigh)
 	case c.Loss.NumIterations <= 0:
 		return fmt.Errorf("loss.num_iterations: must be ≥ 1, got %d", c.Loss.NumIterations)
 	case c.Loss.OverlongBuffer < 0 || c.Loss.OverlongBuffer >= c.Sampling.MaxNewTokens && c.Loss.OverlongBuffer > 0:
@@ -272,9 +272,11 @@ func ApplySets(v any, sets []string) error {
 		if !ok || key == "" {
 			return fmt.Errorf("--set %q: want key=value", s)
 		}
-		var parsed any
-		if err := yaml.Unmarshal([]byte(val), &parsed); err != nil {
-			return fmt.Errorf("--set %s: value %q: %w", key, val, err)
+		var parsed any = "" // key= sets an empty string, not YAML's null
+		if val != "" {
+			if err := yaml.Unmarshal([]byte(val), &parsed); err != nil {
+				return fmt.Errorf("--set %s: value %q: %w", key, val, err)
+			}
 		}
 		parts := strings.Split(key, ".")
 		node := tree
@@ -296,7 +298,11 @@ func ApplySets(v any, sets []string) error {
 		return err
 	}
 	if err := decodeStrict(out, v); err != nil {
-		return fmt.Errorf("--set: %w", err)
+		keys := make([]string, len(sets))
+		for i, s := range sets {
+			keys[i], _, _ = strings.Cut(s, "=")
+		}
+		return fmt.Errorf("--set %s: %w", strings.Join(keys, ", "), err)
 	}
 	return nil
 }

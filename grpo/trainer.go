@@ -59,6 +59,9 @@ func New(cfg Config, dev tensor.Backend) (*Trainer, error) {
 	}
 	t := &Trainer{Config: cfg, Dev: dev}
 	var err error
+	if t.scorer, err = reward.NewScorer(cfg.Rewards); err != nil { // cheap checks first
+		return nil, fmt.Errorf("reward: %w", err)
+	}
 	if t.Policy, err = model.Load(cfg.Model, dev); err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
@@ -69,9 +72,6 @@ func New(cfg Config, dev tensor.Backend) (*Trainer, error) {
 	}
 	if t.Tok, err = tokenizer.Load(cfg.Model); err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
-	}
-	if t.scorer, err = reward.NewScorer(cfg.Rewards); err != nil {
-		return nil, fmt.Errorf("reward: %w", err)
 	}
 	if err := t.loadData(); err != nil {
 		return nil, err

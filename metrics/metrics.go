@@ -36,7 +36,10 @@ func Open(dir string) (*Writer, error) {
 	if host == "" {
 		host = "localhost"
 	}
-	name := fmt.Sprintf("events.out.tfevents.%d.%s", time.Now().Unix(), host)
+	// TensorBoard reads every events file in the directory; the pid and
+	// nanoseconds keep a resumed run from colliding with the previous file.
+	now := time.Now()
+	name := fmt.Sprintf("events.out.tfevents.%d.%s.%d.%d", now.Unix(), host, os.Getpid(), now.Nanosecond())
 	tb, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		j.Close()

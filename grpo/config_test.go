@@ -1,0 +1,54 @@
+package grpo
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Every preset in configs/ must parse strictly and validate.
+func TestPresetsValidate(t *testing.T) {
+	files, _ := filepath.Glob("../configs/*.yaml")
+	if len(files) < 4 {
+		t.Fatalf("found %d presets", len(files))
+	}
+	for _, f := range files {
+		c, err := LoadConfig(f, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestSetOverridesAndErrors(t *testing.T) {
+	c, err := LoadConfig("", []string{"model=m", "sampling.temperature=0.7", "loss.beta=0", "reward.rewards=[{name: countdown}]", "accuracy_reward=countdown", "format_reward="})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Sampling.Temperature != 0.7 || c.Loss.Beta != 0 || c.Rewards.Rewards[0].Name != "countdown" || c.Model != "m" {
+		t.Fatalf("overrides not applied: %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []struct{ set, want string }{
+		{"sampling.temprature=0.7", "temprature"},
+		{"steps=many", "steps"},
+		{"noequals", "key=value"},
+	} {
+		if _, err := LoadConfig("", []string{bad.set}); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("--set %s: err %v, want mention of %q", bad.set, err, bad.want)
+		}
+	}
+	c, _ = LoadConfig("", []string{"model=m", "num_generations=1"})
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "num_generations") {
+		t.Errorf("G=1 validated: %v", err)
+	}
+	c, _ = LoadConfig("", []string{"model=m", "reward.rewards=[{name: nosuch}]", "accuracy_reward=", "format_reward="})
+	if _, err := New(c, nil); err == nil || !strings.Contains(err.Error(), "nosuch") {
+		t.Errorf("unknown reward: %v", err)
+	}
+}
