@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/r1go/r1/configs"
 	"github.com/r1go/r1/optim"
 	"github.com/r1go/r1/reward"
 )
@@ -225,15 +226,22 @@ func (c *Config) Validate() error {
 
 // LoadConfig reads YAML over the defaults, then applies key=value
 // overrides (dotted YAML keys: sampling.temperature=0.8). Unknown keys are
-// errors, so a typo never silently does nothing.
+// errors, so a typo never silently does nothing. "preset:NAME" reads an
+// embedded preset from configs/.
 func LoadConfig(path string, sets []string) (Config, error) {
 	c := Default()
 	if path != "" {
-		data, err := os.ReadFile(path)
+		var data []byte
+		var err error
+		if name, ok := strings.CutPrefix(path, "preset:"); ok {
+			data, err = configs.Get(name)
+		} else {
+			data, err = os.ReadFile(path)
+		}
 		if err != nil {
 			return c, fmt.Errorf("config: %w", err)
 		}
-		if err := decodeStrict(data, &c); err != nil {
+		if err := ParseInto(data, &c); err != nil {
 			return c, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
@@ -242,6 +250,9 @@ func LoadConfig(path string, sets []string) (Config, error) {
 	}
 	return c, nil
 }
+
+// ParseInto decodes YAML into c strictly (unknown keys are errors).
+func ParseInto(data []byte, c *Config) error { return decodeStrict(data, c) }
 
 func decodeStrict(data []byte, v any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))

@@ -27,9 +27,10 @@ var builtin = map[string]map[string]string{
 	"countdown": {"train": "countdown/train.jsonl", "test": "countdown/test.jsonl"},
 }
 
-// SyntheticSource produces the synthetic problems of the tiny demo (set
-// by package data, which registers it, to keep grpo free of the corpus code).
-var SyntheticSource func(split string, n int, seed uint64) ([]Row, error)
+// SyntheticSource produces the synthetic problems of the tiny demo for a
+// dataset name "synthetic" or "synthetic:KIND" (set by the CLI, which wires
+// in package data, to keep grpo free of the corpus code).
+var SyntheticSource func(name, split string, n int) ([]Row, error)
 
 // LoadRows reads the dataset of c.
 func LoadRows(c DataConfig) ([]Row, error) {
@@ -41,7 +42,7 @@ func LoadRows(c DataConfig) ([]Row, error) {
 		if n == 0 {
 			n = 5000
 		}
-		return SyntheticSource(c.Split, n, 0)
+		return SyntheticSource(c.Dataset, c.Split, n)
 	}
 	path := c.Dataset
 	name := c.Dataset

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/r1go/r1/data"
+	"github.com/r1go/r1/grpo"
+	"github.com/r1go/r1/safetensors"
+)
+
+func init() {
+	register(&command{
+		name:    "zero",
+		summary: "R1-Zero: pure RL (GRPO + rule rewards) from a base model, with before/after evaluation on held-out problems",
+		run:     runZero,
+	})
+	grpo.SyntheticSource = syntheticRows
+}
+
+// syntheticRows serves "synthetic[:arithmetic|countdown|mixed]": training
+// rows from the training part of the problem space, evaluation rows
+// ("test") from the held-out part that pretraining never saw.
+func syntheticRows(name, split string, n int) ([]grpo.Row, error) {
+	kinds := []data.Kind{data.Arithmetic}
+	if k, ok := strings.CutPrefix(name, "synthetic:"); ok {
+		switch k {
+		case "mixed":
+			kinds = data.Kinds
+		default:
+			kind, err := data.ParseKind(k)
+			if err != nil {
+				return nil, fmt.Errorf("data.dataset %s: %w", name, err)
+			}
+			kinds = []data.Kind{kind}
+		}
+	}
+	var rows []grpo.Row
+	for i, kind := range kinds {
+		m := n / len(kinds)
+		if i == 0 {
+			m += n % len(kinds)
+		}
+		var ps []data.Problem
+		var err error
+		if split == "test" {
+			ps, err = data.SyntheticProblems(kind, m, 7)
+		} else {
+			ps, err = data.TrainProblems(kind, m, 1, 0)
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			r := grpo.Row{Fields: map[string]any{"answer": p.Answer}}
+			r.Input.Question = p.Problem
+			if p.Kind == data.Countdown {
+				nums := make([]any, len(p.Nums))
+				for j, v := range p.Nums {
+					nums[j] = float64(v)
+				}
+				r.Fields["nums"], r.Fields["target"] = nums, float64(p.Target)
+				r.Input.Numbers, r.Input.Target = p.Nums, p.Target
+			}
+			rows = append(rows, r)
+		}
+	}
+	return rows, nil
+}
+
+// zeroSummary is summary.json (scripts and tests rely on these names).
+type zeroSummary struct {
+	Before  grpo.EvalResult `json:"before"`
+	After   grpo.EvalResult `json:"after"`
+	Steps   int             `json:"steps"`
+	Seconds float64         `json:"seconds"`
+	Model   string          `json:"model"`
+	Dataset string          `json:"dataset"`
+}
+
+func runZero(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("zero", "[--model HF_DIR] [--dataset synthetic|gsm8k|math500|countdown] [--out DIR] [flags]", stderr)
+	modelDir := fs.String("model", "", "base model to train (default: the built-in tiny base model)")
+	dataset := fs.String("dataset", "", "training problems: synthetic (the tiny model's arithmetic), synthetic:countdown, gsm8k, math500, countdown, or a JSONL file (default: the preset's)")
+	out := fs.String("out", "runs/zero", "run directory: config.yaml, metrics.jsonl, samples.jsonl, checkpoints/, summary.json")
+	steps := fs.Int("steps", 0, "GRPO steps (default: the preset's)")
+	evalN := fs.Int("eval-n", 200, "held-out problems evaluated before and after training")
+	preset := fs.String("preset", "tiny-zero", "preset config to start from (see configs/)")
+	config := fs.String("config", "", "YAML config instead of the preset")
+	var sets setFlags
+	fs.Var(&sets, "set", "override a config key, e.g. --set loss.beta=0.001 (repeatable)")
+	resume := fs.Bool("resume", false, "continue the run in --out from its newest checkpoint")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	src := "preset:" + *preset
+	if *config != "" {
+		src = *config
+	}
+	pre := []string{"out=" + *out}
+	if *modelDir == "" {
+		if *modelDir = defaultModelDir(); *modelDir == "" {
+			return fmt.Errorf("--model: no built-in model in this build; pass a base model directory")
+		}
+	}
+	pre = append(pre, "model="+*modelDir)
+	if *dataset != "" {
+		pre = append(pre, "data.dataset="+*dataset)
+		switch {
+		case *dataset == "countdown" || *dataset == "synthetic:countdown":
+			pre = append(pre, "reward.rewards=[{name: countdown}, {name: format, weight: 0.5}]", "accuracy_reward=countdown")
+			if *dataset == "countdown" {
+				pre = append(pre, "data.split=train")
+			}
+		case *dataset == "gsm8k":
+			pre = append(pre, "data.split=train")
+		case *dataset == "math500":
+			pre = append(pre, "data.split=test")
+		}
+		if !strings.HasPrefix(*dataset, "synthetic") {
+			pre = append(pre, "data.data_dir="+findDataDir())
+		}
+	}
+	if *steps > 0 {
+		pre = append(pre, fmt.Sprintf("steps=%d", *steps))
+	}
+	cfg, err := grpo.LoadConfig(src, append(pre, sets...))
+	if err != nil {
+		return err
+	}
+	dev, err := openDevice(cfg.Device)
+	if err != nil {
+		return err
+	}
+	tr, err := grpo.New(cfg, dev)
+	if err != nil {
+		return err
+	}
+	tr.Progress = stdout
+	evalCfg := cfg.Data
+	evalCfg.Limit = *evalN
+	evalCfg.Split = "test"
+	if cfg.Data.Dataset == "math500" || strings.HasSuffix(cfg.Data.Dataset, ".jsonl") {
+		evalCfg.Split = cfg.Data.Split
+	}
+	evalRows, err := grpo.LoadRows(evalCfg)
+	if err != nil {
+		return fmt.Errorf("held-out problems: %w", err)
+	}
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return err
+	}
+	start := time.Now()
+	var sum zeroSummary
+	sum.Model, sum.Dataset = *modelDir, cfg.Data.Dataset
+	beforePath := filepath.Join(cfg.Out, "before.json")
+	if *resume {
+		ok, err := tr.Resume()
+		if err != nil {
+			return err
+		}
+		if ok {
+			fmt.Fprintf(stdout, "resumed %s at step %d\n", cfg.Out, tr.StepsDone())
+			if b, err := readJSON[grpo.EvalResult](beforePath); err == nil {
+				sum.Before = b
+			}
+		}
+	}
+	if tr.StepsDone() == 0 {
+		fmt.Fprintf(stdout, "evaluating the base model on %d held-out problems…\n", len(evalRows))
+		if sum.Before, err = tr.Evaluate(ctx, evalRows); err != nil {
+			return err
+		}
+		if err := writeJSON(beforePath, sum.Before); err != nil {
+			return err
+		}
+		printEval(stdout, "before", sum.Before)
+	}
+	fmt.Fprintf(stdout, "R1-Zero: %d GRPO steps × %d prompts × %d samples, rewards %s → %s\n",
+		cfg.Steps, cfg.PromptsPerStep, cfg.G, rewardNames(cfg), cfg.Out)
+	if err := tr.Run(ctx); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("interrupted after step %d; continue with: r1 zero --resume --out %s", tr.StepsDone(), cfg.Out)
+		}
+		return err
+	}
+	if sum.After, err = tr.Evaluate(ctx, evalRows); err != nil {
+		return err
+	}
+	sum.Steps = tr.StepsDone()
+	sum.Seconds = time.Since(start).Seconds()
+	printEval(stdout, "before", sum.Before)
+	printEval(stdout, "after", sum.After)
+	fmt.Fprintf(stdout, "accuracy %+.1f points, format %+.1f points in %d steps, %.0f s\n",
+		100*(sum.After.Accuracy-sum.Before.Accuracy), 100*(sum.After.FormatRate-sum.Before.FormatRate), sum.Steps, sum.Seconds)
+	return writeJSON(filepath.Join(cfg.Out, "summary.json"), sum)
+}
+
+func rewardNames(cfg grpo.Config) string {
+	var parts []string
+	for _, r := range cfg.Rewards.Rewards {
+		parts = append(parts, fmt.Sprintf("%s×%g", r.L(), r.W()))
+	}
+	return strings.Join(parts, " + ")
+}
+
+func printEval(w io.Writer, label string, e grpo.EvalResult) {
+	fmt.Fprintf(w, "%-6s accuracy %5.1f%%  format %5.1f%%  mean length %5.1f tokens  (n=%d)\n", label, 100*e.Accuracy, 100*e.FormatRate, e.MeanLength, e.N)
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return safetensors.WriteFileAtomic(path, append(b, '\n'))
+}
+
+func readJSON[T any](path string) (T, error) {
+	var v T
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return v, err
+	}
+	return v, json.Unmarshal(b, &v)
+}
