@@ -105,6 +105,7 @@ func runReward(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	enc := json.NewEncoder(bw)
 
 	var sum reward.Summary
+	firstErr := map[string]string{} // label → "line N: error", shown in the summary
 	lines := 0
 	flush := func(samples []reward.Sample, lineNos []int) error {
 		if len(samples) == 0 {
@@ -118,6 +119,11 @@ func runReward(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 				Total  float64                 `json:"total"`
 				Scores map[string]reward.Score `json:"scores"`
 			}{lineNos[i], res.Total[i], res.Row(i)}
+			for l, sc := range rec.Scores {
+				if _, seen := firstErr[l]; !seen && sc.Err != "" {
+					firstErr[l] = fmt.Sprintf("line %d: %s", lineNos[i], sc.Err)
+				}
+			}
 			if err := enc.Encode(rec); err != nil {
 				return err
 			}
@@ -164,7 +170,7 @@ func runReward(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if lines == 0 {
 		return fmt.Errorf("%s: no samples (expected JSONL with a \"completion\" per line)", inName)
 	}
-	printSummary(summaryTo, lines, &sum)
+	printSummary(summaryTo, lines, &sum, firstErr)
 	return nil
 }
 
@@ -304,7 +310,7 @@ func parseSampleLine(line []byte) (reward.Sample, error) {
 	return s, nil
 }
 
-func printSummary(w io.Writer, lines int, sum *reward.Summary) {
+func printSummary(w io.Writer, lines int, sum *reward.Summary, firstErr map[string]string) {
 	fmt.Fprintf(w, "%d samples\n", lines)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "reward\tweight\tmean\tstd\tmin\tmax\terrors\ttimeouts\t")
@@ -322,4 +328,9 @@ func printSummary(w io.Writer, lines int, sum *reward.Summary) {
 	t := sum.Total()
 	fmt.Fprintf(tw, "total\t\t%.4f\t%.4f\t%.4f\t%.4f\t\t\t\n", t.Mean, t.Std, t.Min, t.Max)
 	tw.Flush()
+	for _, st := range sum.Stats() {
+		if e, ok := firstErr[st.Label]; ok {
+			fmt.Fprintf(w, "%s: %d error(s), first at %s\n", st.Label, st.Errors, e)
+		}
+	}
 }

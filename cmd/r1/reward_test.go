@@ -101,6 +101,25 @@ func TestRewardCommandOutFileAndStdin(t *testing.T) {
 	}
 }
 
+// A reward that cannot score a line (countdown without nums) reports it in
+// the line's err and in the summary, and the run still succeeds.
+func TestRewardCommandScoringErrors(t *testing.T) {
+	in := `{"completion":"<answer>1+2</answer>","nums":[1,2],"target":3}
+{"completion":"<answer>1+2</answer>"}
+`
+	var stdout, stderr bytes.Buffer
+	if err := runReward(context.Background(), []string{"--fn", "countdown"}, strings.NewReader(in), &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	lines := decodeLines(t, stdout.String())
+	if lines[0].Total != 1 || lines[1].Total != 0 || !strings.Contains(lines[1].Scores["countdown"].Err, "nums") {
+		t.Errorf("lines: %s", stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "countdown: 1 error(s), first at line 2:") {
+		t.Errorf("summary: %s", stderr.String())
+	}
+}
+
 func TestRewardCommandErrors(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.jsonl")
