@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/r1go/r1/sandbox"
+)
+
+func init() {
+	register(&command{
+		name:    "sandbox",
+		summary: "run a command in the code sandbox (what the code reward runs generated programs in)",
+		run:     runSandbox,
+	})
+}
+
+// sandboxList collects a repeatable string flag.
+type sandboxList []string
+
+func (l *sandboxList) String() string     { return strings.Join(*l, " ") }
+func (l *sandboxList) Set(v string) error { *l = append(*l, v); return nil }
+
+var pythonNameRE = regexp.MustCompile(`^python[0-9.]*$`)
+
+func runSandbox(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("sandbox", "[flags] -- COMMAND [ARGS...]", stderr)
+	mode := fs.String("mode", "auto", "isolation back end: auto (bwrap when installed), bwrap or namespaces")
+	d := sandbox.DefaultLimits
+	wall := fs.Duration("wall", d.Wall, "wall-clock limit")
+	cpu := fs.Duration("cpu", d.CPU, "CPU-time limit (whole seconds)")
+	memMB := fs.Int64("memory-mb", d.MemoryBytes>>20, "address-space limit per process, MiB")
+	procs := fs.Int("procs", d.Procs, "process limit")
+	outBytes := fs.Int64("output-bytes", d.OutputBytes, "limit on stdout and on stderr, bytes; the sandbox is killed past it")
+	fileBytes := fs.Int64("file-bytes", d.FileBytes, "limit on file size and on the private temp dir, bytes")
+	var binds, files sandboxList
+	fs.Var(&binds, "bind", "host path to show read-only at the same path (repeatable)")
+	fs.Var(&files, "file", "NAME=HOSTPATH: copy a host file into the sandbox's work dir "+sandbox.WorkDir+" (repeatable)")
+	useStdin := fs.Bool("stdin", false, "pass standard input to the program (read fully first)")
+	repeat := fs.Int("repeat", 1, "run the command this many times and report the mean wall time (for measuring overhead)")
+	compare := fs.Bool("compare", false, "with --repeat: also run the command unsandboxed and report the difference")
+	asJSON := fs.Bool("json", false, "print the result (exit code, flags, wall time, output) as JSON instead of passing the output through")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	m, err := sandbox.ParseMode(*mode)
+	if err != nil {
+		return fmt.Errorf("--mode: %w", err)
+	}
+	if *repeat < 1 {
+		return fmt.Errorf("--repeat: expected >= 1, got %d", *repeat)
+	}
+	cmdArgs, extraBinds, err := resolveSandboxCommand(ctx, fs.Args())
+	if err != nil {
+		return err
+	}
+	spec := sandbox.Spec{
+		Cmd:   cmdArgs,
+		Binds: append(extraBinds, binds...),
+		Files: map[string][]byte{},
+		Limits: sandbox.Limits{Wall: *wall, CPU: *cpu, MemoryBytes: *memMB << 20, Procs: *procs,
+			OutputBytes: *outBytes, FileBytes: *fileBytes},
+	}
+	for _, f := range files {
+		name, host, ok := strings.Cut(f, "=")
+		if !ok || name == "" || host == "" {
+			return fmt.Errorf("--file %q: expected NAME=HOSTPATH", f)
+		}
+		b, err := os.ReadFile(host)
+		if err != nil {
+			return fmt.Errorf("--file %s: %w", name, err)
+		}
+		spec.Files[name] = b
+	}
+	if *useStdin {
+		b, err := io.ReadAll(io.LimitReader(stdin, 64<<20))
+		if err != nil {
+			return fmt.Errorf("read stdin: %w", err)
+		}
+		spec.Stdin = b
+	}
+	runner := &sandbox.Runner{Mode: m}
+	var res sandbox.Result
+	var total time.Duration
+	for i := 0; i < *repeat; i++ {
+		res, err = runner.Run(ctx, spec)
+		if err != nil {
+			return err
+		}
+		total += res.Wall
+	}
+	if *repeat > 1 {
+		mean := total / time.Duration(*repeat)
+		fmt.Fprintf(stderr, "sandbox (%v): %d runs, mean wall %.1f ms\n", res.Mode, *repeat, ms(mean))
+		if *compare {
+			var bare time.Duration
+			for i := 0; i < *repeat; i++ {
+				c := exec.CommandContext(ctx, cmdArgs[0], cmdArgs[1:]...)
+				start := time.Now()
+				_ = c.Run() // the exit status matters only inside the sandbox
+				bare += time.Since(start)
+			}
+			bmean := bare / time.Duration(*repeat)
+			fmt.Fprintf(stderr, "unsandboxed: mean wall %.1f ms; sandbox overhead %.1f ms per run\n", ms(bmean), ms(mean-bmean))
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{
+			"mode": res.Mode.String(), "exit_code": res.ExitCode, "timed_out": res.TimedOut, "oom": res.OOM,
+			"output_truncated": res.OutputTruncated, "wall_ms": ms(res.Wall),
+			"stdout": string(res.Stdout), "stderr": string(res.Stderr),
+		}); err != nil {
+			return err
+		}
+	} else {
+		stdout.Write(res.Stdout)
+		stderr.Write(res.Stderr)
+	}
+	if res.ExitCode != 0 || res.TimedOut || res.OutputTruncated {
+		return fmt.Errorf("program exited with %d (timed out %v, output truncated %v, oom %v)", res.ExitCode, res.TimedOut, res.OutputTruncated, res.OOM)
+	}
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// resolveSandboxCommand turns the command's name into an absolute path that
+// exists inside the sandbox: a python name resolves to the real interpreter
+// (shims followed) with the prefixes it needs; anything else is looked up in
+// PATH and its directory bound when it is outside the system directories.
+func resolveSandboxCommand(ctx context.Context, args []string) ([]string, []string, error) {
+	out := append([]string(nil), args...)
+	name := args[0]
+	if pythonNameRE.MatchString(filepath.Base(name)) {
+		py, err := sandbox.FindPython(ctx, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		out[0] = py.Path
+		return out, py.Binds, nil
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("command %q: %w", name, err)
+	}
+	if p, err = filepath.Abs(p); err != nil {
+		return nil, nil, err
+	}
+	if real, err := filepath.EvalSymlinks(p); err == nil {
+		p = real
+	}
+	out[0] = p
+	if strings.HasPrefix(p, "/usr/") {
+		return out, nil, nil
+	}
+	return out, []string{filepath.Dir(p)}, nil
+}
