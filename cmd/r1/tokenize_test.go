@@ -23,11 +23,39 @@ func qwenDir(t *testing.T) string {
 	return dir
 }
 
+// smallTokenizerDir trains a tiny tokenizer for the tests that do not need
+// a real vocabulary; it loads in milliseconds where Qwen's takes a second.
+func smallTokenizerDir(t *testing.T) string {
+	t.Helper()
+	corpus := []string{"The answer is 42.", "Hello world, hello tokenizer.", "Да! 日本語 👍", "  indented\n\tcode()"}
+	tk, err := tokenizer.Train(slices.Values(corpus), 300, []string{"<|endoftext|>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "tok")
+	if err := tk.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 func runTok(t *testing.T, stdin string, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	err := runTokenize(context.Background(), args, strings.NewReader(stdin), &out, &errb)
 	return out.String(), errb.String(), err
+}
+
+func TestTokenizeHelp(t *testing.T) {
+	_, stderr, err := runTok(t, "", "-h")
+	if !errors.Is(err, errHelp) {
+		t.Fatalf("-h returned %v, want errHelp", err)
+	}
+	for _, flag := range []string{"-tokenizer", "-jsonl", "-decode", "-count", "-add-special", "-skip-special"} {
+		if !strings.Contains(stderr, flag) {
+			t.Errorf("help lacks %s:\n%s", flag, stderr)
+		}
+	}
 }
 
 func TestTokenizeCLI(t *testing.T) {
@@ -78,7 +106,13 @@ func TestTokenizeCLI(t *testing.T) {
 			t.Errorf("counts:\n%s\nwant\n%s", out, want.String())
 		}
 	})
+	small := smallTokenizerDir(t)
 	t.Run("plain and decode round trip", func(t *testing.T) {
+		dir := small
+		tk, err := tokenizer.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
 		text := "The answer is 42.\nДа! 日本語"
 		out, _, err := runTok(t, text, "--tokenizer", dir)
 		if err != nil {
@@ -100,6 +134,7 @@ func TestTokenizeCLI(t *testing.T) {
 		}
 	})
 	t.Run("errors", func(t *testing.T) {
+		dir := small
 		for _, tc := range []struct {
 			name, stdin string
 			args        []string
