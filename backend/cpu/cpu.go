@@ -1,5 +1,8 @@
 // Package cpu is the reference compute backend: pure Go kernels, parallel
-// over the machine's cores, with the GEMM in Go assembly (package gemm).
+// over the machine's cores, with the GEMM in Go assembly (package gemm) and
+// the float32 elementwise/row math (exp, softmax, SwiGLU, RMSNorm, AdamW,
+// …) in AVX-512 or AVX2 assembly chosen at start-up (vmath*.go), falling
+// back to pure Go on other CPUs and architectures.
 // Compute is float32; BF16/F16 tensors are storage only (Copy converts).
 // Every kernel also runs in float64 on F64 tensors: the gradient checks
 // compare backward kernels with finite differences at that precision.
@@ -186,7 +189,9 @@ func parallel(n, grain int, fn func(lo, hi int)) {
 	}
 	var wg sync.WaitGroup
 	chunk := (n + workers - 1) / workers
-	for lo := 0; lo < n; lo += chunk {
+	// The caller runs the first chunk itself: one goroutine fewer to start
+	// and schedule on every kernel call.
+	for lo := chunk; lo < n; lo += chunk {
 		hi := min(lo+chunk, n)
 		wg.Add(1)
 		go func() {
@@ -194,6 +199,7 @@ func parallel(n, grain int, fn func(lo, hi int)) {
 			fn(lo, hi)
 		}()
 	}
+	fn(0, min(chunk, n))
 	wg.Wait()
 }
 
@@ -261,7 +267,8 @@ func (*Backend) Scale(t *tensor.Tensor, s float32) {
 		scale(f64(t), float64(s))
 		return
 	}
-	scale(f32(t), s)
+	x := f32(t)
+	parallel(len(x), 1<<15, func(lo, hi int) { scaleF32(x[lo:hi], s) })
 }
 
 func scale[T float](x []T, s T) {
@@ -278,7 +285,8 @@ func (*Backend) Axpy(y *tensor.Tensor, a float32, x *tensor.Tensor) {
 		axpy(f64(y), float64(a), f64(x))
 		return
 	}
-	axpy(f32(y), a, f32(x))
+	ys, xs := f32(y), f32(x)
+	parallel(len(ys), 1<<15, func(lo, hi int) { axpyF32(ys[lo:hi], a, xs[lo:hi]) })
 }
 
 func axpy[T float](ys []T, a T, xs []T) {
@@ -296,7 +304,8 @@ func (*Backend) Add(out, a, b *tensor.Tensor) {
 		add(f64(out), f64(a), f64(b))
 		return
 	}
-	add(f32(out), f32(a), f32(b))
+	os, as, bs := f32(out), f32(a), f32(b)
+	parallel(len(os), 1<<15, func(lo, hi int) { addF32(os[lo:hi], as[lo:hi], bs[lo:hi]) })
 }
 
 func add[T float](o, as, bs []T) {
@@ -315,8 +324,11 @@ func (*Backend) SumSquares(t *tensor.Tensor) float64 {
 		}
 		return s
 	}
-	for _, v := range f32(t) {
-		s += float64(v) * float64(v)
+	// Float32 vector lanes over blocks short enough to stay accurate, the
+	// total in float64.
+	x := f32(t)
+	for lo := 0; lo < len(x); lo += lseBlock {
+		s += float64(sumSqF32(x[lo:min(lo+lseBlock, len(x))]))
 	}
 	return s
 }

@@ -36,7 +36,7 @@ func TestExpf(t *testing.T) {
 func TestAttentionF32MatchesF64(t *testing.T) {
 	be := New()
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, c := range []struct{ b, t, hq, hkv, d int }{{2, 7, 4, 2, 8}, {1, 33, 2, 1, 16}, {3, 5, 3, 3, 4}} {
+	for _, c := range []struct{ b, t, hq, hkv, d int }{{2, 7, 4, 2, 8}, {1, 33, 2, 1, 16}, {3, 5, 3, 3, 4}, {2, 2*attnBlock + 22, 4, 2, 8}} {
 		t.Run(fmt.Sprint(c), func(t *testing.T) {
 			nq, nk := c.b*c.t*c.hq*c.d, c.b*c.t*c.hkv*c.d
 			rnd := func(n int) []float32 {

@@ -7,7 +7,7 @@ import "math"
 // polynomial, 2ⁿ by building the exponent bits.
 func expf(x float32) float32 {
 	switch {
-	case x > 88.7:
+	case x > 89: // e^x overflows; up to here the ni > 127 branch rounds to +Inf
 		return float32(math.Inf(1))
 	case x < -103.9:
 		return 0
@@ -24,12 +24,14 @@ func expf(x float32) float32 {
 	const round = 12582912
 	n := (x*log2e + round) - round
 	r := x - n*ln2hi - n*ln2lo
-	// Taylor/minimax-like coefficients for e^r on [−ln2/2, ln2/2].
-	p := float32(1.0/720)
-	p = p*r + 1.0/120
-	p = p*r + 1.0/24
-	p = p*r + 1.0/6
-	p = p*r + 0.5
+	// e^r = 1 + r + r²·P(r) on [−ln2/2, ln2/2] with P a minimax fit (the
+	// Cephes expf coefficients); the vector kernels use the same ones.
+	p := float32(1.9875691500e-4)
+	p = p*r + 1.3981999507e-3
+	p = p*r + 8.3334519073e-3
+	p = p*r + 4.1665795894e-2
+	p = p*r + 1.6666665459e-1
+	p = p*r + 5.0000001201e-1
 	p = p*r + 1
 	p = p*r + 1
 	ni := int32(n)

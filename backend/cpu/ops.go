@@ -59,7 +59,7 @@ func (*Backend) RMSNorm(out, rstd, x, w *tensor.Tensor, eps float32) {
 		rmsnorm(f64(out), f64(rstd), f64(x), f64(w), float64(eps))
 		return
 	}
-	rmsnorm(f32(out), f32(rstd), f32(x), f32(w), eps)
+	rmsnormF32(f32(out), f32(rstd), f32(x), f32(w), eps)
 }
 
 func rmsnorm[T float](o, rs, xs, ws []T, eps T) {
@@ -88,7 +88,7 @@ func (*Backend) RMSNormBackward(dx, dw, dout, x, w, rstd *tensor.Tensor) {
 		rmsnormBackward(f64(dx), f64(dw), f64(dout), f64(x), f64(w), f64(rstd))
 		return
 	}
-	rmsnormBackward(f32(dx), f32(dw), f32(dout), f32(x), f32(w), f32(rstd))
+	rmsnormBackwardF32(f32(dx), f32(dw), f32(dout), f32(x), f32(w), f32(rstd))
 }
 
 func rmsnormBackward[T float](dxs, dws, dy, xs, ws, rs []T) {
@@ -172,11 +172,12 @@ func rope[T float](xs, cs, ss []T, ps []int32, h, d int, inverse bool) {
 
 // SwiGLU: out (N,F) = silu(gate)·up.
 func (*Backend) SwiGLU(out, gate, up *tensor.Tensor) {
+	mustSameNumel("SwiGLU", out, gate, up)
 	if isF64(out) {
 		swiglu(f64(out), f64(gate), f64(up))
 		return
 	}
-	swiglu(f32(out), f32(gate), f32(up))
+	swigluPar(f32(out), f32(gate), f32(up))
 }
 
 func sigmoid[T float](x T) T { return 1 / (1 + expT(-x)) }
@@ -191,11 +192,12 @@ func swiglu[T float](o, g, u []T) {
 
 // SwiGLUBackward: dgate = dout·up·σ(g)(1+g(1−σ(g))), dup = dout·silu(g).
 func (*Backend) SwiGLUBackward(dgate, dup, dout, gate, up *tensor.Tensor) {
+	mustSameNumel("SwiGLUBackward", dgate, dup, dout, gate, up)
 	if isF64(dgate) {
 		swigluBackward(f64(dgate), f64(dup), f64(dout), f64(gate), f64(up))
 		return
 	}
-	swigluBackward(f32(dgate), f32(dup), f32(dout), f32(gate), f32(up))
+	swigluBackwardPar(f32(dgate), f32(dup), f32(dout), f32(gate), f32(up))
 }
 
 func swigluBackward[T float](dg, du, d, g, u []T) {
@@ -220,7 +222,7 @@ func (*Backend) LogSoftmaxGather(logp, lse, entropy, logits, target *tensor.Tens
 		logSoftmaxGather(f64(logp), f64(lse), f64(entropy), f64(logits), tg, v)
 		return
 	}
-	logSoftmaxGather(f32(logp), f32(lse), f32(entropy), f32(logits), tg, v)
+	logSoftmaxGatherF32(f32(logp), f32(lse), f32(entropy), f32(logits), tg, v)
 }
 
 func logSoftmaxGather[T float](lp, ls, ent, z []T, tg []int32, v int) {
@@ -269,7 +271,7 @@ func (*Backend) LogSoftmaxGatherBackward(logits, lse, target, dlogp, dentropy *t
 		logSoftmaxGatherBackward(f64(logits), f64(lse), i32(target), f64(dlogp), f64(dentropy), logits.Cols())
 		return
 	}
-	logSoftmaxGatherBackward(f32(logits), f32(lse), i32(target), f32(dlogp), f32(dentropy), logits.Cols())
+	logSoftmaxGatherBackwardF32(f32(logits), f32(lse), i32(target), f32(dlogp), f32(dentropy), logits.Cols())
 }
 
 func logSoftmaxGatherBackward[T float](z, ls []T, tg []int32, dlp, dent []T, v int) {
@@ -309,14 +311,25 @@ func (*Backend) AdamW(param, grad, m, v *tensor.Tensor, lr, beta1, beta2, eps, w
 	bc2 := 1 - math.Pow(float64(beta2), float64(step))
 	stepSize := float32(float64(lr) / bc1)
 	sqrtBC2 := float32(math.Sqrt(bc2))
-	decay := 1 - lr*weightDecay
-	parallel(len(p), 1<<14, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			gi := g[i]
-			ms[i] = beta1*ms[i] + (1-beta1)*gi
-			vs[i] = beta2*vs[i] + (1-beta2)*gi*gi
-			denom := float32(math.Sqrt(float64(vs[i])))/sqrtBC2 + eps
-			p[i] = p[i]*decay - stepSize*ms[i]/denom
-		}
+	c := &adamConsts{beta1: beta1, omb1: 1 - beta1, beta2: beta2, omb2: 1 - beta2,
+		sqrtBC2: sqrtBC2, eps: eps, decay: 1 - lr*weightDecay, stepSize: stepSize}
+	g, ms, vs = g[:len(p)], ms[:len(p)], vs[:len(p)]
+	parallel(len(p), 1<<15, func(lo, hi int) {
+		adamwF32(p[lo:hi], g[lo:hi], ms[lo:hi], vs[lo:hi], c)
 	})
+}
+
+// mustSameNumel panics, naming the op and the shapes, unless every tensor
+// has as many elements as the first: elementwise kernels index them all
+// with one range.
+func mustSameNumel(op string, ts ...*tensor.Tensor) {
+	for _, t := range ts[1:] {
+		if t.Numel() != ts[0].Numel() {
+			shapes := make([][]int, len(ts))
+			for i, t := range ts {
+				shapes[i] = t.Shape
+			}
+			panic(fmt.Sprintf("cpu: %s: operands have different sizes: shapes %v", op, shapes))
+		}
+	}
 }

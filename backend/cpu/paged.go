@@ -2,7 +2,6 @@ package cpu
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/r1go/r1/tensor"
 )
@@ -30,8 +29,10 @@ func (*Backend) CopySlots(cache, src, dst *tensor.Tensor) {
 	}
 }
 
-// PagedAttention: see tensor.Backend. One worker per token; within a token
-// each query head runs a two-pass softmax over its visible keys.
+// PagedAttention: see tensor.Backend. One worker per token; the keys and
+// values are walked block by block (slots of a block are contiguous), and
+// the query heads that share a kv head are handled together so every key
+// and value row is read once per token.
 func (*Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLens *tensor.Tensor, blockSize int, scale float32) {
 	os, qs, kc, vc := f32(out), f32(q), f32(kcache), f32(vcache)
 	bt, si, sl := i32(blockTable), i32(seqIdx), i32(seqLens)
@@ -39,53 +40,97 @@ func (*Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLe
 	hkv := kcache.Shape[1]
 	maxBlocks := blockTable.Cols()
 	group := hq / hkv
+	for t := 0; t < n; t++ {
+		if l := int(sl[t]); l > maxBlocks*blockSize {
+			panic(fmt.Sprintf("cpu: PagedAttention: sequence length %d exceeds %d blocks of %d", l, maxBlocks, blockSize))
+		}
+	}
 	parallel(n, 1, func(lo, hi int) {
-		scores := make([]float32, 0, 256)
+		var scores []float32 // (group, L)
 		for t := lo; t < hi; t++ {
 			s, l := int(si[t]), int(sl[t])
-			if l > maxBlocks*blockSize {
-				panic(fmt.Sprintf("cpu: PagedAttention: sequence length %d exceeds %d blocks of %d", l, maxBlocks, blockSize))
-			}
 			table := bt[s*maxBlocks : (s+1)*maxBlocks]
-			if cap(scores) < l {
-				scores = make([]float32, l)
+			if cap(scores) < group*l {
+				scores = make([]float32, group*l)
 			}
-			scores = scores[:l]
-			for h := 0; h < hq; h++ {
-				kh := h / group
-				qrow := qs[(t*hq+h)*d:][:d]
-				orow := os[(t*hq+h)*d:][:d]
-				mx := float32(math.Inf(-1))
-				for j := 0; j < l; j++ {
-					slot := int(table[j/blockSize])*blockSize + j%blockSize
-					krow := kc[(slot*hkv+kh)*d:][:d]
-					var dot float32
-					for x := range qrow {
-						dot += qrow[x] * krow[x]
-					}
-					dot *= scale
-					scores[j] = dot
-					mx = max(mx, dot)
-				}
-				clear(orow)
+			scores = scores[:group*l]
+			for kh := 0; kh < hkv; kh++ {
+				qg := qs[(t*hq+kh*group)*d:][:group*d] // the group's query heads
+				og := os[(t*hq+kh*group)*d:][:group*d]
+				clear(og)
 				if l == 0 {
 					continue
 				}
-				var sum float32
-				for j := 0; j < l; j++ {
-					p := expf(scores[j] - mx)
-					sum += p
-					slot := int(table[j/blockSize])*blockSize + j%blockSize
-					vrow := vc[(slot*hkv+kh)*d:][:d]
-					for x := range orow {
-						orow[x] += p * vrow[x]
+				// Scores: S[g][j] = scale · q_g · k_j.
+				for j0 := 0; j0 < l; j0 += blockSize {
+					base := int(table[j0/blockSize]) * blockSize
+					for o := 0; o < blockSize && j0+o < l; o++ {
+						krow := kc[((base+o)*hkv+kh)*d:][:d]
+						for g := 0; g < group; g++ {
+							scores[g*l+j0+o] = scale * dot(qg[g*d:(g+1)*d], krow)
+						}
 					}
 				}
-				inv := 1 / sum
-				for x := range orow {
-					orow[x] *= inv
+				// Softmax per head, then out = Σ_j p_j v_j.
+				for g := 0; g < group; g++ {
+					row := scores[g*l : (g+1)*l]
+					mx := row[0]
+					for _, v := range row {
+						mx = max(mx, v)
+					}
+					var sum float32
+					for j, v := range row {
+						p := expf(v - mx)
+						row[j] = p
+						sum += p
+					}
+					inv := 1 / sum
+					for j := range row {
+						row[j] *= inv
+					}
+				}
+				for j0 := 0; j0 < l; j0 += blockSize {
+					base := int(table[j0/blockSize]) * blockSize
+					for o := 0; o < blockSize && j0+o < l; o++ {
+						vrow := vc[((base+o)*hkv+kh)*d:][:d]
+						for g := 0; g < group; g++ {
+							axpyTo(og[g*d:(g+1)*d], scores[g*l+j0+o], vrow)
+						}
+					}
 				}
 			}
 		}
 	})
+}
+
+// dot is a 4-way unrolled float32 dot product.
+func dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// axpyTo: y += a·x.
+func axpyTo(y []float32, a float32, x []float32) {
+	x = x[:len(y)]
+	i := 0
+	for ; i+4 <= len(y); i += 4 {
+		y[i] += a * x[i]
+		y[i+1] += a * x[i+1]
+		y[i+2] += a * x[i+2]
+		y[i+3] += a * x[i+3]
+	}
+	for ; i < len(y); i++ {
+		y[i] += a * x[i]
+	}
 }

@@ -2,15 +2,20 @@
 // backend. It follows the Goto/BLIS scheme: op(A) and op(B) are copied into
 // contiguous, cache-sized panels (which also absorbs the four transpose
 // combinations), and a register-tiled micro-kernel written in Go assembly
-// (AVX-512 or AVX2+FMA, chosen at run time) does the arithmetic. A pure-Go
-// kernel serves every other CPU and architecture.
+// (AVX-512 14×32 or AVX2+FMA 6×16 on amd64, chosen at run time; NEON 8×12
+// on arm64) does the arithmetic. A pure-Go kernel serves every other CPU
+// and architecture. Products with only a few rows or columns (decoding,
+// scalar heads) skip packing and run as dot products or row updates instead
+// (small.go). Work is spread over GOMAXPROCS goroutines.
 //
 // The kernel can be forced with the environment variable R1_GEMM
-// (generic, avx2 or avx512) or with SetImpl.
+// (generic, avx2, avx512 or neon, as the CPU allows; an unknown value is
+// reported on stderr and ignored) or with SetImpl.
 package gemm
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"sync"
@@ -28,6 +33,12 @@ type impl struct {
 	mr, nr     int
 	mc, kc, nc int // cache blocks: mc rows of A (L2), kc depth, nc columns of B (L3)
 	kern       kernelFunc
+	dot4       dot4Func   // unpacked kernels for few-row products (small.go)
+	dot4x4     dot4x4Func // optional
+	axpy       axpyFunc
+	// transpose8, if set, does the transposing copies of packing eight rows
+	// at a time: dst[q*stride+r] = alpha·src[r*ld+q], r < 8, q < n (n%8 == 0).
+	transpose8 func(n int, src []float32, ld int, dst []float32, stride int, alpha float32)
 }
 
 // impls lists the kernels usable on this CPU, best first; the generic one is
@@ -35,7 +46,8 @@ type impl struct {
 // complete before init below picks the default.
 var impls = append(archImpls(), genericImpl)
 
-var genericImpl = &impl{name: "generic", mr: 4, nr: 4, mc: 128, kc: 256, nc: 2048, kern: kernelGeneric}
+var genericImpl = &impl{name: "generic", mr: 4, nr: 4, mc: 128, kc: 256, nc: 2048,
+	kern: kernelGeneric, dot4: dot4Generic, axpy: axpyGeneric}
 
 var (
 	implMu  sync.RWMutex
@@ -43,14 +55,27 @@ var (
 )
 
 func init() {
-	current = impls[0]
-	if name := os.Getenv("R1_GEMM"); name != "" {
-		if err := SetImpl(name); err != nil {
-			// A bad value must not stop the program; the fastest kernel is
-			// still correct, so say so on stderr and carry on.
-			fmt.Fprintf(os.Stderr, "gemm: R1_GEMM: %v; using %s\n", err, current.name)
+	im, err := fromEnv(os.Getenv("R1_GEMM"))
+	if err != nil {
+		// A bad value must not stop the program: every kernel computes
+		// the same product, so say so on stderr and use the fastest.
+		fmt.Fprintf(os.Stderr, "gemm: %v; using %s\n", err, im.name)
+	}
+	current = im
+}
+
+// fromEnv returns the kernel named by the value of R1_GEMM, or the fastest
+// one (and an error if the value names no usable kernel).
+func fromEnv(value string) (*impl, error) {
+	if value == "" {
+		return impls[0], nil
+	}
+	for _, im := range impls {
+		if im.name == value {
+			return im, nil
 		}
 	}
+	return impls[0], fmt.Errorf("R1_GEMM=%q: kernel not available on this CPU (want one of %v)", value, Impls())
 }
 
 // Impls returns the names of the kernels this CPU can run, fastest first.
@@ -69,8 +94,8 @@ func Impl() string {
 	return current.name
 }
 
-// SetImpl selects the kernel by name ("generic", "avx2", "avx512"). It fails
-// if the name is unknown or the CPU lacks the instructions it needs.
+// SetImpl selects the kernel by name ("generic", "avx2", "avx512", "neon").
+// It fails if the name is unknown or the CPU lacks the instructions it needs.
 func SetImpl(name string) error {
 	for _, im := range impls {
 		if im.name == name {
@@ -80,15 +105,16 @@ func SetImpl(name string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("kernel %q is not available on this CPU (want one of %v)", name, Impls())
+	return fmt.Errorf("gemm: kernel %q is not available on this CPU (want one of %v)", name, Impls())
 }
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices, where op(X) is X or X^T.
 // op(A) is m×k, op(B) is k×n, C is m×n; lda/ldb/ldc are row strides (elements). beta==0 means C is overwritten (NaNs in C ignored).
 //
-// Inconsistent sizes (negative dimensions, strides narrower than a row,
-// slices too short) are programming errors and panic with a message naming
-// the argument; use Check to validate sizes that come from outside.
+// C must not overlap A or B. Inconsistent sizes (negative dimensions,
+// strides narrower than a row, slices too short) are programming errors and
+// panic with a message naming the argument; use Check to validate sizes
+// that come from outside.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if err := Check(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc); err != nil {
 		panic(err)
@@ -96,7 +122,24 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	implMu.RLock()
 	im := current
 	implMu.RUnlock()
-	sgemm(im, runtime.GOMAXPROCS(0), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	threads := runtime.GOMAXPROCS(0)
+	if 2*m*n*k < minParallelFlops {
+		threads = 1
+	}
+	sgemm(im, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// SgemmSerial is Sgemm on the calling goroutine only, for callers that
+// already run independent products in parallel (attention heads, batch
+// items) and would otherwise have every product split over all cores again.
+func SgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if err := Check(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc); err != nil {
+		panic(err)
+	}
+	implMu.RLock()
+	im := current
+	implMu.RUnlock()
+	sgemm(im, 1, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // Check reports whether the arguments of an Sgemm call are consistent: it
@@ -138,12 +181,14 @@ func checkMat(name string, rows, cols, n, ld int) error {
 
 func lower(s string) string { return string(rune(s[0]) + 'a' - 'A') }
 
-// minParallelFlops is the work below which starting goroutines costs more
-// than a second core saves.
-const minParallelFlops = 2 * 64 * 64 * 64
+// minParallelFlops is the work below which waking goroutines (microseconds,
+// more on a busy machine) costs more than a second core saves: about 40 µs
+// of one core's arithmetic. 64³ ran slower on two cores than on one.
+const minParallelFlops = 1 << 22
 
-// sgemm is Sgemm with the kernel and thread count given, so tests can drive
-// every path and odd thread counts.
+// sgemm is Sgemm with the kernel and the number of goroutines given (used
+// as is, however small the product), so tests can drive every path and odd
+// thread counts.
 func sgemm(im *impl, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
@@ -155,10 +200,18 @@ func sgemm(im *impl, threads int, transA, transB bool, m, n, k int, alpha float3
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	if threads < 1 || 2*m*n*k < minParallelFlops {
-		threads = 1
+	threads = max(threads, 1)
+	p := problem{transpose8: im.transpose8, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
+	wide := im.dot4x4 != nil
+	if isSmall(m, n, k, transB, wide) {
+		p.runSmall(im, threads)
+		return
 	}
-	p := problem{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
+	if isSmall(n, m, k, !transA, wide) {
+		t := p.transposed()
+		t.runSmall(im, threads)
+		return
+	}
 	p.run(im, threads)
 }
 
@@ -181,13 +234,18 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 }
 
 // buffers are packing space, pooled so that steady-state calls do not
-// allocate. One holds the shared packed block of B for a call; each worker
-// takes another for its block of A and an edge-tile scratch.
+// allocate. A call takes one from bPool for its shared packed block of B,
+// and each worker one from aPool for its block of A and an edge-tile
+// scratch; two pools, so that a worker never gets a buffer whose capacity
+// went into the other role and has to allocate again.
 type buffers struct {
 	a, b, tmp []float32
 }
 
-var bufPool = sync.Pool{New: func() any { return new(buffers) }}
+var (
+	aPool = sync.Pool{New: func() any { return new(buffers) }}
+	bPool = sync.Pool{New: func() any { return new(buffers) }}
+)
 
 func grow(s []float32, n int) []float32 {
 	if cap(s) < n {
@@ -216,11 +274,13 @@ func parallel(threads int, f func(t int)) {
 
 // problem holds the operands of one call.
 type problem struct {
+	transpose8     func(n int, src []float32, ld int, dst []float32, stride int, alpha float32)
 	transA, transB bool
 	m, n, k        int
 	alpha, beta    float32
 	a, b, c        []float32
 	lda, ldb, ldc  int
+	ldcCol         int // column stride of C if not 1; only the small path sets it
 }
 
 // run is the blocked product. For each nc-wide, kc-deep block of op(B),
@@ -231,13 +291,29 @@ type problem struct {
 // packing B once (not once per worker) saves memory traffic.
 func (p *problem) run(im *impl, threads int) {
 	mr, nr := im.mr, im.nr
-	shared := bufPool.Get().(*buffers)
-	defer bufPool.Put(shared)
-	ncMax := min(im.nc, ceilDiv(p.n, nr)*nr)
-	kcMax := min(im.kc, p.k)
-	shared.b = grow(shared.b, ncMax*kcMax)
-	mcMax := min(im.mc, ceilDiv(p.m, mr)*mr)
+	// Cut k into equal slices of at most about kc, rounded to multiples of
+	// eight for the transposing copies, rather than kc, kc, …, remainder.
+	kcStep := ceilDiv(p.k, ceilDiv(p.k, im.kc))
+	if im.kc >= 64 {
+		kcStep = ceilDiv(kcStep, 8) * 8
+	}
+	kcMax := min(kcStep, p.k)
+	// Cut m into row blocks of whole tiles, as many as mc asks for but a
+	// multiple of the worker count and near-equal, so that no worker is
+	// left alone with the last block.
+	mt := ceilDiv(p.m, mr)
 	icBlocks := ceilDiv(p.m, im.mc)
+	if threads > 1 {
+		icBlocks = min(ceilDiv(icBlocks, threads)*threads, mt)
+	}
+	blockRows := func(b int) (lo, hi int) {
+		return b * mt / icBlocks * mr, min((b+1)*mt/icBlocks*mr, p.m)
+	}
+	mcMax := ceilDiv(mt, icBlocks) * mr
+	ncMax := min(im.nc, ceilDiv(p.n, nr)*nr)
+	shared := bPool.Get().(*buffers)
+	defer bPool.Put(shared)
+	shared.b = grow(shared.b, ncMax*kcMax)
 	for jc := 0; jc < p.n; jc += im.nc {
 		nc := min(im.nc, p.n-jc)
 		panels := ceilDiv(nc, nr)
@@ -249,8 +325,8 @@ func (p *problem) run(im *impl, threads int) {
 			chunks = min(panels, ceilDiv(2*threads, icBlocks))
 		}
 		items := icBlocks * chunks
-		for pc := 0; pc < p.k; pc += im.kc {
-			kc := min(im.kc, p.k-pc)
+		for pc := 0; pc < p.k; pc += kcStep {
+			kc := min(kcStep, p.k-pc)
 			bBlock := shared.b[:panels*nr*kc]
 			packers := min(threads, panels)
 			parallel(packers, func(t int) {
@@ -264,8 +340,8 @@ func (p *problem) run(im *impl, threads int) {
 			}
 			var next atomic.Int64
 			parallel(min(threads, items), func(int) {
-				buf := bufPool.Get().(*buffers)
-				defer bufPool.Put(buf)
+				buf := aPool.Get().(*buffers)
+				defer aPool.Put(buf)
 				buf.a = grow(buf.a, mcMax*kc)
 				buf.tmp = grow(buf.tmp, mr*nr)
 				packed := -1
@@ -275,15 +351,14 @@ func (p *problem) run(im *impl, threads int) {
 						return
 					}
 					icb, ch := it/chunks, it%chunks
-					ic := icb * im.mc
-					mc := min(im.mc, p.m-ic)
+					ic, icEnd := blockRows(icb)
 					if icb != packed {
-						p.packA(buf.a, ic, mc, pc, kc, mr)
+						p.packA(buf.a, ic, icEnd-ic, pc, kc, mr)
 						packed = icb
 					}
 					jr0 := ch * panels / chunks * nr
 					jr1 := min((ch+1)*panels/chunks*nr, nc)
-					p.macro(im, buf, bBlock, ic, mc, jc, jr0, jr1, kc, beta)
+					p.macro(im, buf, bBlock, ic, icEnd-ic, jc, jr0, jr1, kc, beta)
 				}
 			})
 		}
@@ -339,20 +414,30 @@ func (p *problem) packA(dst []float32, ic, mc, pc, kc, mr int) {
 		if rows < mr {
 			clear(panel)
 		}
+		if p.transA {
+			// op(A)[i][q] = A[q][i]: each stored row holds one k step of
+			// the panel, contiguous.
+			off := pc*p.lda + ic + ir
+			touch(p.a, off, p.lda, kc, rows)
+			for q := 0; q < kc; q++ {
+				src := p.a[off+q*p.lda : off+q*p.lda+rows]
+				out := panel[q*mr : q*mr+rows]
+				for r, v := range src {
+					out[r] = alpha * v
+				}
+			}
+			continue
+		}
+		off := (ic+ir)*p.lda + pc
+		touch(p.a, off, p.lda, rows, kc)
+		if t8 := p.transpose8; t8 != nil && rows >= 8 && kc >= 8 {
+			transposeRows(t8, p.a[off:], p.lda, rows, kc, panel, mr, alpha)
+			continue
+		}
 		for r := 0; r < rows; r++ {
-			i := ic + ir + r
-			if !p.transA {
-				src := p.a[i*p.lda+pc : i*p.lda+pc+kc]
-				for q, v := range src {
-					panel[q*mr+r] = alpha * v
-				}
-			} else {
-				// op(A)[i][q] = A[q][i]: walk down column i.
-				off := pc*p.lda + i
-				for q := 0; q < kc; q++ {
-					panel[q*mr+r] = alpha * p.a[off]
-					off += p.lda
-				}
+			src := p.a[off+r*p.lda : off+r*p.lda+kc]
+			for q, v := range src {
+				panel[q*mr+r] = alpha * v
 			}
 		}
 	}
@@ -367,10 +452,11 @@ func (p *problem) packB(dst []float32, pc, kc, jc, nc, nr, lo, hi int) {
 		cols := min(nr, nc-jr)
 		j := jc + jr
 		if !p.transB {
+			off := pc*p.ldb + j
+			touch(p.b, off, p.ldb, kc, cols)
 			for q := 0; q < kc; q++ {
-				row := p.b[(pc+q)*p.ldb+j : (pc+q)*p.ldb+j+cols]
 				out := panel[q*nr : q*nr+nr]
-				copy(out, row)
+				copy(out, p.b[off+q*p.ldb:off+q*p.ldb+cols])
 				if cols < nr {
 					clear(out[cols:])
 				}
@@ -381,11 +467,67 @@ func (p *problem) packB(dst []float32, pc, kc, jc, nc, nr, lo, hi int) {
 			clear(panel)
 		}
 		// op(B)[q][j] = B[j][q]: each stored row of B is a column here.
-		for cc := 0; cc < cols; cc++ {
-			src := p.b[(j+cc)*p.ldb+pc : (j+cc)*p.ldb+pc+kc]
-			for q, v := range src {
-				panel[q*nr+cc] = v
+		off := j*p.ldb + pc
+		touch(p.b, off, p.ldb, cols, kc)
+		if t8 := p.transpose8; t8 != nil && cols >= 8 && kc >= 8 {
+			transposeRows(t8, p.b[off:], p.ldb, cols, kc, panel, nr, 1)
+			continue
+		}
+		// Transpose in strips of 16 k steps so that both the source lines
+		// and the panel rows being written stay in L1 (a whole panel does
+		// not fit there).
+		for q0 := 0; q0 < kc; q0 += 16 {
+			q1 := min(q0+16, kc)
+			for cc := 0; cc < cols; cc++ {
+				src := p.b[off+cc*p.ldb+q0 : off+cc*p.ldb+q1]
+				for q, v := range src {
+					panel[(q0+q)*nr+cc] = v
+				}
 			}
 		}
 	}
 }
+
+// transposeRows sets dst[q*stride+r] = alpha·src[r*ld+q] for r < rows and
+// q < kc (rows, kc >= 8) with t8. Row groups of eight start at 0, 8, … and a
+// last group ends at rows, overlapping the one before: the overlapping
+// elements are written twice with the same value. The k steps past the last
+// multiple of eight are copied in Go.
+func transposeRows(t8 func(int, []float32, int, []float32, int, float32), src []float32, ld, rows, kc int, dst []float32, stride int, alpha float32) {
+	k8 := kc &^ 7
+	for r0 := 0; r0 < rows; r0 += 8 {
+		r0 = min(r0, rows-8)
+		t8(k8, src[r0*ld:], ld, dst[r0:], stride, alpha)
+	}
+	for r := 0; r < rows; r++ {
+		for q := k8; q < kc; q++ {
+			dst[q*stride+r] = alpha * src[r*ld+q]
+		}
+	}
+}
+
+// touch reads one value per cache line of the rows×cols block at off (row
+// stride ld) before it is packed. The packing loops do a lot of work per
+// line, so the CPU's out-of-order window covers only a few lines ahead and
+// misses to DRAM are taken nearly one at a time; this loop does almost
+// nothing per line, so its misses overlap and the block arrives in cache
+// several times faster.
+func touch(a []float32, off, ld, rows, cols int) {
+	if cols < 1 {
+		return
+	}
+	var s uint32
+	for r := 0; r < rows; r++ {
+		row := a[off+r*ld : off+r*ld+cols]
+		for q := 0; q < len(row); q += 16 {
+			s |= math.Float32bits(row[q])
+		}
+		s |= math.Float32bits(row[len(row)-1])
+	}
+	// Use the loads so the compiler cannot drop them.
+	if s == 1 {
+		touchSink.Add(1)
+	}
+}
+
+var touchSink atomic.Uint32

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 )
@@ -19,8 +20,12 @@ type shape struct{ m, n, k int }
 // cross the kc blocking (see also the small-block test below).
 var testShapes = []shape{
 	{1, 1, 1}, {1, 1, 7}, {1, 9, 1}, {9, 1, 1}, {2, 3, 4},
-	{7, 13, 5}, {14, 32, 16}, {6, 16, 8}, {28, 64, 3}, {13, 31, 17},
+	{7, 13, 5}, {14, 32, 16}, {6, 16, 8}, {28, 64, 3}, {13, 31, 17}, {9, 40, 12}, {20, 50, 9},
 	{15, 33, 300}, {37, 19, 23}, {129, 65, 257}, {3, 5, 1031}, {31, 47, 2053},
+	// Few rows: the unpacked path (see isSmall), with and without whole strips.
+	{1, 200, 37}, {4, 131, 300}, {3, 64, 16}, {2, 700, 400}, {1, 4, 17}, {16, 65, 33}, {61, 67, 45},
+	// Few columns: the unpacked path on the transposed problem.
+	{200, 1, 37}, {131, 4, 300}, {65, 16, 33}, {67, 61, 45}, {700, 2, 400},
 }
 
 type variant struct {
@@ -95,8 +100,10 @@ func checkCase(t *testing.T, im *impl, threads int, transA, transB bool, sh shap
 		br, bc = n, k
 	}
 	lda, ldb, ldc := ac+pad, bc+2*pad, n+3*pad
-	a := randSlice(r, ar*lda)
-	b := randSlice(r, br*ldb)
+	// A and B end right after their last element (no row padding), so any
+	// read past the matrices indexes out of range and fails the test.
+	a := randSlice(r, ar*lda)[:max((ar-1)*lda+ac, 0)]
+	b := randSlice(r, br*ldb)[:max((br-1)*ldb+bc, 0)]
 	// Extra rows after C catch writes past the last row.
 	c := randSlice(r, (m+1)*ldc)
 	for i := range c {
@@ -157,6 +164,8 @@ func TestSgemmAllImpls(t *testing.T) {
 // (several mc, kc and nc blocks, including ragged last blocks) runs on
 // shapes small enough for a fast reference.
 func TestSgemmSmallBlocks(t *testing.T) {
+	defer func(v int) { smallMode = v }(smallMode)
+	smallMode = smallNever
 	for _, base := range impls {
 		im := *base
 		im.mc, im.kc, im.nc = 2*im.mr, 5, 3*im.nr
@@ -174,7 +183,27 @@ func TestSgemmSmallBlocks(t *testing.T) {
 	}
 }
 
-// TestSgemmPublic goes through the exported entry point with the kernel
+// TestSgemmPathsForced sends few-row and few-column shapes through both the
+// blocked and the unpacked path, whichever isSmall would pick for them.
+func TestSgemmPathsForced(t *testing.T) {
+	defer func(v int) { smallMode = v }(smallMode)
+	shapes := []shape{{1, 1, 1}, {1, 200, 37}, {4, 131, 300}, {2, 700, 400}, {16, 65, 33}, {61, 67, 45}, {200, 1, 37}, {65, 16, 33}, {5, 3, 2}, {8, 8, 5}, {12, 20, 16}}
+	for _, mode := range []int{smallNever, smallAlways} {
+		smallMode = mode
+		for _, im := range impls {
+			for _, sh := range shapes {
+				for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+					name := fmt.Sprintf("mode=%d/%s/%dx%dx%d/tA=%v,tB=%v", mode, im.name, sh.m, sh.n, sh.k, tr[0], tr[1])
+					t.Run(name, func(t *testing.T) {
+						checkCase(t, im, 2, tr[0], tr[1], sh, variant{alpha: -1, beta: 0.5}, 2, 3)
+					})
+				}
+			}
+		}
+	}
+}
+
+// TestSgemmPublic goes through the exported entry points with the kernel
 // chosen by SetImpl, as the CPU backend does, and checks the thread split
 // against the serial result bit for bit (each element is computed by one
 // goroutine with the same blocking, so they must agree exactly).
@@ -184,7 +213,10 @@ func TestSgemmPublic(t *testing.T) {
 			t.Fatal(err)
 		}
 	}(Impl())
-	m, n, k := 150, 130, 70
+	m, n, k := 200, 180, 120
+	if 2*m*n*k < minParallelFlops {
+		t.Fatalf("shape too small to run in parallel through Sgemm")
+	}
 	r := rand.New(rand.NewPCG(1, 2))
 	a, b := randSlice(r, m*k), randSlice(r, k*n)
 	for _, name := range Impls() {
@@ -196,12 +228,14 @@ func TestSgemmPublic(t *testing.T) {
 		}
 		got := make([]float32, m*n)
 		Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, got, n)
+		got1 := make([]float32, m*n)
+		SgemmSerial(false, false, m, n, k, 1, a, k, b, n, 0, got1, n)
 		im := implByName(t, name)
 		serial := make([]float32, m*n)
 		sgemm(im, 1, false, false, m, n, k, 1, a, k, b, n, 0, serial, n)
 		for i := range got {
-			if got[i] != serial[i] {
-				t.Fatalf("%s: element %d: parallel %v != serial %v", name, i, got[i], serial[i])
+			if got[i] != serial[i] || got1[i] != serial[i] {
+				t.Fatalf("%s: element %d: Sgemm %v, SgemmSerial %v, serial sgemm %v", name, i, got[i], got1[i], serial[i])
 			}
 		}
 	}
@@ -282,4 +316,98 @@ func TestSgemmPanicsOnBadSizes(t *testing.T) {
 		}
 	}()
 	Sgemm(false, false, 2, 2, 2, 1, make([]float32, 4), 2, make([]float32, 4), 2, 0, make([]float32, 3), 2)
+}
+
+func TestFromEnv(t *testing.T) {
+	tests := []struct {
+		value   string
+		want    string // kernel name
+		wantErr bool
+	}{
+		{"", impls[0].name, false},
+		{"generic", "generic", false},
+		{"avx1024", impls[0].name, true},
+		{"GENERIC", impls[0].name, true},
+	}
+	for _, name := range Impls() {
+		tests = append(tests, struct {
+			value   string
+			want    string
+			wantErr bool
+		}{name, name, false})
+	}
+	for _, tt := range tests {
+		im, err := fromEnv(tt.value)
+		if im.name != tt.want || (err != nil) != tt.wantErr {
+			t.Errorf("fromEnv(%q) = %s, %v; want %s, error %v", tt.value, im.name, err, tt.want, tt.wantErr)
+		}
+		if err != nil && !strings.Contains(err.Error(), "R1_GEMM") {
+			t.Errorf("fromEnv(%q) error %q does not name R1_GEMM", tt.value, err)
+		}
+	}
+}
+
+// TestEnvSelectsImpl checks the default kernel when the suite runs under
+// R1_GEMM=name (as CI does for each path); without it, the fastest.
+func TestEnvSelectsImpl(t *testing.T) {
+	want := os.Getenv("R1_GEMM")
+	if want == "" {
+		want = impls[0].name
+	}
+	if got := Impl(); got != want {
+		t.Fatalf("Impl() = %q, want %q (R1_GEMM=%q)", got, want, os.Getenv("R1_GEMM"))
+	}
+}
+
+// FuzzSgemm checks that any sizes Check accepts run without panicking and
+// give the reference result, on every kernel; sizes are folded into small
+// ranges so each case stays cheap.
+func FuzzSgemm(f *testing.F) {
+	f.Add(false, false, uint8(3), uint8(5), uint8(7), uint8(7), uint8(5), uint8(5), uint8(0))
+	f.Add(true, true, uint8(17), uint8(33), uint8(2), uint8(20), uint8(2), uint8(40), uint8(3))
+	f.Add(false, true, uint8(1), uint8(70), uint8(30), uint8(30), uint8(31), uint8(70), uint8(1))
+	f.Add(true, false, uint8(0), uint8(4), uint8(0), uint8(1), uint8(4), uint8(4), uint8(2))
+	f.Fuzz(func(t *testing.T, tA, tB bool, m8, n8, k8, lda8, ldb8, ldc8, short uint8) {
+		m, n, k := int(m8%80), int(n8%80), int(k8%80)
+		lda, ldb, ldc := int(lda8%90), int(ldb8%90), int(ldc8%90)
+		ar, ac, br, bc := m, k, k, n
+		if tA {
+			ar, ac = k, m
+		}
+		if tB {
+			br, bc = n, k
+		}
+		size := func(rows, ld int) int { return max(rows*ld, 0) }
+		la, lb, lc := size(ar, lda), size(br, ldb), size(m, ldc)
+		// short trims one slice so that Check sometimes has to refuse.
+		switch short % 4 {
+		case 1:
+			la = max(la-1, 0)
+		case 2:
+			lb = max(lb-1, 0)
+		case 3:
+			lc = max(lc-1, 0)
+		}
+		if err := Check(tA, tB, m, n, k, la, lda, lb, ldb, lc, ldc); err != nil {
+			if ac > 0 && bc > 0 && n > 0 && lda >= ac && ldb >= bc && ldc >= n && short%4 == 0 {
+				t.Fatalf("Check refused consistent sizes: %v", err)
+			}
+			return
+		}
+		r := rand.New(rand.NewPCG(uint64(m), uint64(n*100+k)))
+		a, b, c := randSlice(r, la), randSlice(r, lb), randSlice(r, lc)
+		want, mag := reference(tA, tB, m, n, k, 1.5, a, lda, b, ldb, 0.5, c, ldc)
+		for _, im := range impls {
+			got := append([]float32(nil), c...)
+			sgemm(im, 2, tA, tB, m, n, k, 1.5, a, lda, b, ldb, 0.5, got, ldc)
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					tol := 2 * float64(k+2) * math.Pow(2, -24) * mag[i*n+j]
+					if d := math.Abs(float64(got[i*ldc+j]) - want[i*n+j]); !(d <= tol) {
+						t.Fatalf("%s: C[%d][%d] = %v, want %v", im.name, i, j, got[i*ldc+j], want[i*n+j])
+					}
+				}
+			}
+		}
+	})
 }

@@ -17,19 +17,69 @@ func sgemmKernelAVX512(k int, a, b, c *float32, ldc int, beta float32)
 //go:noescape
 func sgemmKernelAVX2(k int, a, b, c *float32, ldc int, beta float32)
 
+//go:noescape
+func sdot4AVX2(k int, a, b *float32, ldb int, out *[4]float32)
+
+//go:noescape
+func saxpy64AVX2(k int, a, b *float32, ldb int, out *[axpyCols]float32)
+
+//go:noescape
+func sdot4x4AVX512(k int, a *float32, lda int, b *float32, ldb int, out *[16]float32)
+
+//go:noescape
+func transpose8AVX2(n int, src *float32, ld int, dst *float32, stride int, alpha *[8]float32)
+
 //go:generate go run gen_kernels.go
+
+// transpose8 sets dst[q*stride+r] = alpha·src[r*ld+q] for r < 8 and q < n,
+// n a multiple of 8.
+func transpose8(n int, src []float32, ld int, dst []float32, stride int, alpha float32) {
+	if n < 8 || n%8 != 0 || ld < n || stride < 8 || len(src) < 7*ld+n || len(dst) < (n-1)*stride+8 {
+		panic("gemm: internal error: transpose operands too short")
+	}
+	av := [8]float32{alpha, alpha, alpha, alpha, alpha, alpha, alpha, alpha}
+	transpose8AVX2(n, unsafe.SliceData(src), ld, unsafe.SliceData(dst), stride, &av)
+}
+
+// dot4AVX2 and axpyAVX2 serve the small-m path for both the AVX2 and the
+// AVX-512 kernels: that path is bound by memory, not arithmetic.
+func dot4AVX2(k int, a, b []float32, ldb int, out *[4]float32) {
+	if k < 1 || len(a) < k || len(b) < 3*ldb+k {
+		panic("gemm: internal error: dot operands too short")
+	}
+	sdot4AVX2(k, unsafe.SliceData(a), unsafe.SliceData(b), ldb, out)
+}
+
+// dot4x4AVX512 gives the AVX-512 kernel's small path four rows of A per
+// call: with B transposed and up to 64 rows (batched decoding) that path
+// is bound by arithmetic, not memory, once B is read.
+func dot4x4AVX512(k int, a []float32, lda int, b []float32, ldb int, out *[16]float32) {
+	if k < 1 || len(a) < 3*lda+k || len(b) < 3*ldb+k {
+		panic("gemm: internal error: dot operands too short")
+	}
+	sdot4x4AVX512(k, unsafe.SliceData(a), lda, unsafe.SliceData(b), ldb, out)
+}
+
+func axpyAVX2(k int, a, b []float32, ldb int, out *[axpyCols]float32) {
+	if k < 1 || len(a) < k || ldb < axpyCols || len(b) < (k-1)*ldb+axpyCols {
+		panic("gemm: internal error: axpy operands too short")
+	}
+	saxpy64AVX2(k, unsafe.SliceData(a), unsafe.SliceData(b), ldb, out)
+}
 
 var avx512Impl = &impl{name: "avx512", mr: 14, nr: 32, mc: 112, kc: 384, nc: 4096,
 	kern: func(k int, a, b, c []float32, ldc int, beta float32) {
 		asmArgs(k, 14, 32, a, b, c, ldc)
 		sgemmKernelAVX512(k, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, beta)
-	}}
+	},
+	dot4: dot4AVX2, dot4x4: dot4x4AVX512, axpy: axpyAVX2, transpose8: transpose8}
 
 var avx2Impl = &impl{name: "avx2", mr: 6, nr: 16, mc: 144, kc: 384, nc: 4096,
 	kern: func(k int, a, b, c []float32, ldc int, beta float32) {
 		asmArgs(k, 6, 16, a, b, c, ldc)
 		sgemmKernelAVX2(k, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, beta)
-	}}
+	},
+	dot4: dot4AVX2, axpy: axpyAVX2, transpose8: transpose8}
 
 // asmArgs panics (instead of corrupting memory) if a caller inside this
 // package ever hands a kernel slices shorter than the tile it will touch.
@@ -42,12 +92,12 @@ func asmArgs(k, mr, nr int, a, b, c []float32, ldc int) {
 // archImpls returns the assembly kernels this CPU supports, best first.
 // x/sys/cpu also checks that the OS saves the wide registers.
 func archImpls() []*impl {
-	var l []*impl
+	// Both use the AVX2+FMA small-product and transposing kernels too.
+	if !cpu.X86.HasAVX2 || !cpu.X86.HasFMA {
+		return nil
+	}
 	if cpu.X86.HasAVX512F {
-		l = append(l, avx512Impl)
+		return []*impl{avx512Impl, avx2Impl}
 	}
-	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		l = append(l, avx2Impl)
-	}
-	return l
+	return []*impl{avx2Impl}
 }

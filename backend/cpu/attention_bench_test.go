@@ -1,0 +1,32 @@
+package cpu
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/r1go/r1/tensor"
+)
+
+// BenchmarkAttentionF32 runs the forward and backward attention of one
+// layer of the tiny 10M training benchmark (B=8, T=256, 8/4 heads, D=32).
+func BenchmarkAttentionF32(b *testing.B) {
+	const bs, t, hq, hkv, d = 8, 256, 8, 4, 32
+	be := New()
+	rng := rand.New(rand.NewPCG(1, 2))
+	rnd := func(shape ...int) *tensor.Tensor {
+		v := make([]float32, tensor.Numel(shape))
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		return be.Upload(v, tensor.F32, shape...)
+	}
+	q, k, v, dout := rnd(bs, t, hq, d), rnd(bs, t, hkv, d), rnd(bs, t, hkv, d), rnd(bs, t, hq, d)
+	out, lse := be.New(tensor.F32, bs, t, hq, d), be.New(tensor.F32, bs, hq, t)
+	dq, dk, dv := be.New(tensor.F32, q.Shape...), be.New(tensor.F32, k.Shape...), be.New(tensor.F32, v.Shape...)
+	c0 := cpuTime()
+	for b.Loop() {
+		be.Attention(out, lse, q, k, v, nil, 0.17)
+		be.AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, nil, 0.17)
+	}
+	b.ReportMetric(float64(cpuTime()-c0)/float64(b.N), "cpu-ns/op")
+}

@@ -1,0 +1,128 @@
+//go:build amd64
+
+#include "textflag.h"
+
+// func sdot4AVX2(k int, a, b *float32, ldb int, out *[4]float32)
+//
+// out[r] = a[0:k]·b[r*ldb : r*ldb+k], r = 0..3. Two accumulators per row
+// hide the FMA latency; the k%16 tail is added after the vector sums are
+// reduced, because scalar VEX ops would clear the accumulators' upper lanes.
+TEXT ·sdot4AVX2(SB), NOSPLIT, $0-40
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), R8
+	MOVQ ldb+24(FP), R9
+	SHLQ $2, R9
+	LEAQ (R8)(R9*1), R10
+	LEAQ (R10)(R9*1), R11
+	LEAQ (R11)(R9*1), R12
+	MOVQ out+32(FP), DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ AX, AX
+	MOVQ CX, DX
+	SHRQ $4, DX
+	JZ reduce
+loop16:
+	VMOVUPS (SI)(AX*1), Y8
+	VMOVUPS 32(SI)(AX*1), Y9
+	VFMADD231PS (R8)(AX*1), Y8, Y0
+	VFMADD231PS 32(R8)(AX*1), Y9, Y1
+	VFMADD231PS (R10)(AX*1), Y8, Y2
+	VFMADD231PS 32(R10)(AX*1), Y9, Y3
+	VFMADD231PS (R11)(AX*1), Y8, Y4
+	VFMADD231PS 32(R11)(AX*1), Y9, Y5
+	VFMADD231PS (R12)(AX*1), Y8, Y6
+	VFMADD231PS 32(R12)(AX*1), Y9, Y7
+	ADDQ $64, AX
+	DECQ DX
+	JNZ loop16
+reduce:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y5, Y4, Y4
+	VADDPS Y7, Y6, Y6
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VEXTRACTF128 $1, Y2, X3
+	VADDPS X3, X2, X2
+	VHADDPS X2, X2, X2
+	VHADDPS X2, X2, X2
+	VEXTRACTF128 $1, Y4, X5
+	VADDPS X5, X4, X4
+	VHADDPS X4, X4, X4
+	VHADDPS X4, X4, X4
+	VEXTRACTF128 $1, Y6, X7
+	VADDPS X7, X6, X6
+	VHADDPS X6, X6, X6
+	VHADDPS X6, X6, X6
+	ANDQ $15, CX
+	JZ done
+loop1:
+	VMOVSS (SI)(AX*1), X8
+	VFMADD231SS (R8)(AX*1), X8, X0
+	VFMADD231SS (R10)(AX*1), X8, X2
+	VFMADD231SS (R11)(AX*1), X8, X4
+	VFMADD231SS (R12)(AX*1), X8, X6
+	ADDQ $4, AX
+	DECQ CX
+	JNZ loop1
+done:
+	VMOVSS X0, (DI)
+	VMOVSS X2, 4(DI)
+	VMOVSS X4, 8(DI)
+	VMOVSS X6, 12(DI)
+	VZEROUPPER
+	RET
+
+// func saxpy64AVX2(k int, a, b *float32, ldb int, out *[64]float32)
+//
+// out[j] = Σ_p a[p]·b[p*ldb+j], j = 0..63: eight accumulators of eight
+// columns, one broadcast of a[p] per row of B. k must be >= 1.
+TEXT ·saxpy64AVX2(SB), NOSPLIT, $0-40
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), R8
+	MOVQ ldb+24(FP), R9
+	SHLQ $2, R9
+	MOVQ out+32(FP), DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+loop:
+	VBROADCASTSS (SI), Y8
+	VFMADD231PS (R8), Y8, Y0
+	VFMADD231PS 32(R8), Y8, Y1
+	VFMADD231PS 64(R8), Y8, Y2
+	VFMADD231PS 96(R8), Y8, Y3
+	VFMADD231PS 128(R8), Y8, Y4
+	VFMADD231PS 160(R8), Y8, Y5
+	VFMADD231PS 192(R8), Y8, Y6
+	VFMADD231PS 224(R8), Y8, Y7
+	ADDQ $4, SI
+	ADDQ R9, R8
+	DECQ CX
+	JNZ loop
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VMOVUPS Y4, 128(DI)
+	VMOVUPS Y5, 160(DI)
+	VMOVUPS Y6, 192(DI)
+	VMOVUPS Y7, 224(DI)
+	VZEROUPPER
+	RET
