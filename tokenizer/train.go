@@ -20,6 +20,19 @@ const TrainPattern = llama3Pattern
 // are never merged, so a small corpus may give a smaller vocabulary.
 // Special tokens written in the corpus are split out and not learned from.
 func Train(corpus iter.Seq[string], vocabSize int, specialTokens []string) (*Tokenizer, error) {
+	return TrainWith(corpus, vocabSize, specialTokens, TrainOptions{})
+}
+
+// TrainOptions adjust Train.
+type TrainOptions struct {
+	// SingleDigits pre-tokenizes every digit on its own (Qwen2's pattern)
+	// instead of runs of up to three (Llama-3's), so no number is a single
+	// token: small models then learn arithmetic digit by digit.
+	SingleDigits bool
+}
+
+// TrainWith is Train with options.
+func TrainWith(corpus iter.Seq[string], vocabSize int, specialTokens []string, opts TrainOptions) (*Tokenizer, error) {
 	if vocabSize < len(specialTokens)+256 {
 		return nil, fmt.Errorf("tokenizer: Train: vocabSize %d is below %d (special tokens + 256 bytes)", vocabSize, len(specialTokens)+256)
 	}
@@ -33,7 +46,10 @@ func Train(corpus iter.Seq[string], vocabSize int, specialTokens []string) (*Tok
 		specials = append(specials, addedToken{content: s, id: i})
 	}
 	am := newAddedMatcher(specials)
-	split := gpt4Splitter{maxDigits: 3}
+	split, pattern := gpt4Splitter{maxDigits: 3}, TrainPattern
+	if opts.SingleDigits {
+		split, pattern = gpt4Splitter{maxDigits: 1}, qwenPattern
+	}
 	counts := map[string]int{}
 	for text := range corpus {
 		am.split(text, func(piece string, id int) {
@@ -166,7 +182,7 @@ func Train(corpus iter.Seq[string], vocabSize int, specialTokens []string) (*Tok
 		return nil, err
 	}
 	f.PreTokenizer = mustJSON(map[string]any{"type": "Sequence", "pretokenizers": []any{
-		map[string]any{"type": "Split", "pattern": map[string]string{"Regex": TrainPattern}, "behavior": "Isolated", "invert": false},
+		map[string]any{"type": "Split", "pattern": map[string]string{"Regex": pattern}, "behavior": "Isolated", "invert": false},
 		byteLevelJSON(),
 	}})
 	f.PostProcessor = mustJSON(byteLevelJSON())

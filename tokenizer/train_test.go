@@ -114,3 +114,34 @@ func TestTrainErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestTrainSingleDigits(t *testing.T) {
+	corpus := slices.Values([]string{"12 + 345 = 357", "What is 1234 + 99? 1333", "7 * 8 = 56, 56 + 100 = 156"})
+	tok, err := TrainWith(corpus, 300, []string{"<|endoftext|>"}, TrainOptions{SingleDigits: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "tokenizer.json")
+	if err := tok.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range [][]*Tokenizer{{tok}, {back}} {
+		ids := tk[0].Encode("1234 + 99", false)
+		for _, id := range ids {
+			s, _ := tk[0].IDToken(id)
+			digits := 0
+			for _, r := range s {
+				if r >= '0' && r <= '9' {
+					digits++
+				}
+			}
+			if digits > 1 {
+				t.Fatalf("token %q holds %d digits", s, digits)
+			}
+		}
+	}
+}

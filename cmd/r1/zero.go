@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,11 +26,20 @@ func init() {
 	grpo.SyntheticSource = syntheticRows
 }
 
-// syntheticRows serves "synthetic[:arithmetic|countdown|mixed]": training
-// rows from the training part of the problem space, evaluation rows
-// ("test") from the held-out part that pretraining never saw.
+// syntheticRows serves "synthetic[:arithmetic|countdown|mixed[:DIFFICULTY]]":
+// training rows from the training part of the problem space, evaluation
+// rows ("test") from the held-out part that pretraining never saw;
+// difficulty 1..3 (default: mixed).
 func syntheticRows(name, split string, n int) ([]grpo.Row, error) {
 	kinds := []data.Kind{data.Arithmetic}
+	difficulty := 0
+	if i := strings.LastIndex(name, ":"); i > 0 && strings.Count(name, ":") == 2 {
+		d, err := strconv.Atoi(name[i+1:])
+		if err != nil || d < data.MinDifficulty || d > data.MaxDifficulty {
+			return nil, fmt.Errorf("data.dataset %s: difficulty must be %d..%d", name, data.MinDifficulty, data.MaxDifficulty)
+		}
+		difficulty, name = d, name[:i]
+	}
 	if k, ok := strings.CutPrefix(name, "synthetic:"); ok {
 		switch k {
 		case "mixed":
@@ -51,9 +61,9 @@ func syntheticRows(name, split string, n int) ([]grpo.Row, error) {
 		var ps []data.Problem
 		var err error
 		if split == "test" {
-			ps, err = data.SyntheticProblems(kind, m, 7)
+			ps, err = data.SyntheticProblemsAt(kind, m, 7, difficulty)
 		} else {
-			ps, err = data.TrainProblems(kind, m, 1, 0)
+			ps, err = data.TrainProblems(kind, m, 1, difficulty)
 		}
 		if err != nil {
 			return nil, err
