@@ -247,3 +247,13 @@ func TestGradComposedBlock(t *testing.T) {
 		return []*Var{tp.Add(x2, tp.Linear(m, down, nil))}
 	})
 }
+
+func TestGradGatherScatterRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 12))
+	x := randVar(rng, 1, 5, 3)
+	idx := dev.UploadInt32([]int32{4, 0, 2}, 3)
+	gradCheck(t, []*Var{x}, func(tp *Tape) []*Var {
+		g := tp.GatherRows(x, idx) // (3,3)
+		return []*Var{g, tp.ScatterRows(tp.SwiGLU(g, g), idx, 6)}
+	})
+}

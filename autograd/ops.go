@@ -190,3 +190,24 @@ func (tp *Tape) TokenLogProbs(h, w *Var, target *tensor.Tensor, chunkElems int) 
 	}
 	return logp, entropy
 }
+
+// GatherRows: out (M,C) = x (N,C)[idx (M)]; the gradient scatters back.
+// (The same kernels as Embedding: a table lookup is a row gather.)
+func (tp *Tape) GatherRows(x *Var, idx *tensor.Tensor) *Var {
+	return tp.Embedding(tp.Reshape(x, x.Val.Rows(), x.Val.Cols()), idx)
+}
+
+// ScatterRows: out (N,C) = 0 except out[idx[m]] = in[m] for in (M,C) with
+// distinct idx; the gradient gathers. It undoes GatherRows for outputs
+// computed on a subset of rows (e.g. log-probs of completion tokens only).
+func (tp *Tape) ScatterRows(in *Var, idx *tensor.Tensor, n int) *Var {
+	c := in.Val.Cols()
+	out := tp.newVar(n, c)
+	tp.Dev.EmbeddingBackward(out.Val, in.Val.Reshape(in.Val.Rows(), c), idx)
+	tp.record(out, func() {
+		din := tp.Dev.New(tp.DType, in.Val.Rows(), c)
+		tp.Dev.Embedding(din, out.Grad, idx)
+		tp.accumulateOwned(in, din.Reshape(in.Val.Shape...))
+	}, in)
+	return out
+}

@@ -302,7 +302,8 @@ func (m *Model) Logits(tp *autograd.Tape, b Batch) (*autograd.Var, error) {
 
 // TokenLogProbs returns log p(target) and the entropy at every position of
 // the batch. target (B,T) holds the next token at each position, −1 where no
-// loss applies (padding, prompt tokens, the last position).
+// loss applies (padding, prompt tokens, the last position); both outputs are
+// 0 there, since those rows skip the LM head.
 func (m *Model) TokenLogProbs(tp *autograd.Tape, b Batch, target []int32) (logp, entropy *autograd.Var, err error) {
 	if len(target) != b.B*b.T {
 		return nil, nil, fmt.Errorf("model: %d targets for a %d×%d batch", len(target), b.B, b.T)
@@ -311,9 +312,26 @@ func (m *Model) TokenLogProbs(tp *autograd.Tape, b Batch, target []int32) (logp,
 	if err != nil {
 		return nil, nil, err
 	}
-	tg := m.Dev.UploadInt32(target, b.B*b.T)
-	h2 := tp.Reshape(h, b.B*b.T, m.Config.Hidden)
-	logp, entropy = tp.TokenLogProbs(h2, m.LMHead, tg, 0)
+	n := b.B * b.T
+	h2 := tp.Reshape(h, n, m.Config.Hidden)
+	// Only rows with a target go through the LM head: in RL the prompt is
+	// most of each sequence, and with a 150k vocabulary its logits would
+	// dominate the cost.
+	var rows, tgt []int32
+	for i, t := range target {
+		if t >= 0 {
+			rows = append(rows, int32(i))
+			tgt = append(tgt, t)
+		}
+	}
+	if len(rows) == n || len(rows) == 0 {
+		logp, entropy = tp.TokenLogProbs(h2, m.LMHead, m.Dev.UploadInt32(target, n), 0)
+		return logp, entropy, nil
+	}
+	idx := m.Dev.UploadInt32(rows, len(rows))
+	lp, ent := tp.TokenLogProbs(tp.GatherRows(h2, idx), m.LMHead, m.Dev.UploadInt32(tgt, len(tgt)), 0)
+	logp = tp.Reshape(tp.ScatterRows(tp.Reshape(lp, len(rows), 1), idx, n), n)
+	entropy = tp.Reshape(tp.ScatterRows(tp.Reshape(ent, len(rows), 1), idx, n), n)
 	return logp, entropy, nil
 }
 
