@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"math"
+	"runtime"
 	"sync"
 
 	"github.com/r1go/r1/backend/cpu/gemm"
@@ -76,6 +77,7 @@ func softmaxRows(s []float32, ld, i0, i1, t int, ms []int32, bi int, lse []float
 
 func attentionF32(os, ls, qs, ks, vs []float32, ms []int32, b, t, hq, hkv, d int, scale float32) {
 	group := hq / hkv
+	mm := gemmFor(b * hkv)
 	parallel(b*hkv, 1, func(lo, hi int) {
 		sp := getScores(min(attnBlock, t) * t)
 		defer scorePool.Put(sp)
@@ -88,9 +90,9 @@ func attentionF32(os, ls, qs, ks, vs []float32, ms []int32, b, t, hq, hkv, d int
 				for i0 := 0; i0 < t; i0 += attnBlock {
 					i1 := min(i0+attnBlock, t)
 					qoff := ((bi*t+i0)*hq + h) * d
-					gemm.Sgemm(false, true, i1-i0, i1, d, scale, qs[qoff:], hq*d, ks[koff:], hkv*d, 0, s, t)
+					mm(false, true, i1-i0, i1, d, scale, qs[qoff:], hq*d, ks[koff:], hkv*d, 0, s, t)
 					softmaxRows(s, t, i0, i1, t, ms, bi, ls[(bi*hq+h)*t:][:t])
-					gemm.Sgemm(false, false, i1-i0, d, i1, 1, s, t, vs[koff:], hkv*d, 0, os[qoff:], hq*d)
+					mm(false, false, i1-i0, d, i1, 1, s, t, vs[koff:], hkv*d, 0, os[qoff:], hq*d)
 				}
 			}
 		}
@@ -101,6 +103,7 @@ func attentionBackwardF32(dqs, dks, dvs, dos, os, ls, qs, ks, vs []float32, ms [
 	group := hq / hkv
 	clear(dks)
 	clear(dvs)
+	mm := gemmFor(b * hkv)
 	parallel(b*hkv, 1, func(lo, hi int) {
 		pp, dpp := getScores(min(attnBlock, t)*t), getScores(min(attnBlock, t)*t)
 		defer scorePool.Put(pp)
@@ -117,7 +120,7 @@ func attentionBackwardF32(dqs, dks, dvs, dos, os, ls, qs, ks, vs []float32, ms [
 					nb := i1 - i0
 					qoff := ((bi*t+i0)*hq + h) * d
 					// Recompute P from the saved log-sum-exp.
-					gemm.Sgemm(false, true, nb, i1, d, scale, qs[qoff:], hq*d, ks[koff:], hkv*d, 0, p, t)
+					mm(false, true, nb, i1, d, scale, qs[qoff:], hq*d, ks[koff:], hkv*d, 0, p, t)
 					for i := i0; i < i1; i++ {
 						row := p[(i-i0)*t:][:i1]
 						l := lse[i]
@@ -130,9 +133,9 @@ func attentionBackwardF32(dqs, dks, dvs, dos, os, ls, qs, ks, vs []float32, ms [
 						clear(row[i+1:])
 					}
 					// dV (i1,D) += Pᵀ (i1,nb) · dO (nb,D)
-					gemm.Sgemm(true, false, i1, d, nb, 1, p, t, dos[qoff:], hq*d, 1, dvs[koff:], hkv*d)
+					mm(true, false, i1, d, nb, 1, p, t, dos[qoff:], hq*d, 1, dvs[koff:], hkv*d)
 					// dP (nb,i1) = dO (nb,D) · Vᵀ
-					gemm.Sgemm(false, true, nb, i1, d, 1, dos[qoff:], hq*d, vs[koff:], hkv*d, 0, dp, t)
+					mm(false, true, nb, i1, d, 1, dos[qoff:], hq*d, vs[koff:], hkv*d, 0, dp, t)
 					for i := i0; i < i1; i++ {
 						dor, or := dos[qoff+(i-i0)*hq*d:][:d], os[qoff+(i-i0)*hq*d:][:d]
 						var delta float32
@@ -142,10 +145,20 @@ func attentionBackwardF32(dqs, dks, dvs, dos, os, ls, qs, ks, vs []float32, ms [
 						dsRowF32(dp[(i-i0)*t:][:i1], p[(i-i0)*t:][:i1], delta, scale)
 					}
 					// dQ (nb,D) = dS (nb,i1) · K (i1,D); dK (i1,D) += dSᵀ · Q (nb,D)
-					gemm.Sgemm(false, false, nb, d, i1, 1, dp, t, ks[koff:], hkv*d, 0, dqs[qoff:], hq*d)
-					gemm.Sgemm(true, false, i1, d, nb, 1, dp, t, qs[qoff:], hq*d, 1, dks[koff:], hkv*d)
+					mm(false, false, nb, d, i1, 1, dp, t, ks[koff:], hkv*d, 0, dqs[qoff:], hq*d)
+					mm(true, false, i1, d, nb, 1, dp, t, qs[qoff:], hq*d, 1, dks[koff:], hkv*d)
 				}
 			}
 		}
 	})
+}
+
+// gemmFor picks the GEMM for work split into tasks outer tasks: when they
+// already occupy every core, each product runs on its own goroutine instead
+// of fanning out again.
+func gemmFor(tasks int) func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if tasks >= runtime.GOMAXPROCS(0) {
+		return gemm.SgemmSerial
+	}
+	return gemm.Sgemm
 }
