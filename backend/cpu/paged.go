@@ -74,16 +74,7 @@ func (*Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLe
 				// Softmax per head, then out = Σ_j p_j v_j.
 				for g := 0; g < group; g++ {
 					row := scores[g*l : (g+1)*l]
-					mx := row[0]
-					for _, v := range row {
-						mx = max(mx, v)
-					}
-					var sum float32
-					for j, v := range row {
-						p := expf(v - mx)
-						row[j] = p
-						sum += p
-					}
+					sum := expSubSum(row, row, maxF32(row))
 					inv := 1 / sum
 					for j := range row {
 						row[j] *= inv
