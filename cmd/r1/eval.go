@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/r1go/r1/assets"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,9 +17,15 @@ import (
 	"github.com/r1go/r1/tokenizer"
 )
 
-// defaultModelDir is the built-in tiny base model that --model defaults to;
-// "" until one ships with the binary.
-var defaultModelDir = func() string { return "" }
+// defaultModelDir is the built-in tiny base model that --model defaults to
+// (unpacked from the binary on first use); "" when it cannot be unpacked.
+var defaultModelDir = func() string {
+	dir, err := assets.TinyDir()
+	if err != nil {
+		return ""
+	}
+	return dir
+}
 
 func init() {
 	register(&command{
@@ -211,4 +218,3 @@ func tokenizerFile(p string) string {
 	}
 	return p
 }
-
