@@ -11,16 +11,31 @@ import (
 
 // EvalResult summarises a policy on held-out problems.
 type EvalResult struct {
-	Accuracy   float64 `json:"accuracy"`    // share with the accuracy reward ≥ 1
-	FormatRate float64 `json:"format_rate"` // share with the format reward ≥ 1
+	Accuracy   float64 `json:"accuracy"`    // share of samples with the accuracy reward ≥ 1 (pass@1 over K samples)
+	FormatRate float64 `json:"format_rate"` // share of samples with the format reward ≥ 1
 	MeanLength float64 `json:"mean_length"` // completion tokens
-	N          int     `json:"n"`
+	N          int     `json:"n"`           // problems
+	K          int     `json:"k"`           // samples per problem
 }
 
-// Evaluate generates one greedy completion per row with the current policy
-// (same template, tokenizer, stop ids and max_new_tokens as training) and
-// scores it with the training rewards.
-func (t *Trainer) Evaluate(ctx context.Context, rows []Row) (EvalResult, error) {
+// EvalSampling is how Evaluate samples: the R1 paper evaluates pass@1 as the
+// mean correctness of k samples at temperature 0.6, top-p 0.95.
+type EvalSampling struct {
+	Temperature, TopP float64
+	K                 int
+	Seed              uint64
+}
+
+// DefaultEvalSampling is the R1 paper's evaluation setting with k = 4.
+func DefaultEvalSampling() EvalSampling {
+	return EvalSampling{Temperature: 0.6, TopP: 0.95, K: 4, Seed: 12345}
+}
+
+// Evaluate samples K completions per row with the current policy (same
+// template, tokenizer, stop ids and max_new_tokens as training) and scores
+// them with the training rewards. The seed is fixed, so evaluating the same
+// weights twice gives the same numbers.
+func (t *Trainer) Evaluate(ctx context.Context, rows []Row, es EvalSampling) (EvalResult, error) {
 	c := t.Config
 	var tmpl *chat.Template
 	var err error
@@ -35,10 +50,13 @@ func (t *Trainer) Evaluate(ctx context.Context, rows []Row) (EvalResult, error) 
 		if texts[i], err = RenderPrompt(c.Data.Template, r.Input, tmpl); err != nil {
 			return EvalResult{}, fmt.Errorf("eval row %d: %w", i+1, err)
 		}
-		reqs[i] = sample.Request{Prompt: toInt32s(t.Tok.Encode(texts[i], true)), N: 1}
+		reqs[i] = sample.Request{Prompt: toInt32s(t.Tok.Encode(texts[i], true)), N: max(1, es.K)}
 	}
-	p := sample.Params{Temperature: 0, TopP: 1, MaxNewTokens: c.Sampling.MaxNewTokens, StopIDs: t.stopIDs,
-		StopStrings: c.Sampling.StopStrings, IncludeStopString: true, Seed: c.Seed}
+	p := sample.Params{Temperature: es.Temperature, TopP: es.TopP, MaxNewTokens: c.Sampling.MaxNewTokens, StopIDs: t.stopIDs,
+		StopStrings: c.Sampling.StopStrings, IncludeStopString: true, Seed: es.Seed}
+	if p.TopP == 0 {
+		p.TopP = 1
+	}
 	out, err := t.engine.Generate(ctx, reqs, p)
 	if err != nil {
 		return EvalResult{}, err
@@ -51,7 +69,7 @@ func (t *Trainer) Evaluate(ctx context.Context, rows []Row) (EvalResult, error) 
 		length += float64(len(s.Tokens))
 	}
 	res := t.scorer.Score(ctx, rs)
-	ev := EvalResult{N: len(out), MeanLength: length / float64(max(1, len(out)))}
+	ev := EvalResult{N: len(rows), K: max(1, es.K), MeanLength: length / float64(max(1, len(out)))}
 	acc, fmtIdx := indexOf(res.Labels, c.AccuracyReward), indexOf(res.Labels, c.FormatReward)
 	for i := range out {
 		if acc >= 0 && res.Scores[i][acc].Value >= 1 {

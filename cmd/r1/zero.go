@@ -60,10 +60,18 @@ func syntheticRows(name, split string, n int) ([]grpo.Row, error) {
 		}
 		var ps []data.Problem
 		var err error
-		if split == "test" {
-			ps, err = data.SyntheticProblemsAt(kind, m, 7, difficulty)
-		} else {
-			ps, err = data.TrainProblems(kind, m, 1, difficulty)
+		// Small problem spaces (difficulty 1) hold fewer distinct problems
+		// than asked for: take what exists (the request halves until it fits).
+		for {
+			if split == "test" {
+				ps, err = data.SyntheticProblemsAt(kind, m, 7, difficulty)
+			} else {
+				ps, err = data.TrainProblems(kind, m, 1, difficulty)
+			}
+			if err == nil || m <= 1 || !strings.Contains(err.Error(), "distinct problems exist") {
+				break
+			}
+			m /= 2
 		}
 		if err != nil {
 			return nil, err
@@ -102,6 +110,10 @@ func runZero(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	out := fs.String("out", "runs/zero", "run directory: config.yaml, metrics.jsonl, samples.jsonl, checkpoints/, summary.json")
 	steps := fs.Int("steps", 0, "GRPO steps (default: the preset's)")
 	evalN := fs.Int("eval-n", 200, "held-out problems evaluated before and after training")
+	es := grpo.DefaultEvalSampling()
+	fs.IntVar(&es.K, "eval-k", es.K, "samples per held-out problem; accuracy is their mean correctness (pass@1 over k, as the R1 paper reports)")
+	fs.Float64Var(&es.Temperature, "eval-temperature", es.Temperature, "evaluation sampling temperature (R1 paper: 0.6; 0 = greedy)")
+	fs.Float64Var(&es.TopP, "eval-top-p", es.TopP, "evaluation nucleus sampling (R1 paper: 0.95)")
 	preset := fs.String("preset", "tiny-zero", "preset config to start from (see configs/)")
 	config := fs.String("config", "", "YAML config instead of the preset")
 	var sets setFlags
@@ -185,7 +197,7 @@ func runZero(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	if tr.StepsDone() == 0 {
 		fmt.Fprintf(stdout, "evaluating the base model on %d held-out problems…\n", len(evalRows))
-		if sum.Before, err = tr.Evaluate(ctx, evalRows); err != nil {
+		if sum.Before, err = tr.Evaluate(ctx, evalRows, es); err != nil {
 			return err
 		}
 		if err := writeJSON(beforePath, sum.Before); err != nil {
@@ -201,7 +213,7 @@ func runZero(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		return err
 	}
-	if sum.After, err = tr.Evaluate(ctx, evalRows); err != nil {
+	if sum.After, err = tr.Evaluate(ctx, evalRows, es); err != nil {
 		return err
 	}
 	sum.Steps = tr.StepsDone()
@@ -222,7 +234,7 @@ func rewardNames(cfg grpo.Config) string {
 }
 
 func printEval(w io.Writer, label string, e grpo.EvalResult) {
-	fmt.Fprintf(w, "%-6s accuracy %5.1f%%  format %5.1f%%  mean length %5.1f tokens  (n=%d)\n", label, 100*e.Accuracy, 100*e.FormatRate, e.MeanLength, e.N)
+	fmt.Fprintf(w, "%-6s accuracy %5.1f%%  format %5.1f%%  mean length %5.1f tokens  (%d problems × %d samples)\n", label, 100*e.Accuracy, 100*e.FormatRate, e.MeanLength, e.N, e.K)
 }
 
 func writeJSON(path string, v any) error {
