@@ -169,7 +169,7 @@ func (t *Trainer) nextRows(n int) []int {
 
 // rollout is one step's generated data.
 type rollout struct {
-	rows    []int          // dataset row per group
+	rows    []int           // dataset row per group
 	samples []sample.Sample // G per group, in order
 	scores  reward.Result
 	total   []float64 // reward after penalties

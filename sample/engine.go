@@ -376,4 +376,3 @@ func sortSamples(s []Sample) []Sample {
 	})
 	return s
 }
-

@@ -69,11 +69,13 @@ type candidate struct {
 // minHeap keeps the k largest probabilities.
 type minHeap []candidate
 
-func (h minHeap) Len() int           { return len(h) }
-func (h minHeap) Less(i, j int) bool { return h[i].p < h[j].p || (h[i].p == h[j].p && h[i].id > h[j].id) }
-func (h minHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *minHeap) Push(x any)        { *h = append(*h, x.(candidate)) }
-func (h *minHeap) Pop() any          { old := *h; x := old[len(old)-1]; *h = old[:len(old)-1]; return x }
+func (h minHeap) Len() int { return len(h) }
+func (h minHeap) Less(i, j int) bool {
+	return h[i].p < h[j].p || (h[i].p == h[j].p && h[i].id > h[j].id)
+}
+func (h minHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *minHeap) Push(x any)   { *h = append(*h, x.(candidate)) }
+func (h *minHeap) Pop() any     { old := *h; x := old[len(old)-1]; *h = old[:len(old)-1]; return x }
 
 // topK returns the k most probable tokens, most probable first (ties by id).
 func topK(probs []float64, k int) []candidate {

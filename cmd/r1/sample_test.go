@@ -75,3 +75,17 @@ func TestSampleStreamsOnePrompt(t *testing.T) {
 		t.Fatal("no prompt accepted")
 	}
 }
+
+// Without --model, commands use the tiny base model built into the binary.
+func TestBuiltinModelIsDefault(t *testing.T) {
+	if defaultModelDir() == "" {
+		t.Fatal("the built-in model could not be unpacked")
+	}
+	out, stderr, code := runCLI(t, "", "sample", "--template", "r1-zero", "--prompt", "What is 2 + 3?", "--max-new-tokens", "40", "--temperature", "0")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(out, "<answer>") {
+		t.Fatalf("the built-in model answered %q; it should use the R1-Zero format", out)
+	}
+}

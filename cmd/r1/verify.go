@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/r1go/r1/reward/mathverify"
@@ -41,8 +43,12 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	pred := fs.String("prediction", "", "prediction: a bare answer or a whole completion (without --jsonl)")
 	timeout := fs.Duration("timeout", time.Second, "time limit for one check")
 	extract := fs.Bool("extract", false, "also print the extracted answer (without --jsonl)")
+	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "lines checked in parallel (output order is kept)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *workers < 1 {
+		return fmt.Errorf("flag -workers: expected at least 1, got %d", *workers)
 	}
 	if *timeout <= 0 {
 		return fmt.Errorf("flag -timeout: expected a positive duration, got %v", *timeout)
@@ -68,26 +74,63 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	enc := json.NewEncoder(out)
+	// Lines are checked a chunk at a time across workers, then written in
+	// input order, so memory stays bounded and output stays aligned.
+	const chunk = 256
+	type job struct {
+		line   []byte
+		lineNo int
+	}
+	var batch []job
+	flush := func() error {
+		res := make([]verifyResult, len(batch))
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for w := 0; w < *workers && w < len(batch); w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					g, p, perr := decodeVerifyLine(batch[i].line)
+					if perr != nil {
+						res[i].Error = fmt.Sprintf("stdin line %d: %v", batch[i].lineNo, perr)
+						continue
+					}
+					res[i].Equal = check(g, p)
+				}
+			}()
+		}
+		for i := range batch {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+		for i, r := range res {
+			if r.Error != "" {
+				fmt.Fprintln(stderr, "r1 verify:", r.Error)
+			}
+			if err := enc.Encode(r); err != nil {
+				return fmt.Errorf("writing result for line %d: %w", batch[i].lineNo, err)
+			}
+		}
+		batch = batch[:0]
+		return nil
+	}
 	for lineNo := 1; ; lineNo++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		line, err := in.ReadBytes('\n')
 		if len(bytes.TrimSpace(line)) > 0 {
-			res := verifyResult{}
-			g, p, perr := decodeVerifyLine(line)
-			if perr != nil {
-				res.Error = fmt.Sprintf("stdin line %d: %v", lineNo, perr)
-				fmt.Fprintln(stderr, "r1 verify:", res.Error)
-			} else {
-				res.Equal = check(g, p)
-			}
-			if werr := enc.Encode(res); werr != nil {
-				return fmt.Errorf("writing result for line %d: %w", lineNo, werr)
+			batch = append(batch, job{line, lineNo})
+			if len(batch) == chunk {
+				if ferr := flush(); ferr != nil {
+					return ferr
+				}
 			}
 		}
 		if errors.Is(err, io.EOF) {
-			return nil
+			return flush()
 		}
 		if err != nil {
 			return fmt.Errorf("reading stdin line %d: %w", lineNo, err)

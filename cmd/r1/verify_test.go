@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -49,6 +50,38 @@ func TestVerifyJSONL(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestVerifyJSONLOrder feeds more lines than one parallel chunk and checks
+// that every answer comes back on its own line, in order.
+func TestVerifyJSONLOrder(t *testing.T) {
+	var in strings.Builder
+	var want []bool
+	for i := 0; i < 700; i++ {
+		eq := i%3 != 0
+		pred := i
+		if !eq {
+			pred = i + 1
+		}
+		fmt.Fprintf(&in, "{\"gold\": \"%d\", \"prediction\": \"so \\\\boxed{%d}\"}\n", i, pred)
+		want = append(want, eq)
+	}
+	for _, workers := range []string{"1", "3"} {
+		var out, errb bytes.Buffer
+		if err := runVerify(context.Background(), []string{"--jsonl", "-workers", workers}, strings.NewReader(in.String()), &out, &errb); err != nil {
+			t.Fatalf("workers=%s: %v (%s)", workers, err, errb.String())
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != len(want) {
+			t.Fatalf("workers=%s: got %d lines, want %d", workers, len(lines), len(want))
+		}
+		for i, l := range lines {
+			var r struct{ Equal bool }
+			if err := json.Unmarshal([]byte(l), &r); err != nil || r.Equal != want[i] {
+				t.Fatalf("workers=%s line %d = %s, want equal=%v", workers, i+1, l, want[i])
+			}
+		}
 	}
 }
 
