@@ -85,24 +85,8 @@ func New(cfg Config, dev tensor.Backend) (*Trainer, error) {
 	}
 	t.stopIDs = model.StopIDs(cfg.Model, t.Policy.Config, t.Tok.EOS)
 	t.engine = &sample.Engine{Model: t.Policy, MaxBatch: max(cfg.G, min(cfg.PromptsPerStep*cfg.G, 256)),
-		Decode: func(ids []int32) string { return t.Tok.Decode(toInts(ids), true) }}
+		Decode: func(ids []int32) string { return t.Tok.Decode(tokenizer.FromInt32(ids), true) }}
 	return t, nil
-}
-
-func toInts(ids []int32) []int {
-	out := make([]int, len(ids))
-	for i, v := range ids {
-		out[i] = int(v)
-	}
-	return out
-}
-
-func toInt32s(ids []int) []int32 {
-	out := make([]int32, len(ids))
-	for i, v := range ids {
-		out[i] = int32(v)
-	}
-	return out
 }
 
 // RenderPrompt builds the prompt text of a row with the named template.
@@ -134,7 +118,7 @@ func (t *Trainer) loadData() error {
 		if err != nil {
 			return fmt.Errorf("data row %d: %w", i+1, err)
 		}
-		ids := toInt32s(t.Tok.Encode(text, true))
+		ids := tokenizer.ToInt32(t.Tok.Encode(text, true))
 		if len(ids) > limit {
 			if c.Data.SkipLongPrompts {
 				continue

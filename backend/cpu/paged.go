@@ -85,7 +85,7 @@ func (*Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLe
 					for o := 0; o < blockSize && j0+o < l; o++ {
 						vrow := vc[((base+o)*hkv+kh)*d:][:d]
 						for g := 0; g < group; g++ {
-							axpyTo(og[g*d:(g+1)*d], scores[g*l+j0+o], vrow)
+							axpyF32(og[g*d:(g+1)*d], scores[g*l+j0+o], vrow)
 						}
 					}
 				}
@@ -109,19 +109,4 @@ func dot(a, b []float32) float32 {
 		s0 += a[i] * b[i]
 	}
 	return (s0 + s1) + (s2 + s3)
-}
-
-// axpyTo: y += a·x.
-func axpyTo(y []float32, a float32, x []float32) {
-	x = x[:len(y)]
-	i := 0
-	for ; i+4 <= len(y); i += 4 {
-		y[i] += a * x[i]
-		y[i+1] += a * x[i+1]
-		y[i+2] += a * x[i+2]
-		y[i+3] += a * x[i+3]
-	}
-	for ; i < len(y); i++ {
-		y[i] += a * x[i]
-	}
 }

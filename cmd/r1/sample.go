@@ -134,14 +134,14 @@ func runSample(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		if len(ids) == 0 {
 			return fmt.Errorf("prompt %d is empty after tokenization", i+1)
 		}
-		reqs[i] = sample.Request{Prompt: toInt32(ids), N: *n}
+		reqs[i] = sample.Request{Prompt: tokenizer.ToInt32(ids), N: *n}
 	}
 	p := sample.Params{Temperature: *temp, TopP: *topP, TopK: *topK, MinP: *minP, MaxNewTokens: *maxNew, Seed: *seed,
 		StopIDs: model.StopIDs(*modelDir, m.Config, tok.EOS), IncludeStopString: true}
 	if *stop != "" {
 		p.StopStrings = strings.Split(*stop, ",")
 	}
-	eng := &sample.Engine{Model: m, MaxBatch: max(*batch, *n), Decode: func(ids []int32) string { return tok.Decode(toInt(ids), true) }}
+	eng := &sample.Engine{Model: m, MaxBatch: max(*batch, *n), Decode: func(ids []int32) string { return tok.Decode(tokenizer.FromInt32(ids), true) }}
 
 	if *prompt != "" { // stream one prompt's samples
 		w := bufio.NewWriter(stdout)
@@ -213,20 +213,4 @@ func runSample(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 func progressBar(done, total, width int) string {
 	fill := width * done / max(total, 1)
 	return "[" + strings.Repeat("#", fill) + strings.Repeat(".", width-fill) + "]"
-}
-
-func toInt32(ids []int) []int32 {
-	out := make([]int32, len(ids))
-	for i, v := range ids {
-		out[i] = int32(v)
-	}
-	return out
-}
-
-func toInt(ids []int32) []int {
-	out := make([]int, len(ids))
-	for i, v := range ids {
-		out[i] = int(v)
-	}
-	return out
 }
