@@ -34,11 +34,27 @@ type CorpusConfig struct {
 	R1ZeroTaggedFrac float64 `yaml:"r1zero_tagged_frac"`
 	// Difficulty is 1..3, or 0 to mix all three.
 	Difficulty int `yaml:"difficulty"`
+	// ColumnFrac is the fraction of arithmetic solutions worked digit by
+	// digit, as a careful writer does on paper: each sum or difference is
+	// computed column by column with carries and borrows ("3 + 9 = 12,
+	// write 2, carry 1. 7 + 4 + 1 = 12."), then assembled. Such solutions
+	// are long but need only the one-digit tables, which a tiny model learns
+	// well, while stating "73 + 49 = 122" at once needs a carry look-ahead
+	// it learns badly. A base model trained on a minority of them therefore
+	// has a slow, reliable mode it rarely chooses: R1-Zero reinforcement
+	// learning finds it, and accuracy and response length grow together as
+	// in the DeepSeek-R1 paper. Column solutions are never slipped.
+	ColumnFrac float64 `yaml:"column_frac"`
+	// CheckFrac is the fraction of column solutions that end with a
+	// reflection: "Wait, let me check: …" restating the steps before the
+	// answer (the behaviour r1 zero's reflection metric counts).
+	CheckFrac float64 `yaml:"check_frac"`
 }
 
 // DefaultCorpus is the mix used for the tiny base model.
 func DefaultCorpus(seed uint64) CorpusConfig {
-	return CorpusConfig{Seed: seed, CountdownFrac: 0.5, WrongFrac: 0.2, R1ZeroFrac: 0.55, R1ZeroTaggedFrac: 0.75}
+	return CorpusConfig{Seed: seed, CountdownFrac: 0.25, WrongFrac: 0.1, R1ZeroFrac: 0.25, R1ZeroTaggedFrac: 0.75,
+		ColumnFrac: 0.25, CheckFrac: 0.3}
 }
 
 // Validate checks the fractions and the difficulty.
@@ -46,7 +62,8 @@ func (c CorpusConfig) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    float64
-	}{{"countdown_frac", c.CountdownFrac}, {"wrong_frac", c.WrongFrac}, {"r1zero_frac", c.R1ZeroFrac}, {"r1zero_tagged_frac", c.R1ZeroTaggedFrac}} {
+	}{{"countdown_frac", c.CountdownFrac}, {"wrong_frac", c.WrongFrac}, {"r1zero_frac", c.R1ZeroFrac},
+		{"r1zero_tagged_frac", c.R1ZeroTaggedFrac}, {"column_frac", c.ColumnFrac}, {"check_frac", c.CheckFrac}} {
 		if !(f.v >= 0 && f.v <= 1) {
 			return fmt.Errorf("corpus: %s must be in [0,1], got %g", f.name, f.v)
 		}
@@ -94,9 +111,13 @@ func (c CorpusConfig) doc(i int64) (string, Problem, bool) {
 	}
 	wrong := rng.Float64() < c.WrongFrac
 	var reasoning, answer string
-	if kind == Countdown {
+	switch {
+	case kind == Countdown:
 		reasoning, answer, wrong = countdownSolution(rng, p, wrong)
-	} else {
+	case c.ColumnFrac > 0 && rng.Float64() < c.ColumnFrac:
+		wrong = false
+		reasoning, answer = columnSolution(rng, p, c.CheckFrac > 0 && rng.Float64() < c.CheckFrac)
+	default:
 		reasoning, answer = arithmeticSolution(rng, p, wrong)
 	}
 	question := p.Problem

@@ -5,9 +5,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/r1go/r1/internal/atomicfile"
 	"io"
 	"os"
-	"path/filepath"
 )
 
 // WriteJSONL writes one JSON object per line to w.
@@ -26,25 +26,7 @@ func WriteJSONL[T any](w io.Writer, records []T) error {
 // WriteJSONLFile writes records to path atomically (temp file + rename), so
 // a crash never leaves a half-written dataset.
 func WriteJSONLFile[T any](path string, records []T) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	err = WriteJSONL(tmp, records)
-	if err == nil {
-		err = tmp.Chmod(0o644) // CreateTemp makes 0600; datasets are meant to be shared
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.WriteFunc(path, func(w io.Writer) error { return WriteJSONL(w, records) })
 }
 
 // ReadJSONL decodes every non-blank line of r into a T. name labels errors

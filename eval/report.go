@@ -3,6 +3,7 @@ package eval
 import (
 	"bytes"
 	"fmt"
+	"github.com/r1go/r1/internal/atomicfile"
 	"io"
 	"path/filepath"
 	"strings"
@@ -50,12 +51,12 @@ func (r *Results) write(dir string) error {
 	if err := enc.Encode(r); err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(dir, ResultsFile), buf.Bytes()); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, ResultsFile), buf.Bytes()); err != nil {
 		return err
 	}
 	var md strings.Builder
 	r.Markdown(&md)
-	return writeAtomic(filepath.Join(dir, ReportFile), []byte(md.String()))
+	return atomicfile.Write(filepath.Join(dir, ReportFile), []byte(md.String()))
 }
 
 func pct(x float64) string { return fmt.Sprintf("%.1f", 100*x) }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/r1go/r1/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -181,7 +182,7 @@ func (c *cache) rewrite() error {
 			return err
 		}
 	}
-	return writeAtomic(c.path, buf.Bytes())
+	return atomicfile.Write(c.path, buf.Bytes())
 }
 
 // appendRecords adds records to the file with one write and an fsync, so
@@ -221,32 +222,6 @@ func newLineEncoder(w io.Writer) *json.Encoder {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return nil
 }
 
 // Run evaluates the benchmarks, resuming from Out's cache, and writes

@@ -3,6 +3,7 @@ package grpo
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/r1go/r1/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"sort"
@@ -67,7 +68,7 @@ func (t *Trainer) Save() error {
 		}
 	}
 	st, _ := json.MarshalIndent(checkpointState{Step: t.step, Cursor: t.cursor, AdamSteps: t.opt.Steps, Seed: c.Seed}, "", "  ")
-	if err := safetensors.WriteFileAtomic(filepath.Join(tmp, "state.json"), st); err != nil {
+	if err := atomicfile.Write(filepath.Join(tmp, "state.json"), st); err != nil {
 		return err
 	}
 	os.RemoveAll(final)

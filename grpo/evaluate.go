@@ -15,8 +15,11 @@ type EvalResult struct {
 	Accuracy   float64 `json:"accuracy"`    // share of samples with the accuracy reward ≥ 1 (pass@1 over K samples)
 	FormatRate float64 `json:"format_rate"` // share of samples with the format reward ≥ 1
 	MeanLength float64 `json:"mean_length"` // completion tokens
-	N          int     `json:"n"`           // problems
-	K          int     `json:"k"`           // samples per problem
+	// ReflectionRate is the share of samples with reflection words ("wait",
+	// "let me check", … see HasReflection): the R1 paper's "aha" behaviour.
+	ReflectionRate float64 `json:"reflection_rate"`
+	N              int     `json:"n"` // problems
+	K              int     `json:"k"` // samples per problem
 }
 
 // EvalSampling is how Evaluate samples: the R1 paper evaluates pass@1 as the
@@ -63,11 +66,14 @@ func (t *Trainer) Evaluate(ctx context.Context, rows []Row, es EvalSampling) (Ev
 		return EvalResult{}, err
 	}
 	rs := make([]reward.Sample, len(out))
-	var length float64
+	var length, reflections float64
 	for i, s := range out {
 		rs[i] = reward.Sample{Prompt: texts[s.Request], Completion: s.Text, Fields: rows[s.Request].Fields,
 			Truncated: s.FinishReason == "length", Tokens: len(s.Tokens)}
 		length += float64(len(s.Tokens))
+		if HasReflection(s.Text) {
+			reflections++
+		}
 	}
 	res := t.scorer.Score(ctx, rs)
 	ev := EvalResult{N: len(rows), K: max(1, es.K), MeanLength: length / float64(max(1, len(out)))}
@@ -82,5 +88,6 @@ func (t *Trainer) Evaluate(ctx context.Context, rows []Row, es EvalSampling) (Ev
 	}
 	ev.Accuracy /= float64(max(1, len(out)))
 	ev.FormatRate /= float64(max(1, len(out)))
+	ev.ReflectionRate = reflections / float64(max(1, len(out)))
 	return ev, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/r1go/r1/internal/atomicfile"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -19,7 +20,6 @@ import (
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/optim"
 	"github.com/r1go/r1/reward"
-	"github.com/r1go/r1/safetensors"
 	"github.com/r1go/r1/sample"
 	"github.com/r1go/r1/tensor"
 	"github.com/r1go/r1/tokenizer"
@@ -585,7 +585,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := safetensors.WriteFileAtomic(filepath.Join(c.Out, "config.yaml"), y); err != nil {
+	if err := atomicfile.Write(filepath.Join(c.Out, "config.yaml"), y); err != nil {
 		return err
 	}
 	for _, f := range []string{"metrics.jsonl", "samples.jsonl"} {

@@ -3,6 +3,7 @@ package model
 import (
 	"errors"
 	"fmt"
+	"github.com/r1go/r1/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,7 +78,7 @@ func (m *Model) Save(dir string, dtype tensor.DType) error {
 	if err != nil {
 		return fmt.Errorf("save model: %w", err)
 	}
-	return safetensors.WriteFileAtomic(filepath.Join(dir, "config.json"), append(data, '\n'))
+	return atomicfile.Write(filepath.Join(dir, "config.json"), append(data, '\n'))
 }
 
 // CopyTokenizerFiles copies the tokenizer and generation files that sit
@@ -93,7 +94,7 @@ func CopyTokenizerFiles(src, dst string) error {
 		if err != nil {
 			return err
 		}
-		if err := safetensors.WriteFileAtomic(filepath.Join(dst, name), data); err != nil {
+		if err := atomicfile.Write(filepath.Join(dst, name), data); err != nil {
 			return err
 		}
 	}

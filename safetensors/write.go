@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/r1go/r1/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -36,7 +37,7 @@ func Write(path string, tensors []Tensor, metadata map[string]string) error {
 		}
 	}
 	hdr := encodeHeader(sorted, metadata)
-	return writeAtomic(path, func(w io.Writer) error {
+	return atomicfile.WriteFunc(path, func(w io.Writer) error {
 		var n [8]byte
 		binary.LittleEndian.PutUint64(n[:], uint64(len(hdr)))
 		if _, err := w.Write(n[:]); err != nil {
@@ -221,7 +222,7 @@ func WriteModel(dir string, tensors []Tensor, metadata map[string]string, maxSha
 	if err != nil {
 		return fmt.Errorf("safetensors: %s: %w", filepath.Join(dir, IndexFileName), err)
 	}
-	if err := WriteFileAtomic(filepath.Join(dir, IndexFileName), append(js, '\n')); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, IndexFileName), append(js, '\n')); err != nil {
 		return fmt.Errorf("safetensors: %w", err)
 	}
 	return removeStale(dir, keep)

@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/r1go/r1/internal/atomicfile"
 	"iter"
 	"os"
 	"path/filepath"
@@ -289,12 +290,12 @@ func (t *Tokenizer) Save(path string) error {
 		return fmt.Errorf("tokenizer: Save: %w", err)
 	}
 	if strings.HasSuffix(path, ".json") {
-		return writeAtomic(path, data)
+		return atomicfile.Write(path, data)
 	}
 	if err := os.MkdirAll(path, 0o755); err != nil {
 		return fmt.Errorf("tokenizer: Save: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(path, "tokenizer.json"), data); err != nil {
+	if err := atomicfile.Write(filepath.Join(path, "tokenizer.json"), data); err != nil {
 		return err
 	}
 	cfg := map[string]any{
@@ -317,7 +318,7 @@ func (t *Tokenizer) Save(path string) error {
 	if err != nil {
 		return fmt.Errorf("tokenizer: Save: %w", err)
 	}
-	return writeAtomic(filepath.Join(path, "tokenizer_config.json"), cdata)
+	return atomicfile.Write(filepath.Join(path, "tokenizer_config.json"), cdata)
 }
 
 var nullJSON = json.RawMessage("null")
@@ -327,24 +328,4 @@ func orNull(r json.RawMessage) json.RawMessage {
 		return nullJSON
 	}
 	return r
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("tokenizer: Save: %w", err)
-	}
-	_, werr := tmp.Write(data)
-	cerr := tmp.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("tokenizer: Save %s: %w", path, werr)
-	}
-	return nil
 }

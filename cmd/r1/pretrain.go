@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/r1go/r1/internal/atomicfile"
 	"io"
 	"math"
 	"os"
@@ -102,9 +103,12 @@ func runPretrain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	fs.BoolVar(&o.SingleDigits, "single-digits", true, "tokenize numbers digit by digit (Qwen2-style), so the small model can learn to carry")
 	fs.StringVar(&o.Config, "config", "", "model config.json to use instead of the built-in ~3M-parameter qwen2 (vocab_size is set from the tokenizer)")
 	fs.IntVar(&o.HeldOut, "heldout", 500, "held-out problems per task written to heldout_<task>.jsonl")
-	countdownFrac := fs.Float64("countdown-frac", 0.5, "fraction of Countdown documents in the corpus (the rest arithmetic)")
-	wrongFrac := fs.Float64("wrong-frac", 0.2, "fraction of corpus solutions with a deliberate slip (wrong answer)")
-	r1zeroFrac := fs.Float64("r1zero-frac", 0.55, "fraction of documents in the R1-Zero prompt format")
+	def := data.DefaultCorpus(0)
+	countdownFrac := fs.Float64("countdown-frac", def.CountdownFrac, "fraction of Countdown documents in the corpus (the rest arithmetic)")
+	wrongFrac := fs.Float64("wrong-frac", def.WrongFrac, "fraction of corpus solutions with a deliberate slip (wrong answer)")
+	r1zeroFrac := fs.Float64("r1zero-frac", def.R1ZeroFrac, "fraction of documents in the R1-Zero prompt format")
+	columnFrac := fs.Float64("column-frac", def.ColumnFrac, "fraction of arithmetic solutions worked digit by digit with carries: the slow, reliable mode R1-Zero learns to prefer")
+	checkFrac := fs.Float64("check-frac", def.CheckFrac, "fraction of digit-by-digit solutions ending with a \"Wait, let me check\" reflection")
 	difficulty := fs.Int("difficulty", 0, "problem difficulty 1..3, or 0 to mix them")
 	saveEvery := fs.Int("save-every", 250, "checkpoint every N steps (and on interrupt)")
 	logEvery := fs.Int("log-every", 10, "progress line every N steps")
@@ -122,6 +126,7 @@ func runPretrain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	o.Seed = *seed
 	o.Corpus = data.DefaultCorpus(*seed)
 	o.Corpus.CountdownFrac, o.Corpus.WrongFrac, o.Corpus.R1ZeroFrac, o.Corpus.Difficulty = *countdownFrac, *wrongFrac, *r1zeroFrac, *difficulty
+	o.Corpus.ColumnFrac, o.Corpus.CheckFrac = *columnFrac, *checkFrac
 	if o.Warmup < 0 {
 		o.Warmup = o.Steps / 20
 	}
@@ -164,7 +169,7 @@ func runPretrain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		if extended {
 			// A longer --steps extends a run: the cosine schedule is
 			// stretched to the new total from the checkpoint on.
-			if err := safetensors.WriteFileAtomic(optsPath, optsJSON); err != nil {
+			if err := atomicfile.Write(optsPath, optsJSON); err != nil {
 				return err
 			}
 		}
@@ -196,7 +201,7 @@ func runPretrain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		if opt, err = optim.NewAdamW(adamCfg, modelParams(m)); err != nil {
 			return err
 		}
-		if err := safetensors.WriteFileAtomic(optsPath, optsJSON); err != nil {
+		if err := atomicfile.Write(optsPath, optsJSON); err != nil {
 			return err
 		}
 		// A fresh run starts a fresh log.
@@ -272,9 +277,9 @@ func runPretrain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return err
 	}
 	gen := map[string]any{"eos_token_id": tok.EOS, "pad_token_id": tok.PAD, "bos_token_id": tok.EOS, "do_sample": true,
-		"temperature": 1.0, "top_p": 1.0, "max_new_tokens": 128}
+		"temperature": 1.0, "top_p": 1.0, "max_new_tokens": 200}
 	gj, _ := json.MarshalIndent(gen, "", "  ")
-	if err := safetensors.WriteFileAtomic(filepath.Join(*out, "generation_config.json"), append(gj, '\n')); err != nil {
+	if err := atomicfile.Write(filepath.Join(*out, "generation_config.json"), append(gj, '\n')); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "saved %s (%d steps, %d tokens, final loss %.4f)\n", *out, st.Step, st.Tokens, st.LastLoss)
@@ -462,7 +467,7 @@ func savePretrainCheckpoint(dir string, m *model.Model, opt *optim.AdamW, st pre
 		return err
 	}
 	sj, _ := json.MarshalIndent(st, "", "  ")
-	if err := safetensors.WriteFileAtomic(filepath.Join(tmp, "state.json"), sj); err != nil {
+	if err := atomicfile.Write(filepath.Join(tmp, "state.json"), sj); err != nil {
 		return err
 	}
 	os.RemoveAll(dir)
@@ -589,7 +594,7 @@ func evalBase(ctx context.Context, stdout io.Writer, m *model.Model, tok *tokeni
 			}
 			reqs[i].N = k
 		}
-		samples, err := eng.Generate(ctx, reqs, sample.Params{Temperature: 1, TopP: 1, MaxNewTokens: 128,
+		samples, err := eng.Generate(ctx, reqs, sample.Params{Temperature: 1, TopP: 1, MaxNewTokens: 200,
 			StopIDs: []int32{int32(tok.EOS)}, Seed: seed})
 		if err != nil {
 			return err

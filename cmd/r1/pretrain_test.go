@@ -200,12 +200,17 @@ func TestTinyAssets(t *testing.T) {
 	if eos, ok := tok.TokenID("<|endoftext|>"); !ok || eos != tok.EOS {
 		t.Errorf("EOS %d, <|endoftext|> %d %v", tok.EOS, eos, ok)
 	}
+	// The held-out sets are written by the pretraining run, with its seed.
+	opts, err := readJSON[pretrainOptions](filepath.Join(dir, "pretrain.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, k := range data.Kinds {
 		got, err := data.ReadProblems(filepath.Join(dir, "heldout_"+string(k)+".jsonl"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := data.SyntheticProblems(k, len(got), 1)
+		want, err := data.SyntheticProblems(k, len(got), opts.Seed)
 		if err != nil {
 			t.Fatal(err)
 		}

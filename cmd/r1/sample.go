@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/r1go/r1/internal/atomicfile"
 	"io"
 	"os"
 	"strings"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/r1go/r1/chat"
 	"github.com/r1go/r1/model"
-	"github.com/r1go/r1/safetensors"
 	"github.com/r1go/r1/sample"
 	"github.com/r1go/r1/tokenizer"
 )
@@ -202,7 +202,7 @@ func runSample(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		buf.WriteByte('\n')
 		toks += len(s.Tokens)
 	}
-	if err := safetensors.WriteFileAtomic(*out, []byte(buf.String())); err != nil {
+	if err := atomicfile.Write(*out, []byte(buf.String())); err != nil {
 		return err
 	}
 	el := time.Since(start)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/r1go/r1/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/grpo"
-	"github.com/r1go/r1/safetensors"
 )
 
 func init() {
@@ -234,7 +234,8 @@ func rewardNames(cfg grpo.Config) string {
 }
 
 func printEval(w io.Writer, label string, e grpo.EvalResult) {
-	fmt.Fprintf(w, "%-6s accuracy %5.1f%%  format %5.1f%%  mean length %5.1f tokens  (%d problems × %d samples)\n", label, 100*e.Accuracy, 100*e.FormatRate, e.MeanLength, e.N, e.K)
+	fmt.Fprintf(w, "%-6s accuracy %5.1f%%  format %5.1f%%  mean length %5.1f tokens  reflection %5.1f%%  (%d problems × %d samples)\n",
+		label, 100*e.Accuracy, 100*e.FormatRate, e.MeanLength, 100*e.ReflectionRate, e.N, e.K)
 }
 
 func writeJSON(path string, v any) error {
@@ -242,7 +243,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return safetensors.WriteFileAtomic(path, append(b, '\n'))
+	return atomicfile.Write(path, append(b, '\n'))
 }
 
 func readJSON[T any](path string) (T, error) {

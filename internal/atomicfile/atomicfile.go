@@ -1,4 +1,8 @@
-package safetensors
+// Package atomicfile writes files so that readers, and a process killed
+// mid-write, see either the old file or the complete new one, never a torn
+// write. Every file r1 produces (checkpoints, tokenizers, datasets, reports)
+// goes through it.
+package atomicfile
 
 import (
 	"bufio"
@@ -8,20 +12,20 @@ import (
 	"path/filepath"
 )
 
-// WriteFileAtomic writes data to path so that readers see either the old
-// file or the complete new one, never a torn write: it writes a temporary
-// file in the same directory, fsyncs it, renames it over path and fsyncs the
-// directory. The file gets mode 0644.
-func WriteFileAtomic(path string, data []byte) error {
-	return writeAtomic(path, func(w io.Writer) error {
+// Write writes data to path atomically with mode 0644.
+func Write(path string, data []byte) error {
+	return WriteFunc(path, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})
 }
 
-// writeAtomic is WriteFileAtomic for content produced by a callback, so large
-// checkpoints stream to disk instead of being assembled in memory.
-func writeAtomic(path string, fill func(io.Writer) error) (err error) {
+// WriteFunc is Write for content produced by a callback, so large files
+// stream to disk instead of being assembled in memory. It writes a
+// temporary file in the same directory, fsyncs it, renames it over path and
+// fsyncs the directory; on any error the temporary file is removed and path
+// is untouched.
+func WriteFunc(path string, fill func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -40,6 +44,7 @@ func writeAtomic(path string, fill func(io.Writer) error) (err error) {
 	if err = bw.Flush(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	// CreateTemp makes 0600; models, datasets and reports are meant to be shared.
 	if err = tmp.Chmod(0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}

@@ -1,4 +1,4 @@
-package safetensors
+package atomicfile
 
 import (
 	"os"
@@ -7,11 +7,11 @@ import (
 	"testing"
 )
 
-func TestWriteFileAtomic(t *testing.T) {
+func TestWrite(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "config.json")
 	for _, content := range []string{`{"a":1}`, `{"a":2, "longer": true}`, ``} {
-		if err := WriteFileAtomic(p, []byte(content)); err != nil {
+		if err := Write(p, []byte(content)); err != nil {
 			t.Fatal(err)
 		}
 		got, err := os.ReadFile(p)
@@ -31,10 +31,10 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomicErrors(t *testing.T) {
+func TestWriteErrors(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "no", "such", "dir", "x.json")
-	if err := WriteFileAtomic(missing, []byte("x")); err == nil || !strings.Contains(err.Error(), missing) {
+	if err := Write(missing, []byte("x")); err == nil || !strings.Contains(err.Error(), missing) {
 		t.Errorf("missing dir: got %v, want an error naming %s", err, missing)
 	}
 	// Renaming over a directory fails; the old directory and no temp file
@@ -43,7 +43,7 @@ func TestWriteFileAtomicErrors(t *testing.T) {
 	if err := os.Mkdir(target, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteFileAtomic(target, []byte("x")); err == nil || !strings.Contains(err.Error(), target) {
+	if err := Write(target, []byte("x")); err == nil || !strings.Contains(err.Error(), target) {
 		t.Errorf("rename over a dir: got %v, want an error naming %s", err, target)
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
