@@ -167,10 +167,15 @@ func Pick(logits []float32, p *Params, rng *rand.Rand, probs []float64) (int32, 
 			}
 		}
 	}
-	// Renormalise over the top-k set, then cut the nucleus.
-	var mass float64
-	for _, c := range cand {
-		mass += c.p
+	// Renormalise over the top-k set, then cut the nucleus. Without top-k
+	// the set is the whole vocabulary (mass 1), even when cand holds only
+	// the prefix that covers the nucleus.
+	mass := 1.0
+	if k < len(probs) {
+		mass = 0
+		for _, c := range cand {
+			mass += c.p
+		}
 	}
 	if p.TopP < 1 {
 		var acc float64

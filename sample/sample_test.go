@@ -243,3 +243,48 @@ func TestPickLogProbAndGreedy(t *testing.T) {
 		}
 	}
 }
+
+// With a vocabulary larger than the first candidate heap (64), the nucleus
+// is cut against the whole distribution's mass, not the mass of the
+// candidates found so far: here 60 likely tokens hold 0.9 and 240 others
+// 0.1, so top-p 0.8 keeps the first 54 tokens, not the 49 that 80% of the
+// top-64 mass would give.
+func TestPickTopPLargeVocabulary(t *testing.T) {
+	const v = 300
+	logits := make([]float32, v)
+	probs := make([]float64, v)
+	for i := range logits {
+		// Slightly decreasing within each group so the order is unique.
+		if i < 60 {
+			logits[i] = float32(math.Log(0.9/60) - 1e-4*float64(i))
+		} else {
+			logits[i] = float32(math.Log(0.1/240) - 1e-4*float64(i))
+		}
+	}
+	sm := make([]float64, v)
+	var z float64
+	for i, x := range logits {
+		sm[i] = math.Exp(float64(x))
+		z += sm[i]
+	}
+	want, acc := 0, 0.0
+	for want < v && acc < 0.8 {
+		acc += sm[want] / z
+		want++
+	}
+	p := Params{Temperature: 1, TopP: 0.8}
+	rng := rand.New(rand.NewPCG(3, 4))
+	seen := map[int32]bool{}
+	for i := 0; i < 20000; i++ {
+		tok, _ := Pick(logits, &p, rng, probs)
+		seen[tok] = true
+	}
+	for id := range seen {
+		if int(id) >= want {
+			t.Fatalf("token %d drawn, outside the %d-token nucleus", id, want)
+		}
+	}
+	if len(seen) != want {
+		t.Fatalf("%d distinct tokens drawn, want the whole %d-token nucleus", len(seen), want)
+	}
+}

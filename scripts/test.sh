@@ -13,6 +13,14 @@ if ! command -v bwrap >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; the
 		echo "test.sh: could not install bubblewrap; sandbox tests use the namespace fallback" >&2
 fi
 
+# clang: compiles the CUDA kernels (backend/cuda/kernels) for a real GPU
+# architecture, since CI has no GPU and no CUDA toolkit. Best effort: the
+# test skips when clang is absent.
+if ! command -v clang++ >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+	(as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang) >/dev/null 2>&1 ||
+		echo "test.sh: could not install clang; the CUDA kernel compile test will skip" >&2
+fi
+
 # Hugging Face's Rust tokenizer, prebuilt for Node, for the tokenizer's
 # differential test (tokenizer/testdata/hf). Skipped by the test when absent.
 if command -v npm >/dev/null 2>&1 && [ -f tokenizer/testdata/hf/package.json ] && [ ! -d tokenizer/testdata/hf/node_modules ]; then

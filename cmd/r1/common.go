@@ -1,8 +1,11 @@
 package main
 
 import (
+	"strings"
+
 	"bufio"
 	"fmt"
+	"github.com/r1go/r1/backend/cuda"
 	"io"
 
 	"github.com/r1go/r1/backend/cpu"
@@ -15,7 +18,15 @@ func openDevice(name string) (tensor.Backend, error) {
 	case "", "auto", "cpu":
 		return cpu.New(), nil
 	case "cuda":
-		return nil, fmt.Errorf("--device cuda: the CUDA backend is not built yet; use --device cpu")
+		// The CUDA bindings and kernels exist (backend/cuda) but the
+		// tensor ops are not wired to them yet: they have never run on a
+		// GPU. Say what was found so the message is useful either way.
+		info, err := cuda.Probe()
+		if err != nil {
+			return nil, fmt.Errorf("--device cuda: %w", err)
+		}
+		return nil, fmt.Errorf("--device cuda: found %d GPU(s) (%s) but r1's CUDA tensor ops are not finished; use --device cpu",
+			len(info.Devices), strings.TrimSpace(info.String()))
 	}
 	return nil, fmt.Errorf("--device %q: want cpu, cuda or auto", name)
 }
