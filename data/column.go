@@ -7,11 +7,11 @@ import (
 )
 
 // columnSolution works every step of an arithmetic problem digit by digit
-// (see CorpusConfig.ColumnFrac); check appends a reflection that restates
-// the steps. Products (difficulty 3's small leading product, both factors
-// at most 12) are times-table facts and are stated at once.
+// (see CorpusConfig.ColumnFrac); check appends a restatement of the steps
+// (CorpusConfig.CheckFrac). Products (difficulty 3's small leading product,
+// both factors at most 12) are times-table facts and are stated at once.
 func columnSolution(rng *rand.Rand, p Problem, check bool) (string, string) {
-	var parts []string
+	parts := make([]string, 0, len(p.Steps)+1)
 	for i, s := range p.Steps {
 		lead := ""
 		if i > 0 {
@@ -41,6 +41,25 @@ func columnSolution(rng *rand.Rand, p Problem, check bool) (string, string) {
 			strings.Join(restated, " and ")+". "+pick(rng, "Yes, it is "+answer+".", "Correct.", "That is right."))
 	}
 	return strings.Join(parts, " "), answer
+}
+
+// reflectSolution states the steps at once (with a slip when slipped),
+// then re-checks them digit by digit and ends on the right answer,
+// saying so when the first attempt was wrong (see
+// CorpusConfig.ReflectFrac).
+func reflectSolution(rng *rand.Rand, p Problem, slipped bool) (string, string) {
+	first, firstAnswer := arithmeticSolution(rng, p, slipped)
+	for !strings.Contains(first, firstAnswer) {
+		// A first attempt with no working states nothing to correct.
+		first, firstAnswer = arithmeticSolution(rng, p, slipped)
+	}
+	work, answer := columnSolution(rng, p, false)
+	verdict := pick(rng, "So "+answer+" is right.", "Yes, the answer is "+answer+".", "Good, "+answer+".")
+	if firstAnswer != answer {
+		verdict = pick(rng, "So the answer is "+answer+", not "+firstAnswer+".", "I made a mistake before: the answer is "+answer+".")
+	}
+	return first + " " + pick(rng, "Wait, let me check that digit by digit.", "Wait, let me check each step carefully.",
+		"Hmm, let me verify digit by digit.", "Wait, let me re-evaluate each step.") + " " + work + " " + verdict, answer
 }
 
 // digits returns n's decimal digits, least significant first.

@@ -45,10 +45,19 @@ type CorpusConfig struct {
 	// learning finds it, and accuracy and response length grow together as
 	// in the DeepSeek-R1 paper. Column solutions are never slipped.
 	ColumnFrac float64 `yaml:"column_frac"`
-	// CheckFrac is the fraction of column solutions that end with a
-	// reflection: "Wait, let me check: …" restating the steps before the
-	// answer (the behaviour r1 zero's reflection metric counts).
+	// CheckFrac is the fraction of column solutions that end by restating
+	// their steps ("Let me check: 73 + 49 = 122 and …"). The restatement
+	// checks nothing, so R1-Zero learns to drop it (the built-in model's
+	// reflection rate falls from 3.5% to 0%).
 	CheckFrac float64 `yaml:"check_frac"`
+	// ReflectFrac is the fraction of arithmetic solutions that state the
+	// results at once, then reflect ("Wait, let me check that digit by
+	// digit.") and redo every step by columns, correcting the first attempt
+	// when it was wrong (half of these first attempts have a slip). It is
+	// the "aha" the R1 paper saw: a base model that has read such texts can
+	// be taught by reward alone to re-check its work, and r1 zero's
+	// reflection metric counts it.
+	ReflectFrac float64 `yaml:"reflect_frac"`
 }
 
 // DefaultCorpus is the mix used for the tiny base model.
@@ -63,7 +72,7 @@ func (c CorpusConfig) Validate() error {
 		name string
 		v    float64
 	}{{"countdown_frac", c.CountdownFrac}, {"wrong_frac", c.WrongFrac}, {"r1zero_frac", c.R1ZeroFrac},
-		{"r1zero_tagged_frac", c.R1ZeroTaggedFrac}, {"column_frac", c.ColumnFrac}, {"check_frac", c.CheckFrac}} {
+		{"r1zero_tagged_frac", c.R1ZeroTaggedFrac}, {"column_frac + reflect_frac", c.ColumnFrac + c.ReflectFrac}, {"column_frac", c.ColumnFrac}, {"check_frac", c.CheckFrac}, {"reflect_frac", c.ReflectFrac}} {
 		if !(f.v >= 0 && f.v <= 1) {
 			return fmt.Errorf("corpus: %s must be in [0,1], got %g", f.name, f.v)
 		}
@@ -114,9 +123,15 @@ func (c CorpusConfig) doc(i int64) (string, Problem, bool) {
 	switch {
 	case kind == Countdown:
 		reasoning, answer, wrong = countdownSolution(rng, p, wrong)
-	case c.ColumnFrac > 0 && rng.Float64() < c.ColumnFrac:
+	case c.ColumnFrac+c.ReflectFrac > 0 && rng.Float64() < c.ColumnFrac+c.ReflectFrac:
+		// With ReflectFrac 0 this draws exactly what the corpus of the
+		// built-in model drew, so `r1 pretrain` still reproduces it.
+		if c.ReflectFrac > 0 && rng.Float64()*(c.ColumnFrac+c.ReflectFrac) >= c.ColumnFrac {
+			reasoning, answer = reflectSolution(rng, p, rng.IntN(2) == 0)
+		} else {
+			reasoning, answer = columnSolution(rng, p, c.CheckFrac > 0 && rng.Float64() < c.CheckFrac)
+		}
 		wrong = false
-		reasoning, answer = columnSolution(rng, p, c.CheckFrac > 0 && rng.Float64() < c.CheckFrac)
 	default:
 		reasoning, answer = arithmeticSolution(rng, p, wrong)
 	}

@@ -108,7 +108,8 @@ func runPretrain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	wrongFrac := fs.Float64("wrong-frac", def.WrongFrac, "fraction of corpus solutions with a deliberate slip (wrong answer)")
 	r1zeroFrac := fs.Float64("r1zero-frac", def.R1ZeroFrac, "fraction of documents in the R1-Zero prompt format")
 	columnFrac := fs.Float64("column-frac", def.ColumnFrac, "fraction of arithmetic solutions worked digit by digit with carries: the slow, reliable mode R1-Zero learns to prefer")
-	checkFrac := fs.Float64("check-frac", def.CheckFrac, "fraction of digit-by-digit solutions ending with a \"Wait, let me check\" reflection")
+	checkFrac := fs.Float64("check-frac", def.CheckFrac, "fraction of digit-by-digit solutions that end by restating their steps (\"Let me check: …\")")
+	reflectFrac := fs.Float64("reflect-frac", def.ReflectFrac, "fraction of arithmetic solutions that answer at once, then reflect (\"Wait, let me check that digit by digit\") and redo the work, correcting slips")
 	difficulty := fs.Int("difficulty", 0, "problem difficulty 1..3, or 0 to mix them")
 	saveEvery := fs.Int("save-every", 250, "checkpoint every N steps (and on interrupt)")
 	logEvery := fs.Int("log-every", 10, "progress line every N steps")
@@ -126,7 +127,7 @@ func runPretrain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	o.Seed = *seed
 	o.Corpus = data.DefaultCorpus(*seed)
 	o.Corpus.CountdownFrac, o.Corpus.WrongFrac, o.Corpus.R1ZeroFrac, o.Corpus.Difficulty = *countdownFrac, *wrongFrac, *r1zeroFrac, *difficulty
-	o.Corpus.ColumnFrac, o.Corpus.CheckFrac = *columnFrac, *checkFrac
+	o.Corpus.ColumnFrac, o.Corpus.CheckFrac, o.Corpus.ReflectFrac = *columnFrac, *checkFrac, *reflectFrac
 	if o.Warmup < 0 {
 		o.Warmup = o.Steps / 20
 	}
