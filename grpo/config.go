@@ -212,7 +212,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("reward: %w", err)
 	}
 	labels := map[string]bool{}
-	for _, s := range c.Rewards.Rewards {
+	for i, s := range c.Rewards.Rewards {
+		if !reward.Registered(s.Name) {
+			return fmt.Errorf("reward.rewards[%d].name: unknown reward %q (known: %v)", i, s.Name, reward.Names())
+		}
 		labels[s.L()] = true
 	}
 	if c.AccuracyReward != "" && !labels[c.AccuracyReward] {

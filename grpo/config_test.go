@@ -51,4 +51,9 @@ func TestSetOverridesAndErrors(t *testing.T) {
 	if _, err := New(c, nil); err == nil || !strings.Contains(err.Error(), "nosuch") {
 		t.Errorf("unknown reward: %v", err)
 	}
+	// An unknown reward is named before anything that depends on it.
+	c, _ = LoadConfig("", []string{"model=m", "reward.rewards=[{name: nosuch}]"})
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `unknown reward "nosuch"`) {
+		t.Errorf("unknown reward with default accuracy_reward: %v", err)
+	}
 }

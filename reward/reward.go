@@ -64,6 +64,14 @@ func Register(name string, f Factory) {
 	registry[name] = f
 }
 
+// Registered reports whether a reward called name is registered.
+func Registered(name string) bool {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	_, ok := registry[name]
+	return ok
+}
+
 // New builds the registered reward called name.
 func New(name string, params map[string]any) (Func, error) {
 	registryMu.RLock()
