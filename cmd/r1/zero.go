@@ -93,6 +93,12 @@ func syntheticRows(name, split string, n int) ([]grpo.Row, error) {
 	return rows, nil
 }
 
+// zeroElapsed is zero_elapsed.json: wall time of the interrupted
+// processes of a run.
+type zeroElapsed struct {
+	Seconds float64 `json:"seconds"`
+}
+
 // zeroSummary is summary.json (scripts and tests rely on these names).
 type zeroSummary struct {
 	Before  grpo.EvalResult `json:"before"`
@@ -183,6 +189,11 @@ func runZero(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	var sum zeroSummary
 	sum.Model, sum.Dataset = *modelDir, cfg.Data.Dataset
 	beforePath := filepath.Join(cfg.Out, "before.json")
+	// Seconds spent by earlier, interrupted processes of this run, so that
+	// summary.json's "seconds" is the whole run's (a process killed
+	// outright cannot record its share).
+	elapsedPath := filepath.Join(cfg.Out, "zero_elapsed.json")
+	var earlier float64
 	if *resume {
 		ok, err := tr.Resume()
 		if err != nil {
@@ -192,6 +203,9 @@ func runZero(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			fmt.Fprintf(stdout, "resumed %s at step %d\n", cfg.Out, tr.StepsDone())
 			if b, err := readJSON[grpo.EvalResult](beforePath); err == nil {
 				sum.Before = b
+			}
+			if e, err := readJSON[zeroElapsed](elapsedPath); err == nil {
+				earlier = e.Seconds
 			}
 		}
 	}
@@ -209,6 +223,9 @@ func runZero(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		cfg.Steps, cfg.PromptsPerStep, cfg.G, rewardNames(cfg), cfg.Out)
 	if err := tr.Run(ctx); err != nil {
 		if errors.Is(err, context.Canceled) {
+			if werr := writeJSON(elapsedPath, zeroElapsed{earlier + time.Since(start).Seconds()}); werr != nil {
+				fmt.Fprintf(stderr, "r1 zero: %v\n", werr)
+			}
 			return fmt.Errorf("interrupted after step %d; continue with: r1 zero --resume --out %s", tr.StepsDone(), cfg.Out)
 		}
 		return err
@@ -217,7 +234,7 @@ func runZero(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	sum.Steps = tr.StepsDone()
-	sum.Seconds = time.Since(start).Seconds()
+	sum.Seconds = earlier + time.Since(start).Seconds()
 	printEval(stdout, "before", sum.Before)
 	printEval(stdout, "after", sum.After)
 	fmt.Fprintf(stdout, "accuracy %+.1f points, format %+.1f points in %d steps, %.0f s\n",

@@ -78,3 +78,32 @@ func TestZeroPresetValid(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A resumed run's summary counts the seconds of the interrupted processes
+// (recorded in zero_elapsed.json) as well as its own.
+func TestZeroResumeCountsEarlierSeconds(t *testing.T) {
+	dir := t.TempDir()
+	md := filepath.Join(dir, "m")
+	if _, err := testmodel.Write(md, "qwen2", 4); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "run")
+	args := []string{"zero", "--model", md, "--dataset", "synthetic", "--eval-n", "2", "--out", out,
+		"--set", "prompts_per_step=1", "--set", "num_generations=2", "--set", "sampling.max_new_tokens=4", "--set", "save_every=1"}
+	if _, stderr, code := runCLI(t, "", append(args, "--steps", "1")...); code != 0 {
+		t.Fatalf("first run: exit %d: %s", code, stderr)
+	}
+	if err := writeJSON(filepath.Join(out, "zero_elapsed.json"), zeroElapsed{1000}); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := runCLI(t, "", append(args, "--steps", "2", "--resume")...); code != 0 {
+		t.Fatalf("resumed run: exit %d: %s", code, stderr)
+	}
+	s, err := readJSON[zeroSummary](filepath.Join(out, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Steps != 2 || s.Seconds < 1000 || s.Seconds > 1100 {
+		t.Fatalf("summary after resume: %d steps, %.1f s; want 2 steps and 1000 s + this process", s.Steps, s.Seconds)
+	}
+}
