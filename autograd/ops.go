@@ -46,16 +46,19 @@ func (tp *Tape) Linear(x, w, b *Var) *Var {
 // RMSNorm over the last dimension: y = x / sqrt(mean(x²)+eps) · w.
 func (tp *Tape) RMSNorm(x, w *Var, eps float32) *Var {
 	y := tp.newVar(x.Val.Shape...)
-	rstd := tp.Dev.New(tp.DType, x.Val.Rows())
+	rstd := tp.alloc(tp.DType, x.Val.Rows()) // (N)
 	tp.Dev.RMSNorm(y.Val, rstd, x.Val, w.Val, eps)
 	tp.record(y, func() {
-		dx := tp.Dev.New(tp.DType, x.Val.Shape...)
-		dw := tp.Dev.New(tp.DType, w.Val.Shape...)
+		dx := tp.alloc(tp.DType, x.Val.Shape...)
+		var dw *tensor.Tensor
 		if w.RequiresGrad {
 			dw = w.grad()
+		} else { // the kernel always writes dw: give it a scratch buffer
+			dw = tp.alloc(tp.DType, w.Val.Shape...)
+			defer tp.release(dw)
 		}
 		tp.Dev.RMSNormBackward(dx, dw, y.Grad, x.Val, w.Val, rstd)
-		tp.accumulateOwned(x, dx)
+		tp.accumulateTemp(x, dx)
 	}, x, w)
 	return y
 }
@@ -67,10 +70,10 @@ func (tp *Tape) RoPE(x *Var, cos, sin, pos *tensor.Tensor) *Var {
 	tp.Dev.Copy(y.Val, x.Val)
 	tp.Dev.RoPE(y.Val, cos, sin, pos, false)
 	tp.record(y, func() {
-		dx := tp.Dev.New(tp.DType, x.Val.Shape...)
+		dx := tp.alloc(tp.DType, x.Val.Shape...)
 		tp.Dev.Copy(dx, y.Grad)
 		tp.Dev.RoPE(dx, cos, sin, pos, true)
-		tp.accumulateOwned(x, dx)
+		tp.accumulateTemp(x, dx)
 	}, x)
 	return y
 }
@@ -80,16 +83,16 @@ func (tp *Tape) RoPE(x *Var, cos, sin, pos *tensor.Tensor) *Var {
 func (tp *Tape) Attention(q, k, v *Var, mask *tensor.Tensor, scale float32) *Var {
 	b, t, hq := q.Val.Shape[0], q.Val.Shape[1], q.Val.Shape[2]
 	out := tp.newVar(q.Val.Shape...)
-	lse := tp.Dev.New(tp.DType, b, hq, t)
+	lse := tp.alloc(tp.DType, b, hq, t) // (B,Hq,T)
 	tp.Dev.Attention(out.Val, lse, q.Val, k.Val, v.Val, mask, scale)
 	tp.record(out, func() {
-		dq := tp.Dev.New(tp.DType, q.Val.Shape...)
-		dk := tp.Dev.New(tp.DType, k.Val.Shape...)
-		dv := tp.Dev.New(tp.DType, v.Val.Shape...)
+		dq := tp.alloc(tp.DType, q.Val.Shape...)
+		dk := tp.alloc(tp.DType, k.Val.Shape...)
+		dv := tp.alloc(tp.DType, v.Val.Shape...)
 		tp.Dev.AttentionBackward(dq, dk, dv, out.Grad, out.Val, lse, q.Val, k.Val, v.Val, mask, scale)
-		tp.accumulateOwned(q, dq)
-		tp.accumulateOwned(k, dk)
-		tp.accumulateOwned(v, dv)
+		tp.accumulateTemp(q, dq)
+		tp.accumulateTemp(k, dk)
+		tp.accumulateTemp(v, dv)
 	}, q, k, v)
 	return out
 }
@@ -100,11 +103,11 @@ func (tp *Tape) SwiGLU(gate, up *Var) *Var {
 	out := tp.newVar(gate.Val.Shape...)
 	tp.Dev.SwiGLU(out.Val, gate.Val, up.Val)
 	tp.record(out, func() {
-		dg := tp.Dev.New(tp.DType, gate.Val.Shape...)
-		du := tp.Dev.New(tp.DType, up.Val.Shape...)
+		dg := tp.alloc(tp.DType, gate.Val.Shape...)
+		du := tp.alloc(tp.DType, up.Val.Shape...)
 		tp.Dev.SwiGLUBackward(dg, du, out.Grad, gate.Val, up.Val)
-		tp.accumulateOwned(gate, dg)
-		tp.accumulateOwned(up, du)
+		tp.accumulateTemp(gate, dg)
+		tp.accumulateTemp(up, du)
 	}, gate, up)
 	return out
 }
@@ -116,7 +119,11 @@ func (tp *Tape) Add(a, b *Var) *Var {
 	tp.record(out, func() {
 		// out's gradient is final once its backward runs, so a may take it
 		// over; b adds it (for Add(a, a) that doubles it in place: right).
-		tp.accumulateOwned(a, out.Grad)
+		if out.gbuf != nil {
+			tp.accumulateOwned(a, out.Grad, out.gbuf)
+		} else {
+			tp.accumulate(a, out.Grad)
+		}
 		tp.accumulate(b, out.Grad)
 	}, a, b)
 	return out
@@ -143,7 +150,7 @@ func (tp *Tape) TokenLogProbs(h, w *Var, target *tensor.Tensor, chunkElems int) 
 	rows := max(1, chunkElems/v)
 	h2 := h.Val.Reshape(n, h.Val.Cols())
 	logp, entropy = tp.newVar(n), tp.newVar(n)
-	lse := tp.Dev.New(tp.DType, n)
+	lse := tp.alloc(tp.DType, n)
 	forChunks := func(fn func(lo, hi int, logits *tensor.Tensor)) {
 		buf := tp.Dev.New(tp.DType, min(rows, n), v)
 		for lo := 0; lo < n; lo += rows {
@@ -182,11 +189,11 @@ func (tp *Tape) TokenLogProbs(h, w *Var, target *tensor.Tensor, chunkElems int) 
 	}
 	if !tp.NoGrad && (h.RequiresGrad || w.RequiresGrad) {
 		logp.RequiresGrad, entropy.RequiresGrad = true, true
-		tp.backward = append(tp.backward, func() {
+		tp.backward = append(tp.backward, step{run: func() {
 			if logp.Grad != nil || entropy.Grad != nil {
 				bw()
 			}
-		})
+		}, outs: []*Var{logp, entropy}})
 	}
 	return logp, entropy
 }
@@ -205,9 +212,11 @@ func (tp *Tape) ScatterRows(in *Var, idx *tensor.Tensor, n int) *Var {
 	out := tp.newVar(n, c)
 	tp.Dev.EmbeddingBackward(out.Val, in.Val.Reshape(in.Val.Rows(), c), idx)
 	tp.record(out, func() {
-		din := tp.Dev.New(tp.DType, in.Val.Rows(), c)
+		din := tp.alloc(tp.DType, in.Val.Rows(), c)
 		tp.Dev.Embedding(din, out.Grad, idx)
-		tp.accumulateOwned(in, din.Reshape(in.Val.Shape...))
+		if !tp.accumulateOwned(in, din.Reshape(in.Val.Shape...), &gradBuf{t: din}) {
+			tp.release(din)
+		}
 	}, in)
 	return out
 }

@@ -173,7 +173,9 @@ func (t *Trainer) Resume() (bool, error) {
 			if len(vals) != kv.t.Numel() {
 				return false, fmt.Errorf("resume: %s in %s has %d values, the model needs %d", kv.name, dir, len(vals), kv.t.Numel())
 			}
-			t.Dev.Copy(kv.t, t.Dev.Upload(vals, tensor.F32, kv.t.Shape...))
+			src := t.Dev.Upload(vals, tensor.F32, kv.t.Shape...)
+			t.Dev.Copy(kv.t, src)
+			t.Dev.Free(src)
 		}
 	}
 	t.opt.Steps = st.AdamSteps

@@ -470,6 +470,7 @@ func (t *Trainer) update(ro *rollout, m map[string]float64) error {
 					at := pos[i][k]
 					cur := float64(lp[at])
 					if math.IsNaN(cur) || math.IsInf(cur, 0) {
+						tp.Reset()
 						return fmt.Errorf("%w at step %d", ErrNonFinite, t.step+1)
 					}
 					tok := Token{LogP: cur, OldLogP: cur, Adv: s.adv}
@@ -499,6 +500,7 @@ func (t *Trainer) update(ro *rollout, m map[string]float64) error {
 			}
 			tp.SetGrad(logp, grad)
 			tp.Backward()
+			tp.Reset() // the micro-batch's activations; the policy's gradients are kept
 		}
 		gn, err := t.opt.Step(lr, 1)
 		if err != nil {
@@ -544,6 +546,7 @@ func batchOf(seqs []*seqData) (model.Batch, []int32, [][]int) {
 func (t *Trainer) logProbs(m *model.Model, seqs []*seqData, _ bool) ([][]float64, [][]float64, error) {
 	tp := autograd.NewTape(t.Dev)
 	tp.NoGrad = true
+	defer tp.Reset()
 	b, target, pos := batchOf(seqs)
 	logp, _, err := m.TokenLogProbs(tp, b, target)
 	if err != nil {

@@ -52,9 +52,20 @@ type Step struct {
 	Rows []int32
 }
 
+// Free releases the cache's blocks; the cache must not be used afterwards.
+func (c *KVCache) Free(dev tensor.Backend) {
+	for i := range c.K {
+		dev.Free(c.K[i])
+		dev.Free(c.V[i])
+	}
+	c.K, c.V = nil, nil
+}
+
 // Forward runs one step: writes the new tokens' keys and values into the
 // cache, attends over each sequence's cached prefix, and returns logits
-// (R,V) for the requested rows. No tape is recorded.
+// (R,V) for the requested rows. No tape is recorded. The logits are the
+// caller's to Free; every other temporary of the step is freed before
+// Forward returns, so decoding runs in constant memory besides the cache.
 func (m *Model) Forward(st *Step, cache *KVCache) (*tensor.Tensor, error) {
 	cfg := m.Config
 	n := len(st.IDs)
@@ -78,14 +89,16 @@ func (m *Model) Forward(st *Step, cache *KVCache) (*tensor.Tensor, error) {
 	}
 	dev := m.Dev
 	cos, sin := m.ropeTables(int(maxPos) + 1)
-	ids := dev.UploadInt32(st.IDs, n)
-	pos := dev.UploadInt32(st.Positions, 1, n)
-	slots := dev.UploadInt32(st.Slots, n)
-	seqIdx := dev.UploadInt32(st.SeqIdx, n)
-	lens := dev.UploadInt32(seqLens, n)
-	table := dev.UploadInt32(st.BlockTable, len(st.BlockTable)/st.MaxBlocks, st.MaxBlocks)
 	tp := autograd.NewTape(dev)
 	tp.NoGrad = true
+	defer tp.Reset()
+	// ids, slots, seqIdx, lens (N); pos (1,N); table (S,MaxBlocks).
+	ids := tp.Own(dev.UploadInt32(st.IDs, n))
+	pos := tp.Own(dev.UploadInt32(st.Positions, 1, n))
+	slots := tp.Own(dev.UploadInt32(st.Slots, n))
+	seqIdx := tp.Own(dev.UploadInt32(st.SeqIdx, n))
+	lens := tp.Own(dev.UploadInt32(seqLens, n))
+	table := tp.Own(dev.UploadInt32(st.BlockTable, len(st.BlockTable)/st.MaxBlocks, st.MaxBlocks))
 	eps := float32(cfg.RMSNormEps)
 	d := cfg.HeadDim
 	scale := float32(1 / math.Sqrt(float64(d)))
@@ -103,7 +116,7 @@ func (m *Model) Forward(st *Step, cache *KVCache) (*tensor.Tensor, error) {
 		q = tp.RoPE(q, cos, sin, pos)
 		k = tp.RoPE(k, cos, sin, pos)
 		dev.KVWrite(cache.K[i], cache.V[i], k.Val.Reshape(n, cfg.KVHeads, d), v.Val.Reshape(n, cfg.KVHeads, d), slots)
-		a := dev.New(tensor.F32, n, cfg.Heads, d)
+		a := tp.Own(dev.New(tensor.F32, n, cfg.Heads, d)) // (N,Hq,D)
 		dev.PagedAttention(a, q.Val.Reshape(n, cfg.Heads, d), cache.K[i], cache.V[i], table, seqIdx, lens, cache.BlockSize, scale)
 		x = tp.Add(x, tp.Linear(autograd.Const(a.Reshape(n, cfg.Heads*d)), l.O, l.OBias))
 		h = tp.RMSNorm(x, l.MLPNorm, eps)
@@ -111,7 +124,7 @@ func (m *Model) Forward(st *Step, cache *KVCache) (*tensor.Tensor, error) {
 		x = tp.Add(x, tp.Linear(g, l.Down, l.DownBias))
 	}
 	// Only the requested rows go through the final norm and the LM head.
-	sel := tp.Embedding(x, dev.UploadInt32(st.Rows, len(st.Rows)))
+	sel := tp.Embedding(x, tp.Own(dev.UploadInt32(st.Rows, len(st.Rows)))) // (R,C)
 	h := tp.RMSNorm(sel, m.Norm, eps)
-	return tp.Linear(h, m.LMHead, nil).Val, nil
+	return tp.Detach(tp.Linear(h, m.LMHead, nil)) // (R,V)
 }

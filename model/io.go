@@ -43,7 +43,9 @@ func Load(dir string, dev tensor.Backend) (*Model, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load %s: %w", dir, err)
 		}
-		dev.Copy(p.Var.Val, dev.Upload(vals, tensor.F32, t.Shape...))
+		src := dev.Upload(vals, tensor.F32, t.Shape...)
+		dev.Copy(p.Var.Val, src) // converts to the weight's dtype
+		dev.Free(src)
 	}
 	for _, name := range st.Names() {
 		if !want[name] {

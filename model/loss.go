@@ -15,6 +15,7 @@ var ErrNonFiniteLoss = fmt.Errorf("non-finite loss")
 // and, when tp records, seeds the gradient of scale·loss so that
 // tp.Backward() accumulates ∂(scale·loss)/∂weights. scale is 1/(micro-batches)
 // under gradient accumulation. It returns the loss and the token count.
+// What it records belongs to tp: call tp.Reset after tp.Backward.
 func (m *Model) LMLoss(tp *autograd.Tape, b Batch, target []int32, scale float64) (float64, int, error) {
 	logp, _, err := m.TokenLogProbs(tp, b, target)
 	if err != nil {

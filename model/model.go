@@ -33,6 +33,7 @@ type Model struct {
 
 	params   []Param
 	cos, sin *tensor.Tensor // (P, D/2) rotary tables, grown on demand
+	oldRope  []*tensor.Tensor
 }
 
 // Param is a weight bound to its Hugging Face name.
@@ -62,7 +63,9 @@ func New(cfg *Config, dev tensor.Backend, seed uint64) *Model {
 				vals[i] = float32(rng.NormFloat64() * cfg.InitializerRange)
 			}
 		}
-		dev.Copy(p.Var.Val, dev.Upload(vals, tensor.F32, p.Var.Val.Shape...))
+		src := dev.Upload(vals, tensor.F32, p.Var.Val.Shape...)
+		dev.Copy(p.Var.Val, src)
+		dev.Free(src)
 	}
 	return m
 }
@@ -181,6 +184,12 @@ func (m *Model) ropeTables(n int) (cos, sin *tensor.Tensor) {
 			sv[p*half+i] = float32(math.Sin(float64(a)))
 		}
 	}
+	// The tables belong to the model. Outgrown ones are kept, not freed: a
+	// tape recorded before the growth may still read them in its backward
+	// pass. Doubling bounds what is kept by the size of the current pair.
+	if m.cos != nil {
+		m.oldRope = append(m.oldRope, m.cos, m.sin)
+	}
 	m.cos, m.sin = m.Dev.Upload(cv, tensor.F32, size, half), m.Dev.Upload(sv, tensor.F32, size, half)
 	return m.cos, m.sin
 }
@@ -246,7 +255,8 @@ func (b *Batch) check(vocab int) error {
 }
 
 // Hidden runs the transformer on a batch and returns the final-normed hidden
-// states (B,T,C), recording on tp for the backward pass.
+// states (B,T,C), recording on tp for the backward pass. Everything it
+// allocates belongs to tp (valid until tp.Reset).
 func (m *Model) Hidden(tp *autograd.Tape, b Batch) (*autograd.Var, error) {
 	cfg := m.Config
 	if err := b.check(cfg.VocabSize); err != nil {
@@ -258,11 +268,11 @@ func (m *Model) Hidden(tp *autograd.Tape, b Batch) (*autograd.Var, error) {
 		maxPos = max(maxPos, p)
 	}
 	cos, sin := m.ropeTables(int(maxPos) + 1)
-	ids := m.Dev.UploadInt32(b.IDs, b.B, b.T)
-	posT := m.Dev.UploadInt32(pos, b.B, b.T)
+	ids := tp.Own(m.Dev.UploadInt32(b.IDs, b.B, b.T)) // (B,T)
+	posT := tp.Own(m.Dev.UploadInt32(pos, b.B, b.T))  // (B,T)
 	var mask *tensor.Tensor
 	if b.Mask != nil {
-		mask = m.Dev.UploadInt32(b.Mask, b.B, b.T)
+		mask = tp.Own(m.Dev.UploadInt32(b.Mask, b.B, b.T)) // (B,T)
 	}
 	eps := float32(cfg.RMSNormEps)
 	d := cfg.HeadDim
@@ -325,11 +335,11 @@ func (m *Model) TokenLogProbs(tp *autograd.Tape, b Batch, target []int32) (logp,
 		}
 	}
 	if len(rows) == n || len(rows) == 0 {
-		logp, entropy = tp.TokenLogProbs(h2, m.LMHead, m.Dev.UploadInt32(target, n), 0)
+		logp, entropy = tp.TokenLogProbs(h2, m.LMHead, tp.Own(m.Dev.UploadInt32(target, n)), 0)
 		return logp, entropy, nil
 	}
-	idx := m.Dev.UploadInt32(rows, len(rows))
-	lp, ent := tp.TokenLogProbs(tp.GatherRows(h2, idx), m.LMHead, m.Dev.UploadInt32(tgt, len(tgt)), 0)
+	idx := tp.Own(m.Dev.UploadInt32(rows, len(rows)))
+	lp, ent := tp.TokenLogProbs(tp.GatherRows(h2, idx), m.LMHead, tp.Own(m.Dev.UploadInt32(tgt, len(tgt))), 0)
 	logp = tp.Reshape(tp.ScatterRows(tp.Reshape(lp, len(rows), 1), idx, n), n)
 	entropy = tp.Reshape(tp.ScatterRows(tp.Reshape(ent, len(rows), 1), idx, n), n)
 	return logp, entropy, nil

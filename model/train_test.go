@@ -141,6 +141,7 @@ func BenchmarkTrainTiny10M(b *testing.B) {
 			b.Fatal(err)
 		}
 		tp.Backward()
+		tp.Reset() // frees the step's activations (the tape's lifetime rule)
 		if _, err := o.Step(1e-4, 1); err != nil {
 			b.Fatal(err)
 		}

@@ -66,7 +66,7 @@ type Engine struct {
 	// OnFinish, when set, is called as each sample completes (progress).
 	OnFinish func(s *Sample)
 
-	cache *model.KVCache
+	cache *model.KVCache // the running call's; nil between calls
 }
 
 // sequence is one sample being generated.
@@ -130,7 +130,10 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // Generate completes every request and returns the samples ordered by
 // (request, index). It stops early with ctx's error, returning the samples
-// finished so far.
+// finished so far. Every device tensor it allocates, the KV cache included,
+// is freed before it returns: between calls (a GRPO update) the memory goes
+// to training activations, the way RL trainers put an inference engine's
+// cache to sleep. Only the model's own tensors (weights, RoPE tables) stay.
 func (e *Engine) Generate(ctx context.Context, reqs []Request, p Params) ([]Sample, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -167,9 +170,11 @@ func (e *Engine) Generate(ctx context.Context, reqs []Request, p Params) ([]Samp
 		maxTokens = maxBatch * (longest + bs)
 	}
 	numBlocks := ceilDiv(maxTokens, bs)
-	if e.cache == nil || e.cache.NumBlocks < numBlocks || e.cache.BlockSize != bs {
-		e.cache = m.NewKVCache(numBlocks, bs)
-	}
+	e.cache = m.NewKVCache(numBlocks, bs)
+	defer func() {
+		e.cache.Free(m.Dev)
+		e.cache = nil
+	}()
 	pool := newBlockPool(e.cache.NumBlocks)
 	maxBlocks := ceilDiv(longest, bs)
 
@@ -297,6 +302,7 @@ func (e *Engine) Generate(ctx context.Context, reqs []Request, p Params) ([]Samp
 			return sortSamples(done), err
 		}
 		vals := m.Dev.Download(logits)
+		m.Dev.Free(logits)
 		v := m.Config.VocabSize
 		for i, s := range active {
 			tok, lp := Pick(vals[i*v:(i+1)*v], &p, s.rng, probs)
@@ -327,6 +333,7 @@ func (e *Engine) prefill(ri int, r Request, n int, p Params, pool *blockPool, ma
 		return fmt.Errorf("sample: request %d: %w", ri, err)
 	}
 	row := m.Dev.Download(logits)
+	m.Dev.Free(logits)
 	full := L / bs // blocks the samples can share read-only
 	perSample := ceilDiv(L+p.MaxNewTokens, bs) - full
 	for i := 0; i < n; i++ {
@@ -349,6 +356,8 @@ func (e *Engine) prefill(ri int, r Request, n int, p Params, pool *blockPool, ma
 				m.Dev.CopySlots(e.cache.K[l], srcT, dstT)
 				m.Dev.CopySlots(e.cache.V[l], srcT, dstT)
 			}
+			m.Dev.Free(dstT)
+			m.Dev.Free(srcT)
 			s.blocks = append(s.blocks, nb)
 		}
 		s.reserved = perSample - (len(s.blocks) - full)

@@ -111,6 +111,7 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 		tp.Backward()
 		sampleMem()
+		tp.Reset()
 		_, err := opt.Step(1e-5, 1)
 		return err
 	}

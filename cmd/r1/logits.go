@@ -67,6 +67,7 @@ func runLogits(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			return fmt.Errorf("stdin line %d: %w", n, err)
 		}
 		vals := dev.Download(lv.Val)
+		tp.Reset()
 		v := m.Config.VocabSize
 		buf := []byte(`{"logits":[`)
 		for t := 0; t < len(ids); t++ {

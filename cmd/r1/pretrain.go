@@ -239,13 +239,8 @@ func runPretrain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		rows, next := packRows(o.Corpus, tok, st.DocCursor, o.Batch, o.SeqLen, eos)
 		batch := model.NewBatch(rows, eos)
 		batch.Mask = nil // every row is full
-		loss, _, err := m.LMLoss(tp, batch, model.NextTokenTargets(batch), 1)
-		if err != nil {
-			return fmt.Errorf("step %d: %w", st.Step, err)
-		}
-		tp.Backward()
 		lr := o.LR * sched.Factor(st.Step)
-		norm, err := opt.Step(lr, 1)
+		loss, norm, err := trainStep(tp, m, opt, batch, lr)
 		if err != nil {
 			return fmt.Errorf("step %d: %w", st.Step, err)
 		}
@@ -411,6 +406,22 @@ func pretrainModelConfig(path string, tok *tokenizer.Tokenizer) (*model.Config, 
 	return cfg, nil
 }
 
+// trainStep is one pretraining step on a batch of full rows: next-token
+// loss, backward pass, AdamW update at lr. The tape is reset before it
+// returns, on errors too, so a step leaves behind only what lasts: the
+// weights, their gradient buffers and the optimizer state.
+func trainStep(tp *autograd.Tape, m *model.Model, opt *optim.AdamW, batch model.Batch, lr float64) (loss, norm float64, err error) {
+	defer tp.Reset()
+	loss, _, err = m.LMLoss(tp, batch, model.NextTokenTargets(batch), 1)
+	if err != nil {
+		return loss, 0, err
+	}
+	tp.Backward()
+	tp.Reset() // the activations go before the optimizer runs: a lower peak
+	norm, err = opt.Step(lr, 1)
+	return loss, norm, err
+}
+
 func modelParams(m *model.Model) []optim.Param {
 	var ps []optim.Param
 	for _, p := range m.Params() {
@@ -516,7 +527,9 @@ func loadPretrainCheckpoint(dir string, opt *optim.AdamW) (pretrainState, error)
 			if err != nil {
 				return st, fmt.Errorf("%s: %w", path, err)
 			}
-			dev.Copy(x.t, dev.Upload(vals, tensor.F32, t.Shape...))
+			src := dev.Upload(vals, tensor.F32, t.Shape...)
+			dev.Copy(x.t, src)
+			dev.Free(src)
 		}
 	}
 	return st, nil
