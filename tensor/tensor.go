@@ -82,3 +82,18 @@ func MustSameShape(op string, a, b *Tensor) {
 		panic(fmt.Sprintf("%s: shape mismatch %v vs %v", op, a.Shape, b.Shape))
 	}
 }
+
+// MustSameNumel panics, naming op and the shapes, unless every tensor has
+// as many elements as the first: elementwise kernels index them all with
+// one range.
+func MustSameNumel(op string, ts ...*Tensor) {
+	for _, t := range ts[1:] {
+		if t.Numel() != ts[0].Numel() {
+			shapes := make([][]int, len(ts))
+			for i, t := range ts {
+				shapes[i] = t.Shape
+			}
+			panic(fmt.Sprintf("%s: operands have different sizes: shapes %v", op, shapes))
+		}
+	}
+}

@@ -319,17 +319,5 @@ func (*Backend) AdamW(param, grad, m, v *tensor.Tensor, lr, beta1, beta2, eps, w
 	})
 }
 
-// mustSameNumel panics, naming the op and the shapes, unless every tensor
-// has as many elements as the first: elementwise kernels index them all
-// with one range.
-func mustSameNumel(op string, ts ...*tensor.Tensor) {
-	for _, t := range ts[1:] {
-		if t.Numel() != ts[0].Numel() {
-			shapes := make([][]int, len(ts))
-			for i, t := range ts {
-				shapes[i] = t.Shape
-			}
-			panic(fmt.Sprintf("cpu: %s: operands have different sizes: shapes %v", op, shapes))
-		}
-	}
-}
+// mustSameNumel is tensor.MustSameNumel with this backend's name.
+func mustSameNumel(op string, ts ...*tensor.Tensor) { tensor.MustSameNumel("cpu: "+op, ts...) }

@@ -913,19 +913,8 @@ func (b *Backend) SwiGLUBackward(dgate, dup, dout, gate, up *tensor.Tensor) {
 	}
 }
 
-// mustSameNumel panics, naming the op and the shapes, unless every tensor
-// has as many elements as the first.
-func mustSameNumel(op string, ts ...*tensor.Tensor) {
-	for _, t := range ts[1:] {
-		if t.Numel() != ts[0].Numel() {
-			shapes := make([][]int, len(ts))
-			for i, t := range ts {
-				shapes[i] = t.Shape
-			}
-			panic(fmt.Sprintf("cuda: %s: operands have different sizes: shapes %v", op, shapes))
-		}
-	}
-}
+// mustSameNumel is tensor.MustSameNumel with this backend's name.
+func mustSameNumel(op string, ts ...*tensor.Tensor) { tensor.MustSameNumel("cuda: "+op, ts...) }
 
 // LogSoftmaxGather: per row of logits (N,V), logp, lse, entropy (N).
 // entropy may be nil. Targets < 0 are ignored; targets ≥ V panic.

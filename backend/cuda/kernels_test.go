@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -947,7 +948,7 @@ func TestKernelsEmulated(t *testing.T) {
 		if errFlag.i32s()[0] != 1 {
 			t.Errorf("r1_rope did not flag position %d outside [0,%d)", p, p)
 		}
-		if got := bx.f32s()[3*h*d : 4*h*d]; !slicesEqual(got, x[3*h*d:4*h*d]) {
+		if got := bx.f32s()[3*h*d : 4*h*d]; !slices.Equal(got, x[3*h*d:4*h*d]) {
 			t.Errorf("r1_rope changed the row of the bad position")
 		}
 	})
@@ -975,7 +976,7 @@ func TestKernelsEmulated(t *testing.T) {
 		badIDs[2], badIDs[5] = v, -1
 		out = bufBF16(table[:n*c])
 		run(t, "r1_embedding_fwd", cfg, err, out, bufBF16(table), bufI32(badIDs), errFlag, int32(c), int32(v))
-		if errFlag.i32s()[0] != 1 || !slicesEqual(out.f32s()[2*c:3*c], make([]float32, c)) {
+		if errFlag.i32s()[0] != 1 || !slices.Equal(out.f32s()[2*c:3*c], make([]float32, c)) {
 			t.Errorf("r1_embedding_fwd with id %d: err %d, want 1 and a zero row", v, errFlag.i32s()[0])
 		}
 	})
@@ -1159,7 +1160,7 @@ func TestKernelsEmulated(t *testing.T) {
 		badTable[1] = numBlocks
 		run(t, "r1_paged_attention", pc, perr, out, bufBF16(q), bkc, bvc, bufI32(badTable), bufI32(badSeq), bufI32(seqLens), errFlag,
 			int32(hq), int32(hkv), int32(d), int32(2), int32(maxBlocks), int32(blockSize), int32(slots), scale)
-		if errFlag.i32s()[0] != 1 || !slicesEqual(out.f32s()[3*hq*d:4*hq*d], make([]float32, hq*d)) {
+		if errFlag.i32s()[0] != 1 || !slices.Equal(out.f32s()[3*hq*d:4*hq*d], make([]float32, hq*d)) {
 			t.Errorf("r1_paged_attention with sequence 2 of 2 and block %d of %d: err %d, want 1 and zeros", numBlocks, numBlocks, errFlag.i32s()[0])
 		}
 		errFlag = bufI32([]int32{0})
@@ -1246,15 +1247,3 @@ func TestKernelsEmulated(t *testing.T) {
 type constSource uint64
 
 func (c constSource) Uint64() uint64 { return uint64(c) }
-
-func slicesEqual(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
