@@ -97,3 +97,22 @@ func MustSameNumel(op string, ts ...*Tensor) {
 		}
 	}
 }
+
+// MatMulDims checks the shapes of MatMul c = op(a)·op(b), a, b and c seen as
+// matrices, and returns the GEMM problem: c (M,N), op(a) (M,K), op(b) (K,N).
+func MatMulDims(c, a, b *Tensor, transA, transB bool) (m, n, k int, err error) {
+	ar, ac := a.Rows(), a.Cols()
+	br, bc := b.Rows(), b.Cols()
+	m, k = ar, ac
+	if transA {
+		m, k = ac, ar
+	}
+	kb, n := br, bc
+	if transB {
+		kb, n = bc, br
+	}
+	if k != kb || c.Rows() != m || c.Cols() != n {
+		return 0, 0, 0, fmt.Errorf("MatMul shapes c%v a%v(T=%v) b%v(T=%v)", c.Shape, a.Shape, transA, b.Shape, transB)
+	}
+	return m, n, k, nil
+}

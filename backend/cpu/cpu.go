@@ -344,19 +344,11 @@ func (*Backend) AllFinite(t *tensor.Tensor) bool {
 
 // MatMul: c (M,N) = alpha·op(a)(M,K)·op(b)(K,N) + beta·c.
 func (*Backend) MatMul(c, a, b *tensor.Tensor, transA, transB bool, alpha, beta float32) {
-	ar, ac := a.Rows(), a.Cols()
-	br, bc := b.Rows(), b.Cols()
-	m, k := ar, ac
-	if transA {
-		m, k = ac, ar
+	m, n, k, err := tensor.MatMulDims(c, a, b, transA, transB)
+	if err != nil {
+		panic("cpu: " + err.Error())
 	}
-	kb, n := br, bc
-	if transB {
-		kb, n = bc, br
-	}
-	if k != kb || c.Rows() != m || c.Cols() != n {
-		panic(fmt.Sprintf("cpu: MatMul shapes c%v a%v(T=%v) b%v(T=%v)", c.Shape, a.Shape, transA, b.Shape, transB))
-	}
+	ac, bc := a.Cols(), b.Cols() // leading dimensions
 	if isF64(c) {
 		dgemmNaive(transA, transB, m, n, k, float64(alpha), f64(a), ac, f64(b), bc, float64(beta), f64(c), n)
 		return

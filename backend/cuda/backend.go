@@ -576,20 +576,10 @@ func (b *Backend) AllFinite(t *tensor.Tensor) bool {
 // matmulSpec checks the shapes of MatMul (as backend/cpu does) and returns
 // the row-major GEMM problem.
 func matmulSpec(c, a, b *tensor.Tensor, transA, transB bool) (m, n, k int, err error) {
-	ar, ac := a.Rows(), a.Cols()
-	br, bc := b.Rows(), b.Cols()
-	m, k = ar, ac
-	if transA {
-		m, k = ac, ar
+	if m, n, k, err = tensor.MatMulDims(c, a, b, transA, transB); err != nil {
+		err = fmt.Errorf("cuda: %w", err)
 	}
-	kb, n := br, bc
-	if transB {
-		kb, n = bc, br
-	}
-	if k != kb || c.Rows() != m || c.Cols() != n {
-		return 0, 0, 0, fmt.Errorf("cuda: MatMul shapes c%v a%v(T=%v) b%v(T=%v)", c.Shape, a.Shape, transA, b.Shape, transB)
-	}
-	return m, n, k, nil
+	return m, n, k, err
 }
 
 // gemmTypes picks the GEMM's input and output dtypes: BF16 inputs when
