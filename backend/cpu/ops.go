@@ -257,7 +257,9 @@ func rowLSEEntropy[T float](z []T) (lse, entropy float64) {
 		d := x - m
 		e := float64(expT(d))
 		s += e
-		sz += e * float64(d)
+		if e > 0 { // a −Inf logit has p = 0 and adds nothing (0·−Inf is NaN)
+			sz += e * float64(d)
+		}
 	}
 	l := math.Log(s)
 	// H = lse − E_p[z], both shifted by m.
@@ -294,6 +296,10 @@ func logSoftmaxGatherBackward[T float](z, ls []T, tg []int32, dlp, dent []T, v i
 			for j, x := range row {
 				logp := x - l
 				p := expT(logp)
+				if p == 0 {
+					row[j] = 0 // a −Inf logit: no gradient (0·−Inf is NaN)
+					continue
+				}
 				row[j] = -g*p - ge*p*(logp+h)
 			}
 			if t := tg[n]; t >= 0 {

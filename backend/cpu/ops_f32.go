@@ -34,6 +34,11 @@ func rowLSEEntropyF32(z []float32) (lse, entropy float64) {
 		s += float64(bs)
 		sz += float64(bsz)
 	}
+	if math.IsNaN(sz) && !math.IsNaN(s) {
+		// −Inf logits (masked tokens) make the vector kernel's e·d NaN;
+		// the scalar path skips them.
+		return rowLSEEntropy(z)
+	}
 	l := math.Log(s)
 	return float64(m) + l, l - sz/s
 }
@@ -73,6 +78,7 @@ func logSoftmaxGatherBackwardF32(z, ls []float32, tg []int32, dlp, dent []float3
 				h = float32(hh)
 			}
 			lsmBackwardF32(row, ls[n], -g, -ge, h)
+
 			if t := tg[n]; t >= 0 {
 				row[t] += g
 			}

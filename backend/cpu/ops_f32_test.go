@@ -115,6 +115,20 @@ func TestLogSoftmaxGatherF32MatchesF64(t *testing.T) {
 						return []*tensor.Tensor{lp, lse, ent, logits}
 					})
 					compareOutputs(t, []string{"logp", "lse", "entropy", "dlogits"}, got, want, 3e-6)
+					// The banned token has probability 0: it changes no
+					// output and gets no gradient (0·−Inf must not leak NaN).
+					for k, outs := range [][][]float32{got, want} {
+						for i, o := range outs {
+							for j, x := range o {
+								if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+									t.Fatalf("run %d output %d[%d] = %v", k, i, j, x)
+								}
+							}
+						}
+						if g := outs[3][c.v+2]; g != 0 {
+							t.Fatalf("run %d: gradient %v at the banned token", k, g)
+						}
+					}
 				})
 			}
 		}

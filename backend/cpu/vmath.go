@@ -68,7 +68,12 @@ func swigluBackwardGo(dg, du, d, g, u []float32) {
 func lsmBackwardGo(row []float32, l, ng, nge, h float32) {
 	for j, x := range row {
 		logp := x - l
-		row[j] = expf(logp) * (ng + nge*(logp+h))
+		p := expf(logp)
+		if p == 0 {
+			row[j] = 0 // a −Inf logit: no gradient (0·−Inf is NaN)
+			continue
+		}
+		row[j] = p * (ng + nge*(logp+h))
 	}
 }
 

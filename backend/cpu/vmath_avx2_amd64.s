@@ -227,13 +227,15 @@ TEXT ·lsmBackwardAVX2(SB), NOSPLIT, $0-32
 	VBROADCASTSS ng+20(FP), Y12
 	VBROADCASTSS nge+24(FP), Y11
 	VBROADCASTSS h+28(FP), Y10
+	VBROADCASTSS vmc2<>+44(SB), Y5 // exp's lower clamp: the factor of a −Inf logit stays finite
 
 loop:
 	CMPQ CX, $8
 	JLT  done
 	VMOVUPS (DI), Y0
 	VSUBPS  Y15, Y0, Y0
-	VADDPS  Y10, Y0, Y4
+	VMAXPS  Y0, Y5, Y4
+	VADDPS  Y10, Y4, Y4
 	VFMADD213PS Y12, Y11, Y4
 	EXP
 	VMULPS  Y4, Y0, Y0

@@ -327,7 +327,8 @@ done:
 	RET
 
 // func lsmBackwardAVX512(row *float32, n int, l, ng, nge, h float32)
-// logp = x − l; row = e^logp·(ng + nge·(logp + h)).
+// logp = x − l; row = e^logp·(ng + nge·(logp + h)). The factor uses logp
+// clamped at −104 (where e^logp is 0), so a −Inf logit gives 0, not 0·−Inf.
 TEXT ·lsmBackwardAVX512(SB), NOSPLIT, $0-32
 	MOVQ row+0(FP), DI
 	MOVQ n+8(FP), CX
@@ -342,7 +343,8 @@ loop:
 	JLT  tail
 	VMOVUPS (DI), Z0
 	VSUBPS  Z15, Z0, Z0
-	VADDPS  Z10, Z0, Z3
+	VMAXPS  Z0, Z27, Z3
+	VADDPS  Z10, Z3, Z3
 	VFMADD213PS Z12, Z11, Z3
 	EXP(Z0, Z1, Z2)
 	VMULPS  Z3, Z0, Z0
@@ -357,7 +359,8 @@ tail:
 	TAILMASK
 	VMOVUPS.Z (DI), K1, Z0
 	VSUBPS  Z15, Z0, Z0
-	VADDPS  Z10, Z0, Z3
+	VMAXPS  Z0, Z27, Z3
+	VADDPS  Z10, Z3, Z3
 	VFMADD213PS Z12, Z11, Z3
 	EXP(Z0, Z1, Z2)
 	VMULPS  Z3, Z0, Z0
