@@ -11,17 +11,15 @@ import (
 	"strings"
 
 	"github.com/r1go/r1/model"
-	"github.com/r1go/r1/safetensors"
 	"github.com/r1go/r1/tensor"
 )
 
 // checkpointState is state.json: everything besides weights and optimizer
-// moments that a resumed run needs to continue exactly.
+// state (optimizer.safetensors) that a resumed run needs to continue exactly.
 type checkpointState struct {
-	Step      int    `json:"step"`
-	Cursor    int    `json:"cursor"`
-	AdamSteps int    `json:"adam_steps"`
-	Seed      uint64 `json:"seed"`
+	Step   int    `json:"step"`
+	Cursor int    `json:"cursor"`
+	Seed   uint64 `json:"seed"`
 }
 
 // CheckpointDir is where step N's checkpoint lives.
@@ -45,21 +43,7 @@ func (t *Trainer) Save() error {
 	if err := model.CopyTokenizerFiles(c.Model, tmp); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	var opt []safetensors.Tensor
-	for i, p := range t.opt.Params {
-		m, v, _ := t.opt.State(i)
-		for _, kv := range []struct {
-			prefix string
-			t      *tensor.Tensor
-		}{{"m.", m}, {"v.", v}} {
-			st, err := safetensors.FromFloat32(kv.prefix+p.Name, tensor.F32, kv.t.Shape, t.Dev.Download(kv.t))
-			if err != nil {
-				return err
-			}
-			opt = append(opt, st)
-		}
-	}
-	if err := safetensors.Write(filepath.Join(tmp, "optimizer.safetensors"), opt, nil); err != nil {
+	if err := t.opt.SaveState(filepath.Join(tmp, "optimizer.safetensors")); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	if t.Ref != nil && c.Loss.RefRefreshEvery > 0 {
@@ -67,7 +51,7 @@ func (t *Trainer) Save() error {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 	}
-	st, _ := json.MarshalIndent(checkpointState{Step: t.step, Cursor: t.cursor, AdamSteps: t.opt.Steps, Seed: c.Seed}, "", "  ")
+	st, _ := json.MarshalIndent(checkpointState{Step: t.step, Cursor: t.cursor, Seed: c.Seed}, "", "  ")
 	if err := atomicfile.Write(filepath.Join(tmp, "state.json"), st); err != nil {
 		return err
 	}
@@ -151,34 +135,9 @@ func (t *Trainer) Resume() (bool, error) {
 			}
 		}
 	}
-	f, err := safetensors.Open(filepath.Join(dir, "optimizer.safetensors"))
-	if err != nil {
+	if err := t.opt.LoadState(filepath.Join(dir, "optimizer.safetensors")); err != nil {
 		return false, fmt.Errorf("resume: %w", err)
 	}
-	defer f.Close()
-	for i, p := range t.opt.Params {
-		m, v, _ := t.opt.State(i)
-		for _, kv := range []struct {
-			name string
-			t    *tensor.Tensor
-		}{{"m." + p.Name, m}, {"v." + p.Name, v}} {
-			ten, err := f.Get(kv.name)
-			if err != nil {
-				return false, fmt.Errorf("resume: %w", err)
-			}
-			vals, err := ten.Float32()
-			if err != nil {
-				return false, fmt.Errorf("resume: %w", err)
-			}
-			if len(vals) != kv.t.Numel() {
-				return false, fmt.Errorf("resume: %s in %s has %d values, the model needs %d", kv.name, dir, len(vals), kv.t.Numel())
-			}
-			src := t.Dev.Upload(vals, tensor.F32, kv.t.Shape...)
-			t.Dev.Copy(kv.t, src)
-			t.Dev.Free(src)
-		}
-	}
-	t.opt.Steps = st.AdamSteps
 	t.step, t.cursor = st.Step, st.Cursor
 	return true, nil
 }

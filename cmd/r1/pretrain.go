@@ -20,7 +20,6 @@ import (
 	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/optim"
-	"github.com/r1go/r1/safetensors"
 	"github.com/r1go/r1/sample"
 	"github.com/r1go/r1/tensor"
 	"github.com/r1go/r1/tokenizer"
@@ -458,24 +457,7 @@ func savePretrainCheckpoint(dir string, m *model.Model, opt *optim.AdamW, st pre
 	if err := m.Save(tmp, tensor.F32); err != nil {
 		return err
 	}
-	var ts []safetensors.Tensor
-	for i, p := range opt.Params {
-		mom, vel, master := opt.State(i)
-		for _, x := range []struct {
-			prefix string
-			t      *tensor.Tensor
-		}{{"m.", mom}, {"v.", vel}, {"master.", master}} {
-			if x.t == nil {
-				continue
-			}
-			t, err := safetensors.FromFloat32(x.prefix+p.Name, tensor.F32, x.t.Shape, m.Dev.Download(x.t))
-			if err != nil {
-				return err
-			}
-			ts = append(ts, t)
-		}
-	}
-	if err := safetensors.Write(filepath.Join(tmp, "optimizer.safetensors"), ts, map[string]string{"adam_steps": strconv.Itoa(opt.Steps)}); err != nil {
+	if err := opt.SaveState(filepath.Join(tmp, "optimizer.safetensors")); err != nil {
 		return err
 	}
 	sj, _ := json.MarshalIndent(st, "", "  ")
@@ -495,42 +477,8 @@ func loadPretrainCheckpoint(dir string, opt *optim.AdamW) (pretrainState, error)
 	if err := json.Unmarshal(sj, &st); err != nil {
 		return st, fmt.Errorf("checkpoint %s: state.json: %w", dir, err)
 	}
-	path := filepath.Join(dir, "optimizer.safetensors")
-	f, err := safetensors.Open(path)
-	if err != nil {
+	if err := opt.LoadState(filepath.Join(dir, "optimizer.safetensors")); err != nil {
 		return st, fmt.Errorf("checkpoint: %w", err)
-	}
-	defer f.Close()
-	steps, err := strconv.Atoi(f.Metadata()["adam_steps"])
-	if err != nil {
-		return st, fmt.Errorf("%s: metadata field \"adam_steps\": want an integer: %w", path, err)
-	}
-	opt.Steps = steps
-	dev := opt.Params[0].Var.Val.Dev
-	for i, p := range opt.Params {
-		mom, vel, master := opt.State(i)
-		for _, x := range []struct {
-			prefix string
-			t      *tensor.Tensor
-		}{{"m.", mom}, {"v.", vel}, {"master.", master}} {
-			if x.t == nil {
-				continue
-			}
-			t, ok := f.Tensor(x.prefix + p.Name)
-			if !ok {
-				return st, fmt.Errorf("%s: tensor %q is missing", path, x.prefix+p.Name)
-			}
-			if !tensor.SameShape(t.Shape, x.t.Shape) {
-				return st, fmt.Errorf("%s: tensor %q has shape %v, want %v", path, x.prefix+p.Name, t.Shape, x.t.Shape)
-			}
-			vals, err := t.Float32()
-			if err != nil {
-				return st, fmt.Errorf("%s: %w", path, err)
-			}
-			src := dev.Upload(vals, tensor.F32, t.Shape...)
-			dev.Copy(x.t, src)
-			dev.Free(src)
-		}
 	}
 	return st, nil
 }
