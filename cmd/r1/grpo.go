@@ -52,25 +52,9 @@ func runGRPO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 
 // trainGRPO builds the trainer, resumes when asked, and runs it.
 func trainGRPO(ctx context.Context, cfg grpo.Config, resume bool, stdout io.Writer) error {
-	dev, err := openDevice(cfg.Device)
+	tr, _, err := openTrainer(cfg, resume, stdout)
 	if err != nil {
 		return err
-	}
-	tr, err := grpo.New(cfg, dev)
-	if err != nil {
-		return err
-	}
-	tr.Progress = stdout
-	if resume {
-		ok, err := tr.Resume()
-		if err != nil {
-			return err
-		}
-		if ok {
-			fmt.Fprintf(stdout, "resumed %s at step %d\n", cfg.Out, tr.StepsDone())
-		} else {
-			fmt.Fprintf(stdout, "no checkpoint in %s: starting from step 0\n", cfg.Out)
-		}
 	}
 	if err := tr.Run(ctx); err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -80,4 +64,30 @@ func trainGRPO(ctx context.Context, cfg grpo.Config, resume bool, stdout io.Writ
 	}
 	fmt.Fprintf(stdout, "done: %d steps, run directory %s\n", tr.StepsDone(), cfg.Out)
 	return nil
+}
+
+// openTrainer builds the GRPO trainer of cfg on its device and, when resume
+// is set, restores the newest checkpoint in cfg.Out; resumed reports
+// whether there was one.
+func openTrainer(cfg grpo.Config, resume bool, stdout io.Writer) (tr *grpo.Trainer, resumed bool, err error) {
+	dev, err := openDevice(cfg.Device)
+	if err != nil {
+		return nil, false, err
+	}
+	if tr, err = grpo.New(cfg, dev); err != nil {
+		return nil, false, err
+	}
+	tr.Progress = stdout
+	if !resume {
+		return tr, false, nil
+	}
+	if resumed, err = tr.Resume(); err != nil {
+		return nil, false, err
+	}
+	if resumed {
+		fmt.Fprintf(stdout, "resumed %s at step %d\n", cfg.Out, tr.StepsDone())
+	} else {
+		fmt.Fprintf(stdout, "no checkpoint in %s: starting from step 0\n", cfg.Out)
+	}
+	return tr, resumed, nil
 }

@@ -163,15 +163,10 @@ func runZero(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
-	dev, err := openDevice(cfg.Device)
+	tr, resumed, err := openTrainer(cfg, *resume, stdout)
 	if err != nil {
 		return err
 	}
-	tr, err := grpo.New(cfg, dev)
-	if err != nil {
-		return err
-	}
-	tr.Progress = stdout
 	evalCfg := cfg.Data
 	evalCfg.Limit = *evalN
 	evalCfg.Split = "test"
@@ -194,19 +189,12 @@ func runZero(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	// outright cannot record its share).
 	elapsedPath := filepath.Join(cfg.Out, "zero_elapsed.json")
 	var earlier float64
-	if *resume {
-		ok, err := tr.Resume()
-		if err != nil {
-			return err
+	if resumed {
+		if b, err := readJSON[grpo.EvalResult](beforePath); err == nil {
+			sum.Before = b
 		}
-		if ok {
-			fmt.Fprintf(stdout, "resumed %s at step %d\n", cfg.Out, tr.StepsDone())
-			if b, err := readJSON[grpo.EvalResult](beforePath); err == nil {
-				sum.Before = b
-			}
-			if e, err := readJSON[zeroElapsed](elapsedPath); err == nil {
-				earlier = e.Seconds
-			}
+		if e, err := readJSON[zeroElapsed](elapsedPath); err == nil {
+			earlier = e.Seconds
 		}
 	}
 	if tr.StepsDone() == 0 {
