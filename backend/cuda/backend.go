@@ -499,7 +499,7 @@ func (b *Backend) Scale(t *tensor.Tensor, s float32) {
 // Axpy y += a·x. The kernels cover (y, x) = (F32, F32), (F32, BF16) and
 // (BF16, BF16); a BF16 y with an F32 x converts x.
 func (b *Backend) Axpy(y *tensor.Tensor, a float32, x *tensor.Tensor) {
-	mustSame("Axpy", y, x)
+	tensor.MustSameShape("cuda: Axpy", y, x)
 	b.mustFloat("Axpy", y, x)
 	n := int64(y.Numel())
 	xt := x.DType
@@ -518,18 +518,10 @@ func (s staged) dtype() tensor.DType {
 	return s.t.DType
 }
 
-// mustSame panics like tensor.MustSameShape but with the backend's prefix.
-func mustSame(op string, ts ...*tensor.Tensor) {
-	for _, t := range ts[1:] {
-		if !tensor.SameShape(t.Shape, ts[0].Shape) {
-			panic(fmt.Sprintf("cuda: %s: shape mismatch %v vs %v", op, ts[0].Shape, t.Shape))
-		}
-	}
-}
-
 // Add out = a + b in out's dtype (out may alias a or b).
 func (b *Backend) Add(out, x, y *tensor.Tensor) {
-	mustSame("Add", out, x, y)
+	tensor.MustSameShape("cuda: Add", out, x)
+	tensor.MustSameShape("cuda: Add", out, y)
 	b.mustFloat("Add", out, x, y)
 	dt := out.DType
 	xs, ys := b.stage("Add", x, dt, true, false), b.stage("Add", y, dt, true, false)
