@@ -61,12 +61,6 @@ func (t *Trainer) Evaluate(ctx context.Context, rows []Row, es EvalSampling) (Ev
 	if p.TopP == 0 {
 		p.TopP = 1
 	}
-	// K evaluation samples of one prompt decode together, and K may exceed
-	// the training rollout's batch (prompts_per_step × G).
-	if k := max(1, es.K); t.engine.MaxBatch < k {
-		defer func(mb int) { t.engine.MaxBatch = mb }(t.engine.MaxBatch)
-		t.engine.MaxBatch = k
-	}
 	out, err := t.engine.Generate(ctx, reqs, p)
 	if err != nil {
 		return EvalResult{}, err

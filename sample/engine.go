@@ -54,7 +54,8 @@ type Engine struct {
 	Model *model.Model
 	// BlockSize is the number of token slots per KV block (16).
 	BlockSize int
-	// MaxBatch bounds the sequences decoding at once (default 64).
+	// MaxBatch bounds the sequences decoding at once (default 64), raised
+	// to the largest request's N, whose samples decode together.
 	MaxBatch int
 	// MaxTokens is the KV cache capacity in tokens (default: enough for
 	// MaxBatch sequences of the longest request).
@@ -152,9 +153,9 @@ func (e *Engine) Generate(ctx context.Context, reqs []Request, p Params) ([]Samp
 		if len(r.Prompt) == 0 {
 			return nil, fmt.Errorf("sample: request %d has an empty prompt", i)
 		}
-		if r.N > maxBatch {
-			return nil, fmt.Errorf("sample: request %d wants %d samples, more than the batch limit %d", i, r.N, maxBatch)
-		}
+		// A request's samples share one prefill and so decode together:
+		// the batch grows to hold the largest request.
+		maxBatch = max(maxBatch, r.N)
 		for _, t := range r.Prompt {
 			if t < 0 || int(t) >= m.Config.VocabSize {
 				return nil, fmt.Errorf("sample: request %d: token id %d outside the vocabulary [0,%d)", i, t, m.Config.VocabSize)

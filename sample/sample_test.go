@@ -121,6 +121,31 @@ func TestBatchCompositionDoesNotChangeSamples(t *testing.T) {
 	}
 }
 
+// A request with more samples than MaxBatch (an evaluation's k above the
+// rollout batch) still runs: its samples share one prefill, so the batch
+// grows to hold them, and they equal the samples of an unbounded engine.
+func TestRequestLargerThanMaxBatch(t *testing.T) {
+	m := tinyModel(t, "qwen2")
+	p := Params{Temperature: 1, TopP: 1, MaxNewTokens: 6, Seed: 5, StopIDs: []int32{0}}
+	reqs := []Request{{Prompt: []int32{1, 2, 3}, N: 5}, {Prompt: []int32{4, 5}, N: 1}}
+	small, err := (&Engine{Model: m, BlockSize: 4, MaxBatch: 2}).Generate(context.Background(), reqs, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big, err := (&Engine{Model: m, BlockSize: 4}).Generate(context.Background(), reqs, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(small) != 6 || len(big) != 6 {
+		t.Fatalf("%d and %d samples, want 6", len(small), len(big))
+	}
+	for i := range small {
+		if fmt.Sprint(small[i].Tokens) != fmt.Sprint(big[i].Tokens) {
+			t.Fatalf("sample %d: MaxBatch 2 gave %v, unbounded %v", i, small[i].Tokens, big[i].Tokens)
+		}
+	}
+}
+
 func TestStopTokensAndStrings(t *testing.T) {
 	m := tinyModel(t, "llama")
 	// Greedy from a fixed prompt, then stop at the 4th generated token.
