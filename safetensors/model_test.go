@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -99,7 +100,7 @@ func TestWriteModelSharding(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if g.DType != x.DType || !equalInts(g.Shape, x.Shape) || !bytes.Equal(g.Data, x.Data) {
+				if g.DType != x.DType || !slices.Equal(g.Shape, x.Shape) || !bytes.Equal(g.Data, x.Data) {
 					t.Errorf("%s differs after the round trip", x.Name)
 				}
 			}
@@ -190,7 +191,7 @@ func TestOpenModelRealCheckpoint(t *testing.T) {
 	if len(m.Names()) != 39 || len(m.Files()) != 1 {
 		t.Fatalf("got %d tensors in %d files, want 39 in 1", len(m.Names()), len(m.Files()))
 	}
-	if q, ok := m.Tensor("model.layers.0.self_attn.q_proj.weight"); !ok || !equalInts(q.Shape, []int{128, 128}) {
+	if q, ok := m.Tensor("model.layers.0.self_attn.q_proj.weight"); !ok || !slices.Equal(q.Shape, []int{128, 128}) {
 		t.Errorf("q_proj lookup: ok=%v", ok)
 	}
 }

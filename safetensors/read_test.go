@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -82,7 +83,7 @@ func TestOpenRealCheckpoint(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if tt.DType != "BF16" || !equalInts(tt.Shape, c.shape) {
+				if tt.DType != "BF16" || !slices.Equal(tt.Shape, c.shape) {
 					t.Errorf("%s: got %s %v, want BF16 %v", c.name, tt.DType, tt.Shape, c.shape)
 				}
 				v, err := tt.Float32()
@@ -248,16 +249,4 @@ func TestCloseTwice(t *testing.T) {
 	if tt, _ := f.Tensor("a"); tt.Data != nil {
 		t.Error("tensor data still reachable after Close")
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
