@@ -27,7 +27,7 @@ func randVar(rng *rand.Rand, scale float64, shape ...int) *Var {
 	for i := range vals {
 		vals[i] = float32(rng.NormFloat64() * scale)
 	}
-	return Param(dev.Upload(vals, tensor.F64, shape...))
+	return Trainable(dev.Upload(vals, tensor.F64, shape...))
 }
 
 // gradCheck compares analytic and numeric gradients of every input.

@@ -41,7 +41,7 @@ func runBlock(t *testing.T, dev tensor.Backend) (grads [][]float32, out []float3
 		for i := range vals {
 			vals[i] = float32(rng.NormFloat64() * scale)
 		}
-		return Param(dev.Upload(vals, tensor.F32, shape...))
+		return Trainable(dev.Upload(vals, tensor.F32, shape...))
 	}
 	x := mk(1, 1, 3, 4)
 	ws := []*Var{mk(1, 4), mk(0.5, 4, 4), mk(0.5, 2, 4), mk(0.5, 4), mk(0.5, 4, 4), mk(0.5, 6, 4), mk(0.5, 4, 6)}
@@ -111,7 +111,7 @@ func TestTapeFreesWhatItOwns(t *testing.T) {
 func TestUseAfterResetIsPoisoned(t *testing.T) {
 	mc := memcheck.Wrap(cpu.New())
 	tp := NewTape(mc)
-	w := Param(mc.Upload([]float32{1, 2, 3, 4}, tensor.F32, 2, 2))
+	w := Trainable(mc.Upload([]float32{1, 2, 3, 4}, tensor.F32, 2, 2))
 	x := Const(mc.Upload([]float32{1, 1}, tensor.F32, 1, 2))
 	y := tp.Linear(x, w, nil)
 	view := tp.Reshape(y, 2)
@@ -131,7 +131,7 @@ func TestDetach(t *testing.T) {
 	mc := memcheck.Wrap(cpu.New())
 	tp := NewTape(mc)
 	tp.NoGrad = true
-	w := Param(mc.Upload([]float32{1, 2, 3, 4}, tensor.F32, 2, 2))
+	w := Trainable(mc.Upload([]float32{1, 2, 3, 4}, tensor.F32, 2, 2))
 	x := Const(mc.Upload([]float32{1, 1}, tensor.F32, 1, 2))
 	y := tp.Linear(x, w, nil)
 	for name, v := range map[string]*Var{"view": tp.Reshape(y, 2), "param": w, "other tape": NewTape(mc).Linear(x, w, nil)} {

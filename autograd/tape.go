@@ -36,8 +36,16 @@ type gradBuf struct {
 	refs int
 }
 
-// Param wraps a trainable tensor.
-func Param(t *tensor.Tensor) *Var { return &Var{Val: t, RequiresGrad: true} }
+// Trainable wraps a tensor that receives a gradient.
+func Trainable(t *tensor.Tensor) *Var { return &Var{Val: t, RequiresGrad: true} }
+
+// Param is a trainable weight bound to its name (for model weights, the
+// Hugging Face tensor name that checkpoints and optimizer state use). The
+// model lists its weights as Params and the optimizer takes them as they are.
+type Param struct {
+	Name string
+	Var  *Var
+}
 
 // Const wraps a tensor that needs no gradient (inputs, frozen weights).
 func Const(t *tensor.Tensor) *Var { return &Var{Val: t} }

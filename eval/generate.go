@@ -25,13 +25,7 @@ func (g *ModelGenerator) Generate(ctx context.Context, prompts []string, n int, 
 	e := g.Engine
 	if e.Decode == nil {
 		tok := g.Tokenizer
-		e.Decode = func(ids []int32) string {
-			in := make([]int, len(ids))
-			for i, id := range ids {
-				in[i] = int(id)
-			}
-			return tok.Decode(in, true)
-		}
+		e.Decode = func(ids []int32) string { return tok.Decode(ids, true) }
 	}
 	reqs := make([]sample.Request, len(prompts))
 	longest := 0
@@ -41,15 +35,13 @@ func (g *ModelGenerator) Generate(ctx context.Context, prompts []string, n int, 
 			return nil, fmt.Errorf("prompt %d encodes to no tokens", i)
 		}
 		vocab := e.Model.Config.VocabSize
-		r := make([]int32, len(ids))
-		for j, id := range ids {
-			if id < 0 || id >= vocab {
+		for _, id := range ids {
+			if id < 0 || int(id) >= vocab {
 				return nil, fmt.Errorf("prompt %d: token id %d is outside the model's vocabulary (vocab_size %d); is the tokenizer the model's?", i, id, vocab)
 			}
-			r[j] = int32(id)
 		}
-		reqs[i] = sample.Request{Prompt: r, N: n}
-		longest = max(longest, len(r))
+		reqs[i] = sample.Request{Prompt: ids, N: n}
+		longest = max(longest, len(ids))
 	}
 	params := g.Params
 	if ctxLen := e.Model.Config.MaxPositions; ctxLen > 0 && longest+params.MaxNewTokens > ctxLen {

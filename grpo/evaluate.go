@@ -7,7 +7,6 @@ import (
 	"github.com/r1go/r1/chat"
 	"github.com/r1go/r1/reward"
 	"github.com/r1go/r1/sample"
-	"github.com/r1go/r1/tokenizer"
 )
 
 // EvalResult summarises a policy on held-out problems.
@@ -54,7 +53,7 @@ func (t *Trainer) Evaluate(ctx context.Context, rows []Row, es EvalSampling) (Ev
 		if texts[i], err = RenderPrompt(c.Data.Template, r.Input, tmpl); err != nil {
 			return EvalResult{}, fmt.Errorf("eval row %d: %w", i+1, err)
 		}
-		reqs[i] = sample.Request{Prompt: tokenizer.ToInt32(t.Tok.Encode(texts[i], true)), N: max(1, es.K)}
+		reqs[i] = sample.Request{Prompt: t.Tok.Encode(texts[i], true), N: max(1, es.K)}
 	}
 	p := sample.Params{Temperature: es.Temperature, TopP: es.TopP, MaxNewTokens: c.Sampling.MaxNewTokens, StopIDs: t.stopIDs,
 		StopStrings: c.Sampling.StopStrings, IncludeStopString: true, Seed: es.Seed}

@@ -76,16 +76,12 @@ func New(cfg Config, dev tensor.Backend) (*Trainer, error) {
 	if err := t.loadData(); err != nil {
 		return nil, err
 	}
-	var params []optim.Param
-	for _, p := range t.Policy.Params() {
-		params = append(params, optim.Param{Name: p.Name, Var: p.Var})
-	}
-	if t.opt, err = optim.NewAdamW(cfg.Optim, params); err != nil {
+	if t.opt, err = optim.NewAdamW(cfg.Optim, t.Policy.Params()); err != nil {
 		return nil, err
 	}
 	t.stopIDs = model.StopIDs(cfg.Model, t.Policy.Config, t.Tok.EOS)
 	t.engine = &sample.Engine{Model: t.Policy, MaxBatch: max(cfg.G, min(cfg.PromptsPerStep*cfg.G, 256)),
-		Decode: func(ids []int32) string { return t.Tok.Decode(tokenizer.FromInt32(ids), true) }}
+		Decode: func(ids []int32) string { return t.Tok.Decode(ids, true) }}
 	return t, nil
 }
 
@@ -118,7 +114,7 @@ func (t *Trainer) loadData() error {
 		if err != nil {
 			return fmt.Errorf("data row %d: %w", i+1, err)
 		}
-		ids := tokenizer.ToInt32(t.Tok.Encode(text, true))
+		ids := t.Tok.Encode(text, true)
 		if len(ids) > limit {
 			if c.Data.SkipLongPrompts {
 				continue

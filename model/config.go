@@ -33,9 +33,9 @@ type Config struct {
 	QKNorm            bool    // per-head RMSNorm of q and k (qwen3)
 	InitializerRange  float64 // initializer_range
 	DType             string  // torch_dtype or dtype: the checkpoint's storage type
-	BOSTokenID        *int
-	EOSTokenIDs       []int
-	PadTokenID        *int
+	BOSTokenID        *int32
+	EOSTokenIDs       []int32
+	PadTokenID        *int32
 	TransformersStyle int // 4 or 5: which spelling to write back
 
 	// raw keeps every field of the file so that saving writes back what r1
@@ -188,20 +188,20 @@ func ParseConfig(data []byte) (*Config, error) {
 		c.DType = "float32"
 	}
 	if v, ok := raw["bos_token_id"].(float64); ok {
-		id := int(v)
+		id := int32(v)
 		c.BOSTokenID = &id
 	}
 	if v, ok := raw["pad_token_id"].(float64); ok {
-		id := int(v)
+		id := int32(v)
 		c.PadTokenID = &id
 	}
 	switch v := raw["eos_token_id"].(type) {
 	case float64:
-		c.EOSTokenIDs = []int{int(v)}
+		c.EOSTokenIDs = []int32{int32(v)}
 	case []any:
 		for _, x := range v {
 			if f, ok := x.(float64); ok {
-				c.EOSTokenIDs = append(c.EOSTokenIDs, int(f))
+				c.EOSTokenIDs = append(c.EOSTokenIDs, int32(f))
 			}
 		}
 	}

@@ -10,13 +10,13 @@ import (
 // (tokEOS, −1 if none), config.json's eos_token_id(s) and
 // generation_config.json's (instruct models often list their end-of-turn
 // token only there). Ids outside the vocabulary are dropped.
-func StopIDs(dir string, cfg *Config, tokEOS int) []int32 {
-	seen := map[int]bool{}
+func StopIDs(dir string, cfg *Config, tokEOS int32) []int32 {
+	seen := map[int32]bool{}
 	var ids []int32
-	add := func(id int) {
-		if id >= 0 && id < cfg.VocabSize && !seen[id] {
+	add := func(id int32) {
+		if id >= 0 && int(id) < cfg.VocabSize && !seen[id] {
 			seen[id] = true
-			ids = append(ids, int32(id))
+			ids = append(ids, id)
 		}
 	}
 	add(tokEOS)
@@ -33,8 +33,8 @@ func StopIDs(dir string, cfg *Config, tokEOS int) []int32 {
 	if json.Unmarshal(data, &gc) != nil || len(gc.EOS) == 0 {
 		return ids
 	}
-	var one int
-	var many []int
+	var one int32
+	var many []int32
 	if json.Unmarshal(gc.EOS, &one) == nil {
 		add(one)
 	} else if json.Unmarshal(gc.EOS, &many) == nil {

@@ -31,19 +31,13 @@ type Model struct {
 	// Ignored lists checkpoint tensors Load did not use.
 	Ignored []string
 
-	params   []Param
+	params   []autograd.Param
 	cos, sin *tensor.Tensor // (P, D/2) rotary tables, grown on demand
 	oldRope  []*tensor.Tensor
 }
 
-// Param is a weight bound to its Hugging Face name.
-type Param struct {
-	Name string
-	Var  *autograd.Var
-}
-
 // Params lists the weights in HF order (tied lm_head omitted).
-func (m *Model) Params() []Param { return m.params }
+func (m *Model) Params() []autograd.Param { return m.params }
 
 // New allocates a model with HF-style random init: weights ~ N(0,
 // initializer_range), norms = 1, biases = 0. Use Load for checkpoints.
@@ -82,8 +76,8 @@ func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(s
 func build(cfg *Config, dev tensor.Backend) *Model {
 	m := &Model{Config: cfg, Dev: dev}
 	add := func(name string, shape ...int) *autograd.Var {
-		v := autograd.Param(dev.New(tensor.F32, shape...))
-		m.params = append(m.params, Param{name, v})
+		v := autograd.Trainable(dev.New(tensor.F32, shape...))
+		m.params = append(m.params, autograd.Param{Name: name, Var: v})
 		return v
 	}
 	c, f, d := cfg.Hidden, cfg.Intermediate, cfg.HeadDim

@@ -9,14 +9,6 @@ import (
 	"github.com/r1go/r1/optim"
 )
 
-func optimParams(m *Model) []optim.Param {
-	var ps []optim.Param
-	for _, p := range m.Params() {
-		ps = append(ps, optim.Param{Name: p.Name, Var: p.Var})
-	}
-	return ps
-}
-
 func tinyConfig(t testing.TB, modelType string) *Config {
 	t.Helper()
 	cfg, err := ParseConfig([]byte(`{"model_type": "` + modelType + `", "vocab_size": 64, "hidden_size": 32,
@@ -48,7 +40,7 @@ func TestOverfitOneBatch(t *testing.T) {
 			cfg := optim.DefaultAdamW()
 			cfg.LR = 3e-3
 			cfg.WeightDecay = 0
-			o, err := optim.NewAdamW(cfg, optimParams(m))
+			o, err := optim.NewAdamW(cfg, m.Params())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,7 +126,7 @@ func BenchmarkTrainTiny10M(b *testing.B) {
 	batch := NewBatch(rows, 0)
 	batch.Mask = nil
 	target := NextTokenTargets(batch)
-	o, _ := optim.NewAdamW(optim.DefaultAdamW(), optimParams(m))
+	o, _ := optim.NewAdamW(optim.DefaultAdamW(), m.Params())
 	tp := autograd.NewTape(dev)
 	step := func() {
 		if _, _, err := m.LMLoss(tp, batch, target, 1); err != nil {

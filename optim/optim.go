@@ -55,13 +55,6 @@ func (c AdamWConfig) Validate() error {
 	return nil
 }
 
-// Param is a trainable weight with a name (for decay exemptions and
-// checkpoints).
-type Param struct {
-	Name string
-	Var  *autograd.Var
-}
-
 // state is one weight's optimizer state. master is the fp32 copy that the
 // update is applied to when the weight itself is stored in 16 bits.
 type state struct {
@@ -74,7 +67,7 @@ type state struct {
 // and clears them.
 type AdamW struct {
 	Config AdamWConfig
-	Params []Param
+	Params []autograd.Param
 	// Steps is the number of updates applied so far (Adam's t).
 	Steps int
 	dev   tensor.Backend
@@ -82,7 +75,7 @@ type AdamW struct {
 }
 
 // NewAdamW creates the optimizer for params.
-func NewAdamW(cfg AdamWConfig, params []Param) (*AdamW, error) {
+func NewAdamW(cfg AdamWConfig, params []autograd.Param) (*AdamW, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

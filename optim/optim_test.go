@@ -19,8 +19,8 @@ var dev = cpu.New()
 //	p.grad = torch.tensor(g); opt.step(); print(p.tolist())
 func TestAdamWMatchesPyTorch(t *testing.T) {
 	for _, dt := range []tensor.DType{tensor.F32, tensor.BF16} {
-		p := autograd.Param(dev.Upload([]float32{0.5, -1, 2, 0}, dt, 4))
-		o, err := NewAdamW(AdamWConfig{LR: 0.1, Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1}, []Param{{"w", p}})
+		p := autograd.Trainable(dev.Upload([]float32{0.5, -1, 2, 0}, dt, 4))
+		o, err := NewAdamW(AdamWConfig{LR: 0.1, Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1}, []autograd.Param{{Name: "w", Var: p}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,8 +51,8 @@ func TestAdamWMatchesPyTorch(t *testing.T) {
 }
 
 func TestClippingAndNonFinite(t *testing.T) {
-	p := autograd.Param(dev.Upload([]float32{1, 1}, tensor.F32, 2))
-	o, _ := NewAdamW(AdamWConfig{LR: 0, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1}, []Param{{"w", p}})
+	p := autograd.Trainable(dev.Upload([]float32{1, 1}, tensor.F32, 2))
+	o, _ := NewAdamW(AdamWConfig{LR: 0, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1}, []autograd.Param{{Name: "w", Var: p}})
 	p.Grad = dev.Upload([]float32{3, 4}, tensor.F32, 2)
 	norm, err := o.Step(0, 1)
 	if err != nil || norm != 5 {

@@ -19,8 +19,8 @@ import (
 func TestStateRoundTrip(t *testing.T) {
 	grads := [][]float32{{0.1, -0.2, 0.3, 0}, {1, 1, -1, 0.5}, {-0.3, 0, 0.2, 2}, {0.7, -0.1, 0, 1}}
 	build := func() (*autograd.Var, *AdamW) {
-		p := autograd.Param(dev.Upload([]float32{0.5, -1, 2, 0}, tensor.BF16, 4))
-		o, err := NewAdamW(AdamWConfig{LR: 0.1, Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1}, []Param{{"w", p}})
+		p := autograd.Trainable(dev.Upload([]float32{0.5, -1, 2, 0}, tensor.BF16, 4))
+		o, err := NewAdamW(AdamWConfig{LR: 0.1, Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1}, []autograd.Param{{Name: "w", Var: p}})
 		if err != nil {
 			t.Fatal(err)
 		}

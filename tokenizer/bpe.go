@@ -74,10 +74,10 @@ func (h *mergeHeap) pop() mergeItem {
 }
 
 // bpe appends the ids of one pre-tokenized word given as raw bytes.
-func (t *Tokenizer) bpe(st *state, w string, ids []int) []int {
+func (t *Tokenizer) bpe(st *state, w string, ids []int32) []int32 {
 	if len(w) == 1 {
 		if id := t.byteID[w[0]]; id >= 0 {
-			ids = append(ids, int(id))
+			ids = append(ids, id)
 		}
 		return ids
 	}
@@ -86,7 +86,7 @@ func (t *Tokenizer) bpe(st *state, w string, ids []int) []int {
 	}
 	if t.ignoreMerges {
 		if id, ok := t.rawVocab[w]; ok {
-			ids = append(ids, id)
+			ids = append(ids, int32(id))
 			if len(w) <= maxCachedWord {
 				st.cache.put(w, ids[len(ids)-1:])
 			}
@@ -144,7 +144,7 @@ func (t *Tokenizer) bpe(st *state, w string, ids []int) []int {
 	st.syms = syms
 	start := len(ids)
 	for i := 0; i >= 0 && i < len(syms); i = int(syms[i].next) {
-		ids = append(ids, int(syms[i].id))
+		ids = append(ids, int32(syms[i].id))
 	}
 	if len(w) <= maxCachedWord {
 		st.cache.put(w, ids[start:])

@@ -11,7 +11,7 @@ type wordCache struct {
 	seed  maphash.Seed
 	slots []cacheSlot
 	keys  []byte
-	ids   []int
+	ids   []int32
 	n     int
 }
 
@@ -39,7 +39,7 @@ func (c *wordCache) hash(w string) uint64 {
 }
 
 // get appends the cached ids of w to dst.
-func (c *wordCache) get(w string, dst []int) ([]int, bool) {
+func (c *wordCache) get(w string, dst []int32) ([]int32, bool) {
 	h := c.hash(w)
 	mask := uint64(len(c.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
@@ -55,7 +55,7 @@ func (c *wordCache) get(w string, dst []int) ([]int, bool) {
 
 // put stores ids for w (len(w) must fit in uint16; callers cache only short
 // words).
-func (c *wordCache) put(w string, ids []int) {
+func (c *wordCache) put(w string, ids []int32) {
 	if 2*(c.n+1) > len(c.slots) {
 		if len(c.slots) < cacheMaxSlots {
 			c.grow()

@@ -4,7 +4,7 @@ package tokenizer
 // does: token bytes are concatenated and invalid UTF-8 becomes U+FFFD. With
 // skipSpecial, added tokens marked special are left out. Unknown ids are
 // skipped.
-func (t *Tokenizer) Decode(ids []int, skipSpecial bool) string {
+func (t *Tokenizer) Decode(ids []int32, skipSpecial bool) string {
 	buf := make([]byte, 0, len(ids)*4)
 	for _, id := range ids {
 		buf = t.appendBytes(buf, id, skipSpecial)
@@ -13,7 +13,7 @@ func (t *Tokenizer) Decode(ids []int, skipSpecial bool) string {
 }
 
 // DecodeBytes returns the raw bytes of ids without UTF-8 repair.
-func (t *Tokenizer) DecodeBytes(ids []int, skipSpecial bool) []byte {
+func (t *Tokenizer) DecodeBytes(ids []int32, skipSpecial bool) []byte {
 	var buf []byte
 	for _, id := range ids {
 		buf = t.appendBytes(buf, id, skipSpecial)
@@ -21,8 +21,8 @@ func (t *Tokenizer) DecodeBytes(ids []int, skipSpecial bool) []byte {
 	return buf
 }
 
-func (t *Tokenizer) appendBytes(buf []byte, id int, skipSpecial bool) []byte {
-	if id < 0 || id >= len(t.idBytes) || (skipSpecial && t.special[id]) {
+func (t *Tokenizer) appendBytes(buf []byte, id int32, skipSpecial bool) []byte {
+	if id < 0 || int(id) >= len(t.idBytes) || (skipSpecial && t.special[id]) {
 		return buf
 	}
 	return append(buf, t.idBytes[id]...)
@@ -43,7 +43,7 @@ func (t *Tokenizer) NewDecoder(skipSpecial bool) *Decoder {
 }
 
 // Push adds one id and returns the text that is now complete (often "").
-func (d *Decoder) Push(id int) string {
+func (d *Decoder) Push(id int32) string {
 	d.pending = d.t.appendBytes(d.pending, id, d.skipSpecial)
 	n := completePrefix(d.pending)
 	if n == 0 {

@@ -30,12 +30,12 @@ func hfAvailable(t testing.TB) {
 }
 
 // hfEncode runs Hugging Face's tokenizer on texts (no special tokens added).
-func hfEncode(t testing.TB, tokenizerJSON string, texts []string) [][]int {
+func hfEncode(t testing.TB, tokenizerJSON string, texts []string) [][]int32 {
 	t.Helper()
 	return hfEncodeOpt(t, tokenizerJSON, texts, false)
 }
 
-func hfEncodeOpt(t testing.TB, tokenizerJSON string, texts []string, addSpecial bool) [][]int {
+func hfEncodeOpt(t testing.TB, tokenizerJSON string, texts []string, addSpecial bool) [][]int32 {
 	t.Helper()
 	in := filepath.Join(t.TempDir(), "in.jsonl")
 	var buf bytes.Buffer
@@ -65,12 +65,12 @@ func hfEncodeOpt(t testing.TB, tokenizerJSON string, texts []string, addSpecial 
 	if err != nil {
 		t.Fatalf("node hf.js encode %s: %v\n%s", abs, err, stderr.String())
 	}
-	var res [][]int
+	var res [][]int32
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 1<<26)
 	for sc.Scan() {
 		var r struct {
-			IDs []int `json:"ids"`
+			IDs []int32 `json:"ids"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("node output line %d: %v", len(res)+1, err)
@@ -259,17 +259,17 @@ func TestDecodeHF(t *testing.T) {
 	for _, name := range []string{"qwen3", "deepseek_v3"} {
 		tk := sharedTokenizer(t, name)
 		rng := rand.New(rand.NewPCG(21, 0))
-		var seqs [][]int
+		var seqs [][]int32
 		for i := 0; i < 500; i++ {
-			ids := make([]int, 1+rng.IntN(12))
+			ids := make([]int32, 1+rng.IntN(12))
 			for j := range ids {
 				switch rng.IntN(6) {
 				case 0, 1:
-					ids[j] = 128 + rng.IntN(256) // single-byte tokens: broken UTF-8
+					ids[j] = int32(128 + rng.IntN(256)) // single-byte tokens: broken UTF-8
 				case 2:
-					ids[j] = tk.src.AddedTokens[rng.IntN(len(tk.src.AddedTokens))].ID
+					ids[j] = int32(tk.src.AddedTokens[rng.IntN(len(tk.src.AddedTokens))].ID)
 				default:
-					ids[j] = rng.IntN(tk.VocabSize())
+					ids[j] = int32(rng.IntN(tk.VocabSize()))
 				}
 			}
 			seqs = append(seqs, ids)
@@ -277,7 +277,7 @@ func TestDecodeHF(t *testing.T) {
 		in := filepath.Join(t.TempDir(), "ids.jsonl")
 		var buf bytes.Buffer
 		for _, s := range seqs {
-			b, _ := json.Marshal(map[string][]int{"ids": s})
+			b, _ := json.Marshal(map[string][]int32{"ids": s})
 			buf.Write(b)
 			buf.WriteByte('\n')
 		}

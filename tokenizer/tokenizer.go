@@ -18,7 +18,7 @@ import (
 type Tokenizer struct {
 	// BOS, EOS and PAD are the ids of the tokens named in
 	// tokenizer_config.json, or -1 when none is named.
-	BOS, EOS, PAD int
+	BOS, EOS, PAD int32
 	// AddBOS and AddEOS are tokenizer_config.json's add_bos_token and
 	// add_eos_token; Encode with addSpecial uses them when tokenizer.json has
 	// no template post-processor.
@@ -42,8 +42,8 @@ type Tokenizer struct {
 	normAdded *addedMatcher // added tokens matched after normalization
 	normalize func(string) string
 	steps     []preStep
-	prefix    []int // post-processor ids around the text when addSpecial
-	suffix    []int
+	prefix    []int32 // post-processor ids around the text when addSpecial
+	suffix    []int32
 	// hasTemplate is set when tokenizer.json has a TemplateProcessing
 	// post-processor; it then decides what addSpecial adds.
 	hasTemplate bool
@@ -381,7 +381,7 @@ func (t *Tokenizer) buildPostProcessor(raw json.RawMessage, field string) error 
 	var c struct {
 		componentJSON
 		SpecialTokens map[string]struct {
-			IDs []int `json:"ids"`
+			IDs []int32 `json:"ids"`
 		} `json:"special_tokens"`
 	}
 	if err := json.Unmarshal(raw, &c); err != nil {
@@ -431,7 +431,7 @@ func (t *Tokenizer) applyConfig(data []byte) error {
 	for _, f := range []struct {
 		name string
 		raw  json.RawMessage
-		dst  *int
+		dst  *int32
 	}{{"bos_token", c.BOSToken, &t.BOS}, {"eos_token", c.EOSToken, &t.EOS}, {"pad_token", c.PADToken, &t.PAD}} {
 		s, err := tokenContent(f.raw)
 		if err != nil {
@@ -471,36 +471,36 @@ func (t *Tokenizer) VocabSize() int { return len(t.idToken) }
 
 // TokenID returns the id of a token given by its spelling in tokenizer.json
 // (byte-level spelling for BPE tokens, e.g. "Ġthe"; content for added tokens).
-func (t *Tokenizer) TokenID(s string) (int, bool) {
+func (t *Tokenizer) TokenID(s string) (int32, bool) {
 	if id, ok := t.rawAdded.ids[s]; ok {
-		return id, true
+		return int32(id), true
 	}
 	if id, ok := t.normAdded.ids[s]; ok {
-		return id, true
+		return int32(id), true
 	}
 	id, ok := t.vocab[s]
-	return id, ok
+	return int32(id), ok
 }
 
 // IDToken returns the spelling of id as in tokenizer.json, and false when the
 // id is out of range or unused.
-func (t *Tokenizer) IDToken(id int) (string, bool) {
-	if id < 0 || id >= len(t.idToken) || t.idToken[id] == "" {
+func (t *Tokenizer) IDToken(id int32) (string, bool) {
+	if id < 0 || int(id) >= len(t.idToken) || t.idToken[id] == "" {
 		return "", false
 	}
 	return t.idToken[id], true
 }
 
 // IsSpecial reports whether id is an added token marked special.
-func (t *Tokenizer) IsSpecial(id int) bool {
-	return id >= 0 && id < len(t.special) && t.special[id]
+func (t *Tokenizer) IsSpecial(id int32) bool {
+	return id >= 0 && int(id) < len(t.special) && t.special[id]
 }
 
 // Encode returns the ids of text. With addSpecial the post-processor's
 // tokens are added (tokenizer.json's TemplateProcessing, or else BOS/EOS as
 // tokenizer_config.json's add_bos_token/add_eos_token ask). Added and special
 // tokens written in text are always recognised, as Hugging Face does.
-func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
+func (t *Tokenizer) Encode(text string, addSpecial bool) []int32 {
 	st := t.getState()
 	ids := t.encode(st, text, addSpecial, nil)
 	t.putState(st)
@@ -509,8 +509,8 @@ func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
 
 // EncodeBatch encodes texts in parallel across the machine's cores; result
 // i belongs to texts[i].
-func (t *Tokenizer) EncodeBatch(texts []string, addSpecial bool) [][]int {
-	out := make([][]int, len(texts))
+func (t *Tokenizer) EncodeBatch(texts []string, addSpecial bool) [][]int32 {
+	out := make([][]int32, len(texts))
 	workers := min(runtime.GOMAXPROCS(0), len(texts))
 	if workers <= 1 {
 		for i, s := range texts {
@@ -543,16 +543,16 @@ func (t *Tokenizer) EncodeBatch(texts []string, addSpecial bool) [][]int {
 	return out
 }
 
-func (t *Tokenizer) encode(st *state, text string, addSpecial bool, ids []int) []int {
+func (t *Tokenizer) encode(st *state, text string, addSpecial bool, ids []int32) []int32 {
 	if ids == nil {
-		ids = make([]int, 0, len(text)/3+4)
+		ids = make([]int32, 0, len(text)/3+4)
 	}
 	if addSpecial {
 		ids = append(ids, t.prefixIDs()...)
 	}
 	t.rawAdded.split(text, func(piece string, id int) {
 		if id >= 0 {
-			ids = append(ids, id)
+			ids = append(ids, int32(id))
 			return
 		}
 		if t.normalize != nil {
@@ -560,7 +560,7 @@ func (t *Tokenizer) encode(st *state, text string, addSpecial bool, ids []int) [
 		}
 		t.normAdded.split(piece, func(p string, id int) {
 			if id >= 0 {
-				ids = append(ids, id)
+				ids = append(ids, int32(id))
 				return
 			}
 			ids = t.preTokenize(st, p, 0, ids)
@@ -572,29 +572,29 @@ func (t *Tokenizer) encode(st *state, text string, addSpecial bool, ids []int) [
 	return ids
 }
 
-func (t *Tokenizer) prefixIDs() []int {
+func (t *Tokenizer) prefixIDs() []int32 {
 	if t.hasTemplate {
 		return t.prefix
 	}
 	if t.AddBOS {
-		return []int{t.BOS}
+		return []int32{t.BOS}
 	}
 	return nil
 }
 
-func (t *Tokenizer) suffixIDs() []int {
+func (t *Tokenizer) suffixIDs() []int32 {
 	if t.hasTemplate {
 		return t.suffix
 	}
 	if t.AddEOS {
-		return []int{t.EOS}
+		return []int32{t.EOS}
 	}
 	return nil
 }
 
 // preTokenize runs pre-tokenizer steps from k on s and BPE-encodes the
 // resulting words. No closure captures ids, which keeps it on the stack.
-func (t *Tokenizer) preTokenize(st *state, s string, k int, ids []int) []int {
+func (t *Tokenizer) preTokenize(st *state, s string, k int, ids []int32) []int32 {
 	for ; k < len(t.steps); k++ {
 		if s == "" {
 			return ids

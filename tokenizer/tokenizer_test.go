@@ -13,9 +13,9 @@ import (
 )
 
 type vector struct {
-	I    int    `json:"i"`
-	Text string `json:"text"`
-	IDs  []int  `json:"ids"`
+	I    int     `json:"i"`
+	Text string  `json:"text"`
+	IDs  []int32 `json:"ids"`
 }
 
 func readVectors(t *testing.T, path string) []vector {

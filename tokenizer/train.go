@@ -304,7 +304,7 @@ func (t *Tokenizer) Save(path string) error {
 		"add_eos_token":    t.AddEOS,
 		"model_max_length": 1 << 20,
 	}
-	for name, id := range map[string]int{"bos_token": t.BOS, "eos_token": t.EOS, "pad_token": t.PAD} {
+	for name, id := range map[string]int32{"bos_token": t.BOS, "eos_token": t.EOS, "pad_token": t.PAD} {
 		if s, ok := t.IDToken(id); ok {
 			cfg[name] = s
 		} else {

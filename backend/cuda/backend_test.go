@@ -1136,12 +1136,8 @@ func compareTraining(t *testing.T, g *Backend, modelType string, act tensor.DTyp
 		for _, p := range m.Params() {
 			before = append(before, dev.Download(p.Var.Val))
 		}
-		var ps []optim.Param
-		for _, p := range m.Params() {
-			ps = append(ps, optim.Param{Name: p.Name, Var: p.Var})
-		}
 		cfg := optim.DefaultAdamW()
-		o, err := optim.NewAdamW(cfg, ps)
+		o, err := optim.NewAdamW(cfg, m.Params())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -96,10 +96,7 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	b := model.NewBatch(rows, 0)
 	b.Mask = nil
 	target := model.NextTokenTargets(b)
-	var params []optim.Param
-	for _, p := range m.Params() {
-		params = append(params, optim.Param{Name: p.Name, Var: p.Var})
-	}
+	params := m.Params()
 	opt, err := optim.NewAdamW(optim.DefaultAdamW(), params)
 	if err != nil {
 		return err

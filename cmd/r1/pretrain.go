@@ -7,20 +7,16 @@ import (
 	"fmt"
 	"github.com/r1go/r1/internal/atomicfile"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/r1go/r1/autograd"
-	"github.com/r1go/r1/chat"
 	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/optim"
-	"github.com/r1go/r1/sample"
 	"github.com/r1go/r1/tensor"
 	"github.com/r1go/r1/tokenizer"
 )
@@ -179,7 +175,7 @@ func runPretrain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		if m, err = model.Load(ckpt, dev); err != nil {
 			return fmt.Errorf("--resume: %w", err)
 		}
-		if opt, err = optim.NewAdamW(adamCfg, modelParams(m)); err != nil {
+		if opt, err = optim.NewAdamW(adamCfg, m.Params()); err != nil {
 			return err
 		}
 		if st, err = loadPretrainCheckpoint(ckpt, opt); err != nil {
@@ -198,7 +194,7 @@ func runPretrain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			return err
 		}
 		m = model.New(cfg, dev, o.Seed)
-		if opt, err = optim.NewAdamW(adamCfg, modelParams(m)); err != nil {
+		if opt, err = optim.NewAdamW(adamCfg, m.Params()); err != nil {
 			return err
 		}
 		if err := atomicfile.Write(optsPath, optsJSON); err != nil {
@@ -207,7 +203,7 @@ func runPretrain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		// A fresh run starts a fresh log.
 		os.Remove(filepath.Join(*out, "metrics.jsonl"))
 	}
-	eos := int32(tok.EOS)
+	eos := tok.EOS
 	fmt.Fprintf(stderr, "model: %s\n", m.Config.Describe())
 
 	sched := optim.Schedule{Kind: "cosine", Warmup: o.Warmup, Total: o.Steps, MinRatio: o.MinLRRatio}
@@ -421,14 +417,6 @@ func trainStep(tp *autograd.Tape, m *model.Model, opt *optim.AdamW, batch model.
 	return loss, norm, err
 }
 
-func modelParams(m *model.Model) []optim.Param {
-	var ps []optim.Param
-	for _, p := range m.Params() {
-		ps = append(ps, optim.Param{Name: p.Name, Var: p.Var})
-	}
-	return ps
-}
-
 // packRows fills b rows of exactly t tokens with documents from cursor on,
 // each followed by EOS. Every row starts at a document boundary (as prompts
 // do at inference); a document that overflows a row is cut and not reused.
@@ -438,9 +426,7 @@ func packRows(c data.CorpusConfig, tok *tokenizer.Tokenizer, cursor int64, b, t 
 	for i := range rows {
 		row := make([]int32, 0, t+256)
 		for len(row) < t {
-			for _, id := range tok.Encode(c.Doc(cursor), false) {
-				row = append(row, int32(id))
-			}
+			row = append(row, tok.Encode(c.Doc(cursor), false)...)
 			row = append(row, eos)
 			cursor++
 		}
@@ -523,75 +509,3 @@ func pruneCheckpoints(out, keep string) error {
 	return nil
 }
 
-// evalBase samples R1-Zero completions for held-out problems and prints,
-// per task, the fraction in <think>/<answer> format, the accuracy and the
-// mean completion length; samples go to base_samples.jsonl.
-func evalBase(ctx context.Context, stdout io.Writer, m *model.Model, tok *tokenizer.Tokenizer, out string, n, k int, seed uint64) error {
-	eng := &sample.Engine{Model: m, Decode: func(ids []int32) string {
-		xs := make([]int, len(ids))
-		for i, id := range ids {
-			xs[i] = int(id)
-		}
-		return tok.Decode(xs, true)
-	}}
-	type rec struct {
-		Kind       data.Kind `json:"kind"`
-		Problem    string    `json:"problem"`
-		Completion string    `json:"completion"`
-		Format     bool      `json:"format"`
-		Correct    bool      `json:"correct"`
-	}
-	var recs []rec
-	for _, kind := range data.Kinds {
-		ps, err := data.SyntheticProblems(kind, n, seed)
-		if err != nil {
-			return err
-		}
-		reqs := make([]sample.Request, len(ps))
-		for i, p := range ps {
-			ids := tok.Encode(chat.R1Zero(p.Problem), false)
-			reqs[i].Prompt = make([]int32, len(ids))
-			for j, id := range ids {
-				reqs[i].Prompt[j] = int32(id)
-			}
-			reqs[i].N = k
-		}
-		samples, err := eng.Generate(ctx, reqs, sample.Params{Temperature: 1, TopP: 1, MaxNewTokens: 200,
-			StopIDs: []int32{int32(tok.EOS)}, Seed: seed})
-		if err != nil {
-			return err
-		}
-		var nf, nc, length int
-		var byLevel [data.MaxDifficulty + 1][2]int // samples, correct
-		for _, s := range samples {
-			p := ps[s.Request]
-			f, c := data.Grade(p, s.Text)
-			nf += b2i(f)
-			nc += b2i(c)
-			length += len(s.Tokens)
-			if p.Difficulty >= 0 && p.Difficulty <= data.MaxDifficulty {
-				byLevel[p.Difficulty][0]++
-				byLevel[p.Difficulty][1] += b2i(c)
-			}
-			recs = append(recs, rec{kind, p.Problem, s.Text, f, c})
-		}
-		tot := math.Max(1, float64(len(samples)))
-		var levels strings.Builder
-		for d, l := range byLevel {
-			if l[0] > 0 {
-				fmt.Fprintf(&levels, " d%d %.3f", d, float64(l[1])/float64(l[0]))
-			}
-		}
-		fmt.Fprintf(stdout, "eval %-10s problems %d samples %d format %.3f accuracy %.3f (by difficulty:%s) mean_len %.1f\n",
-			kind, len(ps), len(samples), float64(nf)/tot, float64(nc)/tot, levels.String(), float64(length)/tot)
-	}
-	sort.SliceStable(recs, func(i, j int) bool { return recs[i].Kind < recs[j].Kind })
-	return data.WriteJSONLFile(filepath.Join(out, "base_samples.jsonl"), recs)
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}

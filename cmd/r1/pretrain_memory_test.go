@@ -23,7 +23,7 @@ func pretrainSteps(t *testing.T, dev tensor.Backend, n int, check func(step int)
 		t.Fatal(err)
 	}
 	m := model.New(cfg, dev, 9)
-	opt, err := optim.NewAdamW(optim.DefaultAdamW(), modelParams(m))
+	opt, err := optim.NewAdamW(optim.DefaultAdamW(), m.Params())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,14 +134,14 @@ func runSample(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		if len(ids) == 0 {
 			return fmt.Errorf("prompt %d is empty after tokenization", i+1)
 		}
-		reqs[i] = sample.Request{Prompt: tokenizer.ToInt32(ids), N: *n}
+		reqs[i] = sample.Request{Prompt: ids, N: *n}
 	}
 	p := sample.Params{Temperature: *temp, TopP: *topP, TopK: *topK, MinP: *minP, MaxNewTokens: *maxNew, Seed: *seed,
 		StopIDs: model.StopIDs(*modelDir, m.Config, tok.EOS), IncludeStopString: true}
 	if *stop != "" {
 		p.StopStrings = strings.Split(*stop, ",")
 	}
-	eng := &sample.Engine{Model: m, MaxBatch: max(*batch, *n), Decode: func(ids []int32) string { return tok.Decode(tokenizer.FromInt32(ids), true) }}
+	eng := &sample.Engine{Model: m, MaxBatch: max(*batch, *n), Decode: func(ids []int32) string { return tok.Decode(ids, true) }}
 
 	if *prompt != "" { // stream one prompt's samples
 		w := bufio.NewWriter(stdout)
@@ -158,7 +158,7 @@ func runSample(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 					fmt.Fprintf(w, "\n--- sample %d ---\n", index)
 				}
 			}
-			w.WriteString(d.Push(int(token)))
+			w.WriteString(d.Push(token))
 			w.Flush()
 		}
 		res, err := eng.Generate(ctx, reqs, p)

@@ -86,7 +86,7 @@ func tokenizeWhole(tk *tokenizer.Tokenizer, in io.Reader, out *bufio.Writer, dec
 }
 
 // writeIDs writes ids as a JSON array followed by end.
-func writeIDs(out *bufio.Writer, ids []int, end string) error {
+func writeIDs(out *bufio.Writer, ids []int32, end string) error {
 	buf := make([]byte, 0, len(ids)*7+2)
 	buf = append(buf, '[')
 	for i, id := range ids {
@@ -103,17 +103,17 @@ func writeIDs(out *bufio.Writer, ids []int, end string) error {
 
 // parseIDs reads a JSON array of ids or ids separated by spaces, commas or
 // newlines.
-func parseIDs(s string) ([]int, error) {
+func parseIDs(s string) ([]int32, error) {
 	s = strings.TrimSpace(s)
 	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
 	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r' })
-	ids := make([]int, 0, len(fields))
+	ids := make([]int32, 0, len(fields))
 	for _, f := range fields {
-		id, err := strconv.Atoi(f)
+		id, err := strconv.ParseInt(f, 10, 32)
 		if err != nil || id < 0 {
 			return nil, fmt.Errorf("expected non-negative integer token ids, got %q", truncateArg(f))
 		}
-		ids = append(ids, id)
+		ids = append(ids, int32(id))
 	}
 	return ids, nil
 }
@@ -162,7 +162,7 @@ func tokenizeJSONL(ctx context.Context, tk *tokenizer.Tokenizer, in io.Reader, o
 			}
 			if decode {
 				var rec struct {
-					IDs *[]int `json:"ids"`
+					IDs *[]int32 `json:"ids"`
 				}
 				if jerr := json.Unmarshal([]byte(trimmed), &rec); jerr != nil || rec.IDs == nil {
 					return fmt.Errorf("stdin line %d: expected {\"ids\": [...]}: %v", lineNo, describe(jerr, "field \"ids\" missing"))

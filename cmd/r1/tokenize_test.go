@@ -82,7 +82,7 @@ func TestTokenizeCLI(t *testing.T) {
 			t.Fatalf("got %d lines for %d inputs:\n%s", len(lines), len(texts), out)
 		}
 		for i, l := range lines {
-			var rec struct{ IDs []int }
+			var rec struct{ IDs []int32 }
 			if err := json.Unmarshal([]byte(l), &rec); err != nil {
 				t.Fatalf("line %d %q: %v", i, l, err)
 			}
@@ -118,7 +118,7 @@ func TestTokenizeCLI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var ids []int
+		var ids []int32
 		if err := json.Unmarshal([]byte(out), &ids); err != nil || !slices.Equal(ids, tk.Encode(text, false)) {
 			t.Fatalf("plain output %q (err %v)", out, err)
 		}
@@ -126,7 +126,7 @@ func TestTokenizeCLI(t *testing.T) {
 		if err != nil || back != text {
 			t.Fatalf("decode gave %q (err %v), want %q", back, err, text)
 		}
-		line, _ := json.Marshal(map[string][]int{"ids": ids})
+		line, _ := json.Marshal(map[string][]int32{"ids": ids})
 		back, _, err = runTok(t, string(line)+"\n", "--tokenizer", dir, "--decode", "--jsonl")
 		var rec struct{ Text string }
 		if err != nil || json.Unmarshal([]byte(back), &rec) != nil || rec.Text != text {
