@@ -508,4 +508,3 @@ func pruneCheckpoints(out, keep string) error {
 	}
 	return nil
 }
-
