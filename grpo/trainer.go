@@ -3,9 +3,7 @@ package grpo
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"github.com/r1go/r1/internal/atomicfile"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -16,38 +14,39 @@ import (
 
 	"github.com/r1go/r1/autograd"
 	"github.com/r1go/r1/chat"
-	"github.com/r1go/r1/metrics"
 	"github.com/r1go/r1/model"
-	"github.com/r1go/r1/optim"
 	"github.com/r1go/r1/reward"
 	"github.com/r1go/r1/sample"
 	"github.com/r1go/r1/tensor"
 	"github.com/r1go/r1/tokenizer"
+	"github.com/r1go/r1/train"
 )
 
-// Trainer runs GRPO.
+// Trainer runs GRPO: it is the algorithm (prompts, rollouts, rewards, the
+// GRPO loss) on the shared training core, which it embeds (Run, Resume,
+// Save, Step, StepsDone).
 type Trainer struct {
+	*train.Trainer
 	Config Config
 	Dev    tensor.Backend
 	Policy *model.Model
 	Ref    *model.Model // nil when beta = 0
 	Tok    *tokenizer.Tokenizer
-	// Progress receives one human-readable line per step (nil = silent).
-	Progress io.Writer
 
 	rows    []Row
 	prompts [][]int32 // tokenized prompts, one per row
 	texts   []string  // rendered prompts
 	scorer  *reward.Scorer
-	opt     *optim.AdamW
 	engine  *sample.Engine
-	metrics *metrics.Writer
-	samples *os.File
+	samples io.Writer // samples.jsonl while Run runs
 	stopIDs []int32
 
-	step   int // completed steps
 	cursor int // prompts consumed
-	start  time.Time
+}
+
+// algoState is the GRPO part of a checkpoint's state.json.
+type algoState struct {
+	Cursor int `json:"cursor"`
 }
 
 // New builds a trainer: loads the policy (and the reference model when β >
@@ -76,7 +75,9 @@ func New(cfg Config, dev tensor.Backend) (*Trainer, error) {
 	if err := t.loadData(); err != nil {
 		return nil, err
 	}
-	if t.opt, err = optim.NewAdamW(cfg.Optim, t.Policy.Params()); err != nil {
+	if t.Trainer, err = train.New(train.Config{Out: cfg.Out, Steps: cfg.Steps, Seed: cfg.Seed, Optim: cfg.Optim, Schedule: cfg.Schedule,
+		SaveEvery: cfg.SaveEvery, KeepCheckpoints: cfg.KeepCheckpoints, TokenizerDir: cfg.Model, Resolved: &t.Config,
+		Sidecars: []string{"samples.jsonl"}}, t.Policy, t); err != nil {
 		return nil, err
 	}
 	t.stopIDs = model.StopIDs(cfg.Model, t.Policy.Config, t.Tok.EOS)
@@ -155,7 +156,7 @@ type rollout struct {
 	total   []float64 // reward after penalties
 }
 
-func (t *Trainer) generate(ctx context.Context, rows []int, round int) (*rollout, error) {
+func (t *Trainer) generate(ctx context.Context, step int, rows []int, round int) (*rollout, error) {
 	c := t.Config
 	reqs := make([]sample.Request, len(rows))
 	for i, r := range rows {
@@ -163,7 +164,7 @@ func (t *Trainer) generate(ctx context.Context, rows []int, round int) (*rollout
 	}
 	p := sample.Params{Temperature: c.Sampling.Temperature, TopP: c.Sampling.TopP, TopK: c.Sampling.TopK, MinP: c.Sampling.MinP,
 		MaxNewTokens: c.Sampling.MaxNewTokens, StopIDs: t.stopIDs, StopStrings: c.Sampling.StopStrings, IncludeStopString: true,
-		Seed: c.Seed*1_000_003 + uint64(t.step)*101 + uint64(round)}
+		Seed: c.Seed*1_000_003 + uint64(step)*101 + uint64(round)}
 	if p.TopP == 0 {
 		p.TopP = 1
 	}
@@ -230,17 +231,16 @@ func appendRollout(a, b *rollout) *rollout {
 	return a
 }
 
-// ErrNonFinite stops a run whose loss or gradients became NaN/Inf; the
-// weights of the failed step are not applied and the last checkpoint is
-// intact, so the run can resume (e.g. with a lower learning rate).
-var ErrNonFinite = errors.New("grpo: non-finite loss or gradient")
-
-// Step runs one GRPO step and returns its metrics.
-func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
+// TrainStep runs one GRPO step: a rollout of G samples for each of
+// PromptsPerStep prompts (refilled under dynamic sampling), rewards,
+// group-relative advantages and μ policy updates. It implements
+// train.Algorithm.
+func (t *Trainer) TrainStep(ctx context.Context, u *train.Update) (map[string]float64, error) {
 	c := t.Config
+	step := u.Step()
 	m := map[string]float64{}
 	t0 := time.Now()
-	ro, err := t.generate(ctx, t.nextRows(c.PromptsPerStep), 0)
+	ro, err := t.generate(ctx, step, t.nextRows(c.PromptsPerStep), 0)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +248,7 @@ func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 	if c.Loss.DynamicSampling {
 		kept := keepInformative(ro, c.G)
 		for round := 1; len(kept.rows) < c.PromptsPerStep && round <= c.Loss.MaxRefills; round++ {
-			more, err := t.generate(ctx, t.nextRows(c.PromptsPerStep-len(kept.rows)), round)
+			more, err := t.generate(ctx, step, t.nextRows(c.PromptsPerStep-len(kept.rows)), round)
 			if err != nil {
 				return nil, err
 			}
@@ -261,14 +261,13 @@ func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 		ro = kept
 	}
 	tGen := time.Since(t0)
-	t.rolloutMetrics(logged, m)
+	t.rolloutMetrics(step, logged, m)
 	t1 := time.Now()
 	if len(ro.rows) > 0 {
-		if err := t.update(ro, m); err != nil {
+		if err := t.update(u, ro, m); err != nil {
 			return m, err
 		}
 	}
-	t.step++
 	tTrain := time.Since(t1)
 	m["time/generate_score_s"] = tGen.Seconds()
 	m["time/train_s"] = tTrain.Seconds()
@@ -277,7 +276,6 @@ func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 		toks += len(s.Tokens)
 	}
 	m["tokens_per_s"] = float64(toks) / (tGen + tTrain).Seconds()
-	m["lr"] = c.Optim.LR * c.Schedule.Factor(t.step-1)
 	return m, nil
 }
 
@@ -295,7 +293,7 @@ func HasReflection(text string) bool {
 	return false
 }
 
-func (t *Trainer) rolloutMetrics(ro *rollout, m map[string]float64) {
+func (t *Trainer) rolloutMetrics(step int, ro *rollout, m map[string]float64) {
 	n := float64(len(ro.samples))
 	if n == 0 {
 		return
@@ -358,7 +356,7 @@ func (t *Trainer) rolloutMetrics(ro *rollout, m map[string]float64) {
 		}
 		m["format_rate"] = f / n
 	}
-	t.logSamples(ro)
+	t.logSamples(step, ro)
 }
 
 func indexOf(xs []string, x string) int {
@@ -370,21 +368,21 @@ func indexOf(xs []string, x string) int {
 	return -1
 }
 
-func (t *Trainer) logSamples(ro *rollout) {
+func (t *Trainer) logSamples(step int, ro *rollout) {
 	if t.samples == nil || t.Config.LogSamples <= 0 {
 		return
 	}
 	stride := max(1, len(ro.samples)/t.Config.LogSamples)
 	for i := 0; i < len(ro.samples) && i/stride < t.Config.LogSamples; i += stride {
 		s := ro.samples[i]
-		rec := map[string]any{"step": t.step + 1, "prompt": t.texts[ro.rows[s.Request]], "completion": s.Text,
+		rec := map[string]any{"step": step + 1, "prompt": t.texts[ro.rows[s.Request]], "completion": s.Text,
 			"reward": ro.total[i], "scores": ro.scores.Row(i), "finish_reason": s.FinishReason, "tokens": len(s.Tokens)}
 		b, _ := json.Marshal(rec)
 		t.samples.Write(append(b, '\n'))
 	}
 }
 
-// sequence is one sample prepared for the loss.
+// seqData is one sample prepared for the loss.
 type seqData struct {
 	ids       []int32 // prompt + completion
 	promptLen int
@@ -393,8 +391,9 @@ type seqData struct {
 	old, ref  []float64 // per completion token
 }
 
-// update computes advantages and applies μ policy-gradient updates.
-func (t *Trainer) update(ro *rollout, m map[string]float64) error {
+// update computes advantages and applies μ policy-gradient updates, each
+// accumulated over micro-batches of at most MicroBatch sequences.
+func (t *Trainer) update(u *train.Update, ro *rollout, m map[string]float64) error {
 	c := t.Config
 	adv, err := Advantages(ro.total, c.G, c.Loss.ScaleRewards, c.Loss.AdvEps)
 	if err != nil {
@@ -422,37 +421,36 @@ func (t *Trainer) update(ro *rollout, m map[string]float64) error {
 	for i, s := range seqs {
 		s.weight = w[i]
 	}
+	micro := make([][]*seqData, 0, (len(seqs)+c.MicroBatch-1)/c.MicroBatch)
+	for start := 0; start < len(seqs); start += c.MicroBatch {
+		micro = append(micro, seqs[start:min(start+c.MicroBatch, len(seqs))])
+	}
 	// The reference (and, for μ > 1, the rollout-time policy) log-probs
 	// are computed once, before any update.
-	if t.Ref != nil || c.Loss.NumIterations > 1 {
-		for lo := 0; lo < len(seqs); lo += c.MicroBatch {
-			mb := seqs[lo:min(lo+c.MicroBatch, len(seqs))]
-			if t.Ref != nil {
-				lp, _, err := t.logProbs(t.Ref, mb, false)
-				if err != nil {
-					return err
-				}
-				for i, s := range mb {
-					s.ref = lp[i]
-				}
+	for _, mb := range micro {
+		if t.Ref != nil {
+			lp, err := t.logProbs(t.Ref, mb)
+			if err != nil {
+				return err
 			}
-			if c.Loss.NumIterations > 1 {
-				lp, _, err := t.logProbs(t.Policy, mb, false)
-				if err != nil {
-					return err
-				}
-				for i, s := range mb {
-					s.old = lp[i]
-				}
+			for i, s := range mb {
+				s.ref = lp[i]
+			}
+		}
+		if c.Loss.NumIterations > 1 {
+			lp, err := t.logProbs(t.Policy, mb)
+			if err != nil {
+				return err
+			}
+			for i, s := range mb {
+				s.old = lp[i]
 			}
 		}
 	}
-	lr := c.Optim.LR * c.Schedule.Factor(t.step)
-	var loss, kl, ent, clipLo, clipHi, ntok, gnorm float64
+	var loss, kl, ent, clipLo, clipHi, ntok float64
 	for it := 0; it < c.Loss.NumIterations; it++ {
-		for lo := 0; lo < len(seqs); lo += c.MicroBatch {
-			mb := seqs[lo:min(lo+c.MicroBatch, len(seqs))]
-			tp := autograd.NewTape(t.Dev)
+		_, err := u.Update(len(micro), func(tp *autograd.Tape, k int) error {
+			mb := micro[k]
 			b, target, pos := batchOf(mb)
 			logp, entropy, err := t.Policy.TokenLogProbs(tp, b, target)
 			if err != nil {
@@ -462,54 +460,48 @@ func (t *Trainer) update(ro *rollout, m map[string]float64) error {
 			en := t.Dev.Download(entropy.Val)
 			grad := make([]float32, len(lp))
 			for i, s := range mb {
-				for k := range pos[i] {
-					at := pos[i][k]
+				for j, at := range pos[i] {
 					cur := float64(lp[at])
 					if math.IsNaN(cur) || math.IsInf(cur, 0) {
-						tp.Reset()
-						return fmt.Errorf("%w at step %d", ErrNonFinite, t.step+1)
+						return fmt.Errorf("%w: log-prob %v at step %d", train.ErrNonFinite, cur, u.Step()+1)
 					}
 					tok := Token{LogP: cur, OldLogP: cur, Adv: s.adv}
 					if s.old != nil {
-						tok.OldLogP = s.old[k]
+						tok.OldLogP = s.old[j]
 					}
 					if s.ref != nil {
-						tok.RefLogP = s.ref[k]
+						tok.RefLogP = s.ref[j]
 					}
-					l, g, lo, hi := TokenLoss(tok, lc)
+					l, g, low, high := TokenLoss(tok, lc)
 					grad[at] = float32(g * s.weight)
 					if it == 0 {
 						loss += l * s.weight
 						ent += float64(en[at])
 						ntok++
 						if s.ref != nil {
-							kl += KL(cur, s.ref[k])
+							kl += KL(cur, s.ref[j])
 						}
-						if lo {
+						if low {
 							clipLo++
 						}
-						if hi {
+						if high {
 							clipHi++
 						}
 					}
 				}
 			}
 			tp.SetGrad(logp, grad)
-			tp.Backward()
-			tp.Reset() // the micro-batch's activations; the policy's gradients are kept
-		}
-		gn, err := t.opt.Step(lr, 1)
+			return nil
+		})
 		if err != nil {
-			return fmt.Errorf("%w at step %d: %v", ErrNonFinite, t.step+1, err)
+			return err
 		}
-		gnorm = gn
 	}
 	m["loss"] = loss
 	m["entropy"] = ent / ntok
 	m["kl"] = kl / ntok
 	m["clip/low_fraction"] = clipLo / ntok
 	m["clip/high_fraction"] = clipHi / ntok
-	m["grad_norm"] = gnorm
 	return nil
 }
 
@@ -538,15 +530,15 @@ func batchOf(seqs []*seqData) (model.Batch, []int32, [][]int) {
 }
 
 // logProbs returns the completion tokens' log-probs of each sequence under
-// m (no gradient).
-func (t *Trainer) logProbs(m *model.Model, seqs []*seqData, _ bool) ([][]float64, [][]float64, error) {
+// m, without recording a gradient.
+func (t *Trainer) logProbs(m *model.Model, seqs []*seqData) ([][]float64, error) {
 	tp := autograd.NewTape(t.Dev)
 	tp.NoGrad = true
 	defer tp.Reset()
 	b, target, pos := batchOf(seqs)
 	logp, _, err := m.TokenLogProbs(tp, b, target)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	lp := t.Dev.Download(logp.Val)
 	out := make([][]float64, len(seqs))
@@ -555,95 +547,69 @@ func (t *Trainer) logProbs(m *model.Model, seqs []*seqData, _ bool) ([][]float64
 			out[i] = append(out[i], float64(lp[at]))
 		}
 	}
-	return out, nil, nil
+	return out, nil
 }
 
-// refreshRef copies the policy's weights into the reference model.
-func (t *Trainer) refreshRef() {
-	if t.Ref == nil {
-		return
-	}
-	pp, rp := t.Policy.Params(), t.Ref.Params()
-	for i := range pp {
-		t.Dev.Copy(rp[i].Var.Val, pp[i].Var.Val)
-	}
+// Start implements train.Starter: samples.jsonl is open from here on.
+func (t *Trainer) Start(tr *train.Trainer) error {
+	t.samples = tr.Sidecar("samples.jsonl")
+	return nil
 }
 
-// StepsDone is the number of completed steps.
-func (t *Trainer) StepsDone() int { return t.step }
-
-// Run trains until Config.Steps, checkpointing as configured. On ctx
-// cancellation it writes a checkpoint of the last completed step and
-// returns ctx's error.
-func (t *Trainer) Run(ctx context.Context) error {
-	c := t.Config
-	if err := os.MkdirAll(c.Out, 0o755); err != nil {
-		return err
-	}
-	y, err := c.YAML()
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.Write(filepath.Join(c.Out, "config.yaml"), y); err != nil {
-		return err
-	}
-	for _, f := range []string{"metrics.jsonl", "samples.jsonl"} {
-		if err := metrics.TruncateAfter(filepath.Join(c.Out, f), t.step); err != nil {
-			return err
-		}
-	}
-	if t.metrics, err = metrics.Open(c.Out); err != nil {
-		return err
-	}
-	defer t.metrics.Close()
-	if t.samples, err = os.OpenFile(filepath.Join(c.Out, "samples.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err != nil {
-		return err
-	}
-	defer t.samples.Close()
-	t.start = time.Now()
-	first := t.step
-	for t.step < c.Steps {
-		if err := ctx.Err(); err != nil {
-			if t.step > first {
-				if cerr := t.Save(); cerr != nil {
-					return errors.Join(err, cerr)
-				}
-			}
-			return err
-		}
-		m, err := t.Step(ctx)
-		if err != nil {
-			if ctx.Err() != nil && t.step > first { // interrupted mid-step: keep what completed
-				if cerr := t.Save(); cerr != nil {
-					return errors.Join(err, cerr)
-				}
-			}
-			return err
-		}
-		if err := t.metrics.Log(t.step, m); err != nil {
-			return err
-		}
-		t.progress(m, first)
-		if c.Loss.RefRefreshEvery > 0 && t.step%c.Loss.RefRefreshEvery == 0 {
-			t.refreshRef()
-		}
-		if (c.SaveEvery > 0 && t.step%c.SaveEvery == 0) || t.step == c.Steps {
-			if err := t.Save(); err != nil {
-				return err
-			}
+// AfterStep implements train.AfterStepper: every RefRefreshEvery steps the
+// policy's weights are copied into the reference model.
+func (t *Trainer) AfterStep(step int) error {
+	if every := t.Config.Loss.RefRefreshEvery; t.Ref != nil && every > 0 && step%every == 0 {
+		pp, rp := t.Policy.Params(), t.Ref.Params()
+		for i := range pp {
+			t.Dev.Copy(rp[i].Var.Val, pp[i].Var.Val)
 		}
 	}
 	return nil
 }
 
-func (t *Trainer) progress(m map[string]float64, first int) {
-	if t.Progress == nil {
-		return
+// State implements train.Algorithm: the data cursor is all a resumed run
+// needs besides weights and optimizer, since the prompt order and the
+// sampling seeds derive from (seed, cursor, step).
+func (t *Trainer) State() any { return algoState{Cursor: t.cursor} }
+
+// Restore implements train.Algorithm.
+func (t *Trainer) Restore(raw json.RawMessage) error {
+	if len(raw) == 0 {
+		return fmt.Errorf("no GRPO state (data cursor) in the checkpoint")
 	}
-	el := time.Since(t.start)
-	done := t.step - first
-	eta := time.Duration(float64(el) / float64(done) * float64(t.Config.Steps-t.step))
-	fmt.Fprintf(t.Progress, "step %d/%d  reward %.3f  acc %.3f  format %.3f  len %.0f  kl %.4f  refl %.2f  %.0f tok/s  eta %s\n",
-		t.step, t.Config.Steps, m["reward/mean"], m["accuracy"], m["format_rate"], m["completion/length_mean"], m["kl"],
-		m["completion/reflection_rate"], m["tokens_per_s"], eta.Round(time.Second))
+	var st algoState
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return err
+	}
+	t.cursor = st.Cursor
+	return nil
+}
+
+// SaveExtras implements train.Extras: a reference model that has been
+// refreshed differs from the initial weights and is saved with the policy.
+func (t *Trainer) SaveExtras(dir string) error {
+	if t.Ref != nil && t.Config.Loss.RefRefreshEvery > 0 {
+		return t.Ref.Save(filepath.Join(dir, "ref"), tensor.F32)
+	}
+	return nil
+}
+
+// LoadExtras implements train.Extras.
+func (t *Trainer) LoadExtras(dir string) error {
+	refDir := filepath.Join(dir, "ref")
+	if t.Ref == nil {
+		return nil
+	}
+	if _, err := os.Stat(refDir); err != nil {
+		return nil
+	}
+	return train.LoadWeights(t.Ref, refDir)
+}
+
+// Report implements train.Reporter: the progress line's GRPO figures.
+func (t *Trainer) Report(m map[string]float64) string {
+	return fmt.Sprintf("reward %.3f  acc %.3f  format %.3f  len %.0f  kl %.4f  refl %.2f  %.0f tok/s",
+		m["reward/mean"], m["accuracy"], m["format_rate"], m["completion/length_mean"], m["kl"],
+		m["completion/reflection_rate"], m["tokens_per_s"])
 }
