@@ -92,7 +92,9 @@ type (
 		LoadExtras(dir string) error
 	}
 	// Reporter formats the algorithm's part of a progress line.
-	Reporter interface{ Report(m map[string]float64) string }
+	Reporter interface {
+		Report(m map[string]float64) string
+	}
 )
 
 // ErrNonFinite stops a run whose loss or gradients became NaN or infinite.
