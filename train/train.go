@@ -332,6 +332,6 @@ func (t *Trainer) progress(m map[string]float64, first int, start time.Time) {
 	}
 	el := time.Since(start)
 	eta := time.Duration(float64(el) / float64(t.step-first) * float64(t.Config.Steps-t.step))
-	fmt.Fprintf(t.Progress, "step %d/%d  %s  elapsed %s  eta %s\n", t.step, t.Config.Steps, line,
+	fmt.Fprintf(t.Progress, "step %d/%d  %s  elapsed %s  ETA %s\n", t.step, t.Config.Steps, line,
 		el.Round(time.Second), eta.Round(time.Second))
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -39,7 +40,7 @@ func TestParity(t *testing.T) {
 	pre := filepath.Join(dir, "pretrain")
 	mustRun(t, "pretrain", "--out", pre, "--steps", "4", "--batch", "2", "--seq-len", "32", "--vocab-size", "300",
 		"--tokenizer-docs", "200", "--heldout", "3", "--save-every", "2", "--log-every", "2", "--seed", "3")
-	got["pretrain/metrics.jsonl"] = digestMetrics(t, filepath.Join(pre, "metrics.jsonl"))
+	got["pretrain/metrics.jsonl"] = digestPretrainMetrics(t, filepath.Join(pre, "metrics.jsonl"))
 	got["pretrain/tokenizer.json"] = digestFile(t, filepath.Join(pre, "tokenizer.json"))
 	got["pretrain/model.safetensors"] = digestTensors(t, filepath.Join(pre, "model.safetensors"))
 	got["pretrain/checkpoint/model.safetensors"] = digestTensors(t, filepath.Join(pre, "checkpoints", "step-4", "model.safetensors"))
@@ -107,7 +108,7 @@ func digestFile(t *testing.T, path string) string {
 }
 
 // digestMetrics hashes a JSON or JSONL file line by line after dropping
-// wall-clock fields (time/*, tokens_per_s, seconds) and re-encoding with
+// wall-clock fields (time/*, tokens_per_s, seconds) and the model path, and re-encoding with
 // sorted keys, so the digest covers the values and not the formatting.
 func digestMetrics(t *testing.T, path string) string {
 	t.Helper()
@@ -124,12 +125,34 @@ func digestMetrics(t *testing.T, path string) string {
 			t.Fatalf("%s: %v", path, err)
 		}
 		for k := range m {
-			if strings.HasPrefix(k, "time/") || k == "time" || k == "tokens_per_s" || k == "seconds" {
+			if strings.HasPrefix(k, "time/") || k == "time" || k == "tokens_per_s" || k == "seconds" || k == "model" {
 				delete(m, k)
 			}
 		}
 		line, _ := json.Marshal(m) // map keys are sorted
 		h.Write(append(line, '\n'))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// digestPretrainMetrics hashes pretraining's metrics at the precision the
+// pre-refactor r1 pretrain wrote them (it printed loss %.5f, lr %.6g,
+// grad_norm %.4f; the training core writes full precision).
+func digestPretrainMetrics(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	for dec.More() {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		f := func(k string) float64 { v, _ := m[k].(float64); return v }
+		fmt.Fprintf(h, "%d %.5f %.6g %.4f %d\n", int(f("step")), f("loss"), f("lr"), f("grad_norm"), int64(f("tokens")))
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -12,8 +12,10 @@ import (
 
 	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/model"
+	"github.com/r1go/r1/pretrain"
 	"github.com/r1go/r1/tensor"
 	"github.com/r1go/r1/tokenizer"
+	"github.com/r1go/r1/train"
 )
 
 const pretrainTestConfig = `{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
@@ -53,7 +55,7 @@ func TestPretrainRunAndResume(t *testing.T) {
 	if err := runPretrain(context.Background(), pretrainArgs(t, dirA, "--eval", "2", "--eval-samples", "2"), nil, &out, &errb); err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
-	for _, want := range []string{"step 4/4 loss", "tok/s", "ETA", "eval arithmetic", "eval countdown", "format"} {
+	for _, want := range []string{"step 4/4", "loss", "tok/s", "ETA", "eval arithmetic", "eval countdown", "format"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
@@ -90,10 +92,10 @@ func TestPretrainRunAndResume(t *testing.T) {
 	defer cancel()
 	w := &cancelOn{marker: "step 2/4", cancel: cancel}
 	err = runPretrain(ctx, pretrainArgs(t, dirB), nil, w, &errb)
-	if err == nil || !strings.Contains(err.Error(), "interrupted at step") {
+	if err == nil || !strings.Contains(err.Error(), "interrupted after step 2") || !strings.Contains(err.Error(), "--resume") {
 		t.Fatalf("interrupted run returned %v", err)
 	}
-	if ck, _ := latestCheckpoint(dirB); filepath.Base(ck) != "step-2" {
+	if ck := train.LatestCheckpoint(dirB); filepath.Base(ck) != "step-2" {
 		t.Fatalf("checkpoint after interrupt: %q, want step-2", ck)
 	}
 	out.Reset()
@@ -201,7 +203,7 @@ func TestTinyAssets(t *testing.T) {
 		t.Errorf("EOS %d, <|endoftext|> %d %v", tok.EOS, eos, ok)
 	}
 	// The held-out sets are written by the pretraining run, with its seed.
-	opts, err := readJSON[pretrainOptions](filepath.Join(dir, "pretrain.json"))
+	opts, err := readJSON[pretrain.Config](filepath.Join(dir, "pretrain.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
