@@ -1,13 +1,23 @@
-// Package configs embeds the preset run configurations so that the r1
-// binary carries them: `r1 zero` starts from tiny-zero.yaml, and
-// `r1 grpo --config preset:NAME` reads any of them.
+// Package configs is where run configuration is loaded, in one place for
+// every command: the embedded presets (so that the r1 binary carries them:
+// `r1 zero` starts from tiny-zero.yaml, `r1 grpo --config preset:NAME` reads
+// any of them), strict YAML decoding over a trainer's defaults, and
+// `--set key=value` overrides. Trainer packages define their Config structs
+// (YAML tags, Default, Validate) and never read files themselves; the CLI
+// calls Load.
 package configs
 
 import (
+	"bytes"
 	"embed"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"sort"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 //go:embed *.yaml
@@ -32,3 +42,95 @@ func Names() []string {
 	sort.Strings(names)
 	return names
 }
+
+// Load fills v — a config struct already holding its defaults — from src
+// and then from overrides. src is "" (defaults only), "preset:NAME" (an
+// embedded preset) or a YAML file. overrides are key=value strings with
+// dotted YAML keys (sampling.temperature=0.8), as `--set` takes them.
+// Unknown keys are errors, so a typo never silently does nothing.
+func Load(src string, overrides []string, v any) error {
+	if src != "" {
+		var data []byte
+		var err error
+		if name, ok := strings.CutPrefix(src, "preset:"); ok {
+			data, err = Get(name)
+		} else {
+			data, err = os.ReadFile(src)
+		}
+		if err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+		if err := Decode(data, v); err != nil {
+			return fmt.Errorf("config %s: %w", src, err)
+		}
+	}
+	return Set(v, overrides)
+}
+
+// Decode decodes YAML into v strictly (unknown keys are errors).
+func Decode(data []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// Set applies "a.b.c=value" overrides to any YAML-tagged struct: the
+// struct is rendered to a YAML tree, the key set (its value parsed as YAML),
+// and decoded back strictly.
+func Set(v any, overrides []string) error {
+	if len(overrides) == 0 {
+		return nil
+	}
+	data, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var tree map[string]any
+	if err := yaml.Unmarshal(data, &tree); err != nil {
+		return err
+	}
+	for _, s := range overrides {
+		key, val, ok := strings.Cut(s, "=")
+		if !ok || key == "" {
+			return fmt.Errorf("--set %q: want key=value", s)
+		}
+		var parsed any = "" // key= sets an empty string, not YAML's null
+		if val != "" {
+			if err := yaml.Unmarshal([]byte(val), &parsed); err != nil {
+				return fmt.Errorf("--set %s: value %q: %w", key, val, err)
+			}
+		}
+		parts := strings.Split(key, ".")
+		node := tree
+		for _, p := range parts[:len(parts)-1] {
+			next, ok := node[p].(map[string]any)
+			if !ok {
+				if _, exists := node[p]; exists && node[p] != nil {
+					return fmt.Errorf("--set %s: %q is not a section", key, p)
+				}
+				next = map[string]any{}
+				node[p] = next
+			}
+			node = next
+		}
+		node[parts[len(parts)-1]] = parsed
+	}
+	out, err := yaml.Marshal(tree)
+	if err != nil {
+		return err
+	}
+	if err := Decode(out, v); err != nil {
+		keys := make([]string, len(overrides))
+		for i, s := range overrides {
+			keys[i], _, _ = strings.Cut(s, "=")
+		}
+		return fmt.Errorf("--set %s: %w", strings.Join(keys, ", "), err)
+	}
+	return nil
+}
+
+// YAML renders a resolved config.
+func YAML(v any) ([]byte, error) { return yaml.Marshal(v) }

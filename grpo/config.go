@@ -8,14 +8,8 @@
 package grpo
 
 import (
-	"bytes"
 	"fmt"
-	"os"
-	"strings"
 
-	"go.yaml.in/yaml/v3"
-
-	"github.com/r1go/r1/configs"
 	"github.com/r1go/r1/optim"
 	"github.com/r1go/r1/reward"
 )
@@ -226,100 +220,3 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
-
-// LoadConfig reads YAML over the defaults, then applies key=value
-// overrides (dotted YAML keys: sampling.temperature=0.8). Unknown keys are
-// errors, so a typo never silently does nothing. "preset:NAME" reads an
-// embedded preset from configs/.
-func LoadConfig(path string, sets []string) (Config, error) {
-	c := Default()
-	if path != "" {
-		var data []byte
-		var err error
-		if name, ok := strings.CutPrefix(path, "preset:"); ok {
-			data, err = configs.Get(name)
-		} else {
-			data, err = os.ReadFile(path)
-		}
-		if err != nil {
-			return c, fmt.Errorf("config: %w", err)
-		}
-		if err := ParseInto(data, &c); err != nil {
-			return c, fmt.Errorf("config %s: %w", path, err)
-		}
-	}
-	if err := ApplySets(&c, sets); err != nil {
-		return c, err
-	}
-	return c, nil
-}
-
-// ParseInto decodes YAML into c strictly (unknown keys are errors).
-func ParseInto(data []byte, c *Config) error { return decodeStrict(data, c) }
-
-func decodeStrict(data []byte, v any) error {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil && err.Error() != "EOF" {
-		return err
-	}
-	return nil
-}
-
-// ApplySets applies "a.b.c=value" overrides to any YAML-tagged struct: the
-// struct is rendered to a YAML tree, the key set (its value parsed as YAML),
-// and decoded back strictly.
-func ApplySets(v any, sets []string) error {
-	if len(sets) == 0 {
-		return nil
-	}
-	data, err := yaml.Marshal(v)
-	if err != nil {
-		return err
-	}
-	var tree map[string]any
-	if err := yaml.Unmarshal(data, &tree); err != nil {
-		return err
-	}
-	for _, s := range sets {
-		key, val, ok := strings.Cut(s, "=")
-		if !ok || key == "" {
-			return fmt.Errorf("--set %q: want key=value", s)
-		}
-		var parsed any = "" // key= sets an empty string, not YAML's null
-		if val != "" {
-			if err := yaml.Unmarshal([]byte(val), &parsed); err != nil {
-				return fmt.Errorf("--set %s: value %q: %w", key, val, err)
-			}
-		}
-		parts := strings.Split(key, ".")
-		node := tree
-		for _, p := range parts[:len(parts)-1] {
-			next, ok := node[p].(map[string]any)
-			if !ok {
-				if _, exists := node[p]; exists && node[p] != nil {
-					return fmt.Errorf("--set %s: %q is not a section", key, p)
-				}
-				next = map[string]any{}
-				node[p] = next
-			}
-			node = next
-		}
-		node[parts[len(parts)-1]] = parsed
-	}
-	out, err := yaml.Marshal(tree)
-	if err != nil {
-		return err
-	}
-	if err := decodeStrict(out, v); err != nil {
-		keys := make([]string, len(sets))
-		for i, s := range sets {
-			keys[i], _, _ = strings.Cut(s, "=")
-		}
-		return fmt.Errorf("--set %s: %w", strings.Join(keys, ", "), err)
-	}
-	return nil
-}
-
-// YAML renders the resolved config (written as config.yaml in the run dir).
-func (c *Config) YAML() ([]byte, error) { return yaml.Marshal(c) }

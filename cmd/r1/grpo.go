@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/r1go/r1/configs"
 	"github.com/r1go/r1/grpo"
 	_ "github.com/r1go/r1/reward/all"
 )
@@ -35,12 +36,12 @@ func runGRPO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := grpo.LoadConfig(*config, sets)
-	if err != nil {
+	cfg := grpo.Default()
+	if err := configs.Load(*config, sets, &cfg); err != nil {
 		return err
 	}
 	if *printConfig {
-		y, err := cfg.YAML()
+		y, err := configs.YAML(&cfg)
 		if err != nil {
 			return err
 		}

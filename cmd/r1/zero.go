@@ -5,13 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/r1go/r1/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/r1go/r1/configs"
+	"github.com/r1go/r1/internal/atomicfile"
 
 	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/grpo"
@@ -159,8 +161,8 @@ func runZero(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if *steps > 0 {
 		pre = append(pre, fmt.Sprintf("steps=%d", *steps))
 	}
-	cfg, err := grpo.LoadConfig(src, append(pre, sets...))
-	if err != nil {
+	cfg := grpo.Default()
+	if err := configs.Load(src, append(pre, sets...), &cfg); err != nil {
 		return err
 	}
 	tr, resumed, err := openTrainer(cfg, *resume, stdout)

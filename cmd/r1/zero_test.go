@@ -71,7 +71,7 @@ func TestZeroPresetValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := grpo.Default()
-	if err := grpo.ParseInto(data, &c); err != nil {
+	if err := configs.Decode(data, &c); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Validate(); err != nil {

@@ -1,19 +1,30 @@
-package grpo
+package configs_test
 
 import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/r1go/r1/configs"
+	"github.com/r1go/r1/grpo"
+	_ "github.com/r1go/r1/reward/all"
 )
+
+// loadGRPO is how the CLI loads a GRPO config.
+func loadGRPO(src string, sets []string) (grpo.Config, error) {
+	c := grpo.Default()
+	err := configs.Load(src, sets, &c)
+	return c, err
+}
 
 // Every preset in configs/ must parse strictly and validate.
 func TestPresetsValidate(t *testing.T) {
-	files, _ := filepath.Glob("../configs/*.yaml")
+	files, _ := filepath.Glob("*.yaml")
 	if len(files) < 4 {
 		t.Fatalf("found %d presets", len(files))
 	}
 	for _, f := range files {
-		c, err := LoadConfig(f, nil)
+		c, err := loadGRPO("preset:"+strings.TrimSuffix(filepath.Base(f), ".yaml"), nil)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
@@ -24,7 +35,7 @@ func TestPresetsValidate(t *testing.T) {
 }
 
 func TestSetOverridesAndErrors(t *testing.T) {
-	c, err := LoadConfig("", []string{"model=m", "sampling.temperature=0.7", "loss.beta=0", "reward.rewards=[{name: countdown}]", "accuracy_reward=countdown", "format_reward="})
+	c, err := loadGRPO("", []string{"model=m", "sampling.temperature=0.7", "loss.beta=0", "reward.rewards=[{name: countdown}]", "accuracy_reward=countdown", "format_reward="})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,20 +50,20 @@ func TestSetOverridesAndErrors(t *testing.T) {
 		{"steps=many", "steps"},
 		{"noequals", "key=value"},
 	} {
-		if _, err := LoadConfig("", []string{bad.set}); err == nil || !strings.Contains(err.Error(), bad.want) {
+		if _, err := loadGRPO("", []string{bad.set}); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("--set %s: err %v, want mention of %q", bad.set, err, bad.want)
 		}
 	}
-	c, _ = LoadConfig("", []string{"model=m", "num_generations=1"})
+	c, _ = loadGRPO("", []string{"model=m", "num_generations=1"})
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "num_generations") {
 		t.Errorf("G=1 validated: %v", err)
 	}
-	c, _ = LoadConfig("", []string{"model=m", "reward.rewards=[{name: nosuch}]", "accuracy_reward=", "format_reward="})
-	if _, err := New(c, nil); err == nil || !strings.Contains(err.Error(), "nosuch") {
+	c, _ = loadGRPO("", []string{"model=m", "reward.rewards=[{name: nosuch}]", "accuracy_reward=", "format_reward="})
+	if _, err := grpo.New(c, nil); err == nil || !strings.Contains(err.Error(), "nosuch") {
 		t.Errorf("unknown reward: %v", err)
 	}
 	// An unknown reward is named before anything that depends on it.
-	c, _ = LoadConfig("", []string{"model=m", "reward.rewards=[{name: nosuch}]"})
+	c, _ = loadGRPO("", []string{"model=m", "reward.rewards=[{name: nosuch}]"})
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `unknown reward "nosuch"`) {
 		t.Errorf("unknown reward with default accuracy_reward: %v", err)
 	}
