@@ -447,7 +447,7 @@ func (t *Trainer) update(u *train.Update, ro *rollout, m map[string]float64) err
 			}
 		}
 	}
-	var loss, kl, ent, clipLo, clipHi, ntok float64
+	var stats lossStats
 	for it := 0; it < c.Loss.NumIterations; it++ {
 		_, err := u.Update(len(micro), func(tp *autograd.Tape, k int) error {
 			mb := micro[k]
@@ -456,39 +456,13 @@ func (t *Trainer) update(u *train.Update, ro *rollout, m map[string]float64) err
 			if err != nil {
 				return err
 			}
-			lp := t.Dev.Download(logp.Val)
-			en := t.Dev.Download(entropy.Val)
-			grad := make([]float32, len(lp))
-			for i, s := range mb {
-				for j, at := range pos[i] {
-					cur := float64(lp[at])
-					if math.IsNaN(cur) || math.IsInf(cur, 0) {
-						return fmt.Errorf("%w: log-prob %v at step %d", train.ErrNonFinite, cur, u.Step()+1)
-					}
-					tok := Token{LogP: cur, OldLogP: cur, Adv: s.adv}
-					if s.old != nil {
-						tok.OldLogP = s.old[j]
-					}
-					if s.ref != nil {
-						tok.RefLogP = s.ref[j]
-					}
-					l, g, low, high := TokenLoss(tok, lc)
-					grad[at] = float32(g * s.weight)
-					if it == 0 {
-						loss += l * s.weight
-						ent += float64(en[at])
-						ntok++
-						if s.ref != nil {
-							kl += KL(cur, s.ref[j])
-						}
-						if low {
-							clipLo++
-						}
-						if high {
-							clipHi++
-						}
-					}
-				}
+			st := &stats
+			if it > 0 {
+				st = nil // the metrics describe the first iteration
+			}
+			grad, err := policyGrad(mb, pos, t.Dev.Download(logp.Val), t.Dev.Download(entropy.Val), lc, st)
+			if err != nil {
+				return fmt.Errorf("%w at step %d", err, u.Step()+1)
 			}
 			tp.SetGrad(logp, grad)
 			return nil
@@ -497,12 +471,60 @@ func (t *Trainer) update(u *train.Update, ro *rollout, m map[string]float64) err
 			return err
 		}
 	}
-	m["loss"] = loss
-	m["entropy"] = ent / ntok
-	m["kl"] = kl / ntok
-	m["clip/low_fraction"] = clipLo / ntok
-	m["clip/high_fraction"] = clipHi / ntok
+	m["loss"] = stats.loss
+	m["entropy"] = stats.ent / stats.ntok
+	m["kl"] = stats.kl / stats.ntok
+	m["clip/low_fraction"] = stats.clipLo / stats.ntok
+	m["clip/high_fraction"] = stats.clipHi / stats.ntok
 	return nil
+}
+
+// lossStats sums what the metrics report over a rollout's tokens.
+type lossStats struct {
+	loss, kl, ent, clipLo, clipHi, ntok float64
+}
+
+// policyGrad is what the update feeds to backward for one micro-batch: the
+// gradient of the GRPO objective Σ_i w_i Σ_t ℓ(logp_it) (TokenLoss,
+// aggregated with the weights of Weights) with respect to each completion
+// token's log-prob, at the flat positions pos of the batch's (B·T)
+// log-probs lp, and 0 at every other position. When st is not nil the
+// loss, entropy (from en), KL and clip counts are added to it.
+func policyGrad(mb []*seqData, pos [][]int, lp, en []float32, lc *LossConfig, st *lossStats) ([]float32, error) {
+	grad := make([]float32, len(lp))
+	for i, s := range mb {
+		for j, at := range pos[i] {
+			cur := float64(lp[at])
+			if math.IsNaN(cur) || math.IsInf(cur, 0) {
+				return nil, fmt.Errorf("%w: log-prob %v", train.ErrNonFinite, cur)
+			}
+			tok := Token{LogP: cur, OldLogP: cur, Adv: s.adv}
+			if s.old != nil {
+				tok.OldLogP = s.old[j]
+			}
+			if s.ref != nil {
+				tok.RefLogP = s.ref[j]
+			}
+			l, g, low, high := TokenLoss(tok, lc)
+			grad[at] = float32(g * s.weight)
+			if st == nil {
+				continue
+			}
+			st.loss += l * s.weight
+			st.ent += float64(en[at])
+			st.ntok++
+			if s.ref != nil {
+				st.kl += KL(cur, s.ref[j])
+			}
+			if low {
+				st.clipLo++
+			}
+			if high {
+				st.clipHi++
+			}
+		}
+	}
+	return grad, nil
 }
 
 // batchOf lays sequences out left-padded and returns, per sequence, the
