@@ -3,13 +3,14 @@ package eval
 import (
 	"bytes"
 	"fmt"
-	"github.com/r1go/r1/internal/atomicfile"
 	"io"
 	"path/filepath"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/r1go/r1/internal/atomicfile"
 )
 
 // BenchResult is one benchmark's line of results.json. Metrics are

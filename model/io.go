@@ -3,11 +3,11 @@ package model
 import (
 	"errors"
 	"fmt"
-	"github.com/r1go/r1/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/r1go/r1/internal/atomicfile"
 	"github.com/r1go/r1/safetensors"
 	"github.com/r1go/r1/tensor"
 )

@@ -29,5 +29,14 @@ if command -v npm >/dev/null 2>&1 && [ -f tokenizer/testdata/hf/package.json ] &
 fi
 
 export CGO_ENABLED=0
+# Formatting and import grouping (standard library, third-party, this
+# module: goimports -local github.com/r1go/r1) are checked, not hoped for;
+# internal/importgroups' test checks the grouping with the other tests.
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './tokenizer/testdata/*'))
+if [ -n "$unformatted" ]; then
+	echo "test.sh: not gofmt-formatted:" $unformatted >&2
+	exit 1
+fi
 go vet ./...
+go vet -tags cuda ./...
 go test -timeout 60m ./...

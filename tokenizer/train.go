@@ -3,12 +3,13 @@ package tokenizer
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/r1go/r1/internal/atomicfile"
 	"iter"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/r1go/r1/internal/atomicfile"
 )
 
 // TrainPattern is the pre-tokenizer pattern Train uses (Llama-3's): it

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"strings"
-
 	"bufio"
 	"fmt"
-	"github.com/r1go/r1/backend/cuda"
 	"io"
+	"strings"
 
 	"github.com/r1go/r1/backend/cpu"
+	"github.com/r1go/r1/backend/cuda"
 	"github.com/r1go/r1/tensor"
 )
 

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/r1go/r1/assets"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/r1go/r1/assets"
 	"github.com/r1go/r1/chat"
 	"github.com/r1go/r1/eval"
 	"github.com/r1go/r1/model"

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/r1go/r1/internal/atomicfile"
 	"io"
 	"os"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/r1go/r1/chat"
+	"github.com/r1go/r1/internal/atomicfile"
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/sample"
 	"github.com/r1go/r1/tokenizer"
