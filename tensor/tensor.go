@@ -32,8 +32,14 @@ func Numel(shape []int) int {
 }
 
 // Rows is the product of all dimensions but the last: the number of rows
-// when the tensor is seen as a matrix (…, C).
-func (t *Tensor) Rows() int { return t.Numel() / t.Cols() }
+// when the tensor is seen as a matrix (…, C). A scalar is one row; an empty
+// last dimension still leaves the leading ones (a (3, 0) tensor has 3 rows).
+func (t *Tensor) Rows() int {
+	if len(t.Shape) == 0 {
+		return 1
+	}
+	return Numel(t.Shape[:len(t.Shape)-1])
+}
 
 // Cols is the last dimension.
 func (t *Tensor) Cols() int {

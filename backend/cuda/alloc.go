@@ -6,15 +6,15 @@ import (
 	"sync"
 )
 
-// DevicePtr is a device address (CUdeviceptr, an unsigned 64-bit integer in
+// devicePtr is a device address (CUdeviceptr, an unsigned 64-bit integer in
 // cuda.h).
-type DevicePtr uint64
+type devicePtr uint64
 
-// rawMemory is the uncached device memory the Allocator sits on: the driver
+// rawMemory is the uncached device memory the allocator sits on: the driver
 // (cuMemAlloc_v2/cuMemFree_v2) on a GPU, a fake in tests.
 type rawMemory interface {
-	alloc(bytes uint64) (DevicePtr, error)
-	free(p DevicePtr) error
+	alloc(bytes uint64) (devicePtr, error)
+	free(p devicePtr) error
 }
 
 const (
@@ -35,8 +35,8 @@ func roundSize(n uint64) uint64 {
 	return (n + r - 1) / r * r
 }
 
-// MemStats are the allocator's counters, in bytes.
-type MemStats struct {
+// memStats are the allocator's counters, in bytes.
+type memStats struct {
 	InUse     uint64 // handed out and not yet freed (rounded sizes)
 	Reserved  uint64 // obtained from the device: in use + cached
 	PeakInUse uint64 // high-water mark of InUse since creation or ResetPeak: what `r1 bench` reports
@@ -45,33 +45,33 @@ type MemStats struct {
 	Retries   uint64 // device allocations retried after emptying the cache
 }
 
-// Allocator is a caching allocator: freed blocks go to a free list per
+// allocator is a caching allocator: freed blocks go to a free list per
 // rounded size and are handed out again before asking the device, because
 // cuMemAlloc/cuMemFree synchronize the device and cost far more than a
 // kernel. Blocks are never split or merged; training reuses the same shapes
 // every step, so exact-size reuse catches nearly everything.
-type Allocator struct {
+type allocator struct {
 	mu    sync.Mutex
 	raw   rawMemory
-	cache map[uint64][]DevicePtr // rounded size → free blocks
-	live  map[DevicePtr]uint64   // handed-out block → rounded size
-	st    MemStats
+	cache map[uint64][]devicePtr // rounded size → free blocks
+	live  map[devicePtr]uint64   // handed-out block → rounded size
+	st    memStats
 }
 
-func newAllocator(raw rawMemory) *Allocator {
-	return &Allocator{raw: raw, cache: map[uint64][]DevicePtr{}, live: map[DevicePtr]uint64{}}
+func newAllocator(raw rawMemory) *allocator {
+	return &allocator{raw: raw, cache: map[uint64][]devicePtr{}, live: map[devicePtr]uint64{}}
 }
 
 // Alloc returns a block of at least n bytes. On out-of-memory it releases
 // every cached block and tries once more before giving up.
-func (a *Allocator) Alloc(n uint64) (DevicePtr, error) {
+func (a *allocator) Alloc(n uint64) (devicePtr, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	size := roundSize(n)
 	if size < n {
 		return 0, fmt.Errorf("cuda: allocation of %d bytes overflows", n)
 	}
-	var p DevicePtr
+	var p devicePtr
 	if free := a.cache[size]; len(free) > 0 {
 		p = free[len(free)-1]
 		a.cache[size] = free[:len(free)-1]
@@ -79,7 +79,7 @@ func (a *Allocator) Alloc(n uint64) (DevicePtr, error) {
 	} else {
 		var err error
 		p, err = a.raw.alloc(size)
-		if err != nil && errors.Is(err, ErrOutOfMemory) {
+		if err != nil && errors.Is(err, errOutOfMemory) {
 			if ferr := a.emptyLocked(); ferr != nil {
 				return 0, fmt.Errorf("cuda: allocating %d bytes: %w (and releasing the cache failed: %v)", size, err, ferr)
 			}
@@ -106,7 +106,7 @@ func (a *Allocator) Alloc(n uint64) (DevicePtr, error) {
 // Free returns a block to the cache. Freeing an address that is not live
 // (a double free, or memory from elsewhere) is an error, never a panic and
 // never a corrupt free list.
-func (a *Allocator) Free(p DevicePtr) error {
+func (a *allocator) Free(p devicePtr) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	size, ok := a.live[p]
@@ -120,13 +120,13 @@ func (a *Allocator) Free(p DevicePtr) error {
 }
 
 // EmptyCache gives every cached block back to the device.
-func (a *Allocator) EmptyCache() error {
+func (a *allocator) EmptyCache() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.emptyLocked()
 }
 
-func (a *Allocator) emptyLocked() error {
+func (a *allocator) emptyLocked() error {
 	var first error
 	for size, free := range a.cache {
 		for _, p := range free {
@@ -144,7 +144,7 @@ func (a *Allocator) emptyLocked() error {
 }
 
 // releaseAll frees every block, live or cached: device shutdown.
-func (a *Allocator) releaseAll() error {
+func (a *allocator) releaseAll() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	first := a.emptyLocked()
@@ -160,7 +160,7 @@ func (a *Allocator) releaseAll() error {
 }
 
 // Stats returns a snapshot of the counters.
-func (a *Allocator) Stats() MemStats {
+func (a *allocator) Stats() memStats {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.st
@@ -168,7 +168,7 @@ func (a *Allocator) Stats() MemStats {
 
 // ResetPeak starts a new high-water mark from the current use, so a
 // benchmark can measure one phase.
-func (a *Allocator) ResetPeak() {
+func (a *allocator) ResetPeak() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.st.PeakInUse = a.st.InUse

@@ -12,29 +12,29 @@ import (
 // own.
 type fakeMemory struct {
 	capacity, used uint64
-	next           DevicePtr
-	blocks         map[DevicePtr]uint64
+	next           devicePtr
+	blocks         map[devicePtr]uint64
 	allocs, frees  int
 	failFree       bool
 }
 
 func newFakeMemory(capacity uint64) *fakeMemory {
-	return &fakeMemory{capacity: capacity, next: 1 << 20, blocks: map[DevicePtr]uint64{}}
+	return &fakeMemory{capacity: capacity, next: 1 << 20, blocks: map[devicePtr]uint64{}}
 }
 
-func (f *fakeMemory) alloc(n uint64) (DevicePtr, error) {
+func (f *fakeMemory) alloc(n uint64) (devicePtr, error) {
 	if f.used+n > f.capacity {
-		return 0, fmt.Errorf("fake cuMemAlloc of %d: %w", n, ErrOutOfMemory)
+		return 0, fmt.Errorf("fake cuMemAlloc of %d: %w", n, errOutOfMemory)
 	}
 	p := f.next
-	f.next += DevicePtr(n)
+	f.next += devicePtr(n)
 	f.blocks[p] = n
 	f.used += n
 	f.allocs++
 	return p, nil
 }
 
-func (f *fakeMemory) free(p DevicePtr) error {
+func (f *fakeMemory) free(p devicePtr) error {
 	if f.failFree {
 		return errors.New("fake cuMemFree failure")
 	}
@@ -95,7 +95,7 @@ func TestAllocatorReuseAndStats(t *testing.T) {
 		t.Errorf("2048-byte request reused a 1024-byte block")
 	}
 	st := a.Stats()
-	want := MemStats{InUse: 4<<20 + 2048, Reserved: 4<<20 + 2048 + 1024, PeakInUse: 4<<20 + 2048, Allocs: 4, CacheHits: 1}
+	want := memStats{InUse: 4<<20 + 2048, Reserved: 4<<20 + 2048 + 1024, PeakInUse: 4<<20 + 2048, Allocs: 4, CacheHits: 1}
 	if st != want {
 		t.Errorf("stats = %+v, want %+v", st, want)
 	}
@@ -158,8 +158,8 @@ func TestAllocatorOOMRetry(t *testing.T) {
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("Alloc(%d) error = %v, wantErr %v", tc.request, err, tc.wantErr)
 			}
-			if err != nil && !errors.Is(err, ErrOutOfMemory) {
-				t.Errorf("error %v does not wrap ErrOutOfMemory", err)
+			if err != nil && !errors.Is(err, errOutOfMemory) {
+				t.Errorf("error %v does not wrap errOutOfMemory", err)
 			}
 			st := a.Stats()
 			if st.Retries != tc.wantRetry {
@@ -183,7 +183,7 @@ func TestAllocatorFreeErrors(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		p    DevicePtr
+		p    devicePtr
 	}{{"double free", p}, {"foreign pointer", 0xdead000}, {"null", 0}}
 	for _, tc := range tests {
 		err := a.Free(tc.p)
@@ -202,17 +202,17 @@ func TestAllocatorFreeErrors(t *testing.T) {
 func TestAllocatorNonOOMErrorNotRetried(t *testing.T) {
 	a := newAllocator(errMemory{})
 	_, err := a.Alloc(10)
-	if err == nil || errors.Is(err, ErrOutOfMemory) || a.Stats().Retries != 0 {
+	if err == nil || errors.Is(err, errOutOfMemory) || a.Stats().Retries != 0 {
 		t.Errorf("Alloc = %v, retries %d; want the device's own error, no retry", err, a.Stats().Retries)
 	}
 }
 
 type errMemory struct{}
 
-func (errMemory) alloc(uint64) (DevicePtr, error) {
-	return 0, &Error{Lib: "cuda", Call: "cuMemAlloc_v2", Code: 201, Name: "CUDA_ERROR_INVALID_CONTEXT"}
+func (errMemory) alloc(uint64) (devicePtr, error) {
+	return 0, &libError{Lib: "cuda", Call: "cuMemAlloc_v2", Code: 201, Name: "CUDA_ERROR_INVALID_CONTEXT"}
 }
-func (errMemory) free(DevicePtr) error { return nil }
+func (errMemory) free(devicePtr) error { return nil }
 
 func TestReleaseAll(t *testing.T) {
 	mem := newFakeMemory(1 << 30)
@@ -239,19 +239,19 @@ func TestReleaseAll(t *testing.T) {
 
 func TestErrorIsOOM(t *testing.T) {
 	tests := []struct {
-		e    *Error
+		e    *libError
 		want bool
 	}{
-		{&Error{Lib: "cuda", Call: "cuMemAlloc_v2", Code: cudaErrorOutOfMemory}, true},
-		{&Error{Lib: "cuda", Call: "cuMemAlloc_v2", Code: cudaErrorNoDevice}, false},
-		{&Error{Lib: "nvrtc", Call: "nvrtcCompileProgram", Code: cudaErrorOutOfMemory}, false},
+		{&libError{Lib: "cuda", Call: "cuMemAlloc_v2", Code: cudaErrorOutOfMemory}, true},
+		{&libError{Lib: "cuda", Call: "cuMemAlloc_v2", Code: cudaErrorNoDevice}, false},
+		{&libError{Lib: "nvrtc", Call: "nvrtcCompileProgram", Code: cudaErrorOutOfMemory}, false},
 	}
 	for _, tc := range tests {
-		if got := errors.Is(fmt.Errorf("wrapped: %w", tc.e), ErrOutOfMemory); got != tc.want {
-			t.Errorf("errors.Is(%v, ErrOutOfMemory) = %v, want %v", tc.e, got, tc.want)
+		if got := errors.Is(fmt.Errorf("wrapped: %w", tc.e), errOutOfMemory); got != tc.want {
+			t.Errorf("errors.Is(%v, errOutOfMemory) = %v, want %v", tc.e, got, tc.want)
 		}
 	}
-	e := &Error{Lib: "cuda", Call: "cuInit", Code: 100, Name: "CUDA_ERROR_NO_DEVICE", Msg: "no CUDA-capable device is detected"}
+	e := &libError{Lib: "cuda", Call: "cuInit", Code: 100, Name: "CUDA_ERROR_NO_DEVICE", Msg: "no CUDA-capable device is detected"}
 	if got := e.Error(); got != "cuda: cuInit failed with 100 (CUDA_ERROR_NO_DEVICE): no CUDA-capable device is detected" {
 		t.Errorf("Error() = %q", got)
 	}

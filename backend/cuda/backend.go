@@ -17,18 +17,18 @@ import (
 	"github.com/r1go/r1/tensor"
 )
 
-// gpu is what the Backend needs from a device: *Device on a GPU, a fake
+// gpu is what the Backend needs from a device: *device on a GPU, a fake
 // that keeps memory on the host in tests.
 type gpu interface {
-	Alloc(n uint64) (DevicePtr, error)
-	Free(p DevicePtr) error
-	CopyHtoD(dst DevicePtr, src []byte) error
-	CopyDtoH(dst []byte, src DevicePtr) error
-	CopyDtoD(dst, src DevicePtr, n uint64) error
-	Memset32(p DevicePtr, v uint32, n uint64) error
-	Launch(fn Function, grid, block [3]uint32, sharedMem uint32, args ...any) error
-	Gemm(g GemmSpec, a, b, c DevicePtr, alpha, beta float32) error
-	MemStats() MemStats
+	Alloc(n uint64) (devicePtr, error)
+	Free(p devicePtr) error
+	CopyHtoD(dst devicePtr, src []byte) error
+	CopyDtoH(dst []byte, src devicePtr) error
+	CopyDtoD(dst, src devicePtr, n uint64) error
+	Memset32(p devicePtr, v uint32, n uint64) error
+	Launch(fn function, grid, block [3]uint32, sharedMem uint32, args ...any) error
+	Gemm(g gemmSpec, a, b, c devicePtr, alpha, beta float32) error
+	MemStats() memStats
 }
 
 // Backend implements tensor.Backend on one GPU. Activations, weights and
@@ -47,11 +47,11 @@ type Backend struct {
 	dev     gpu
 	name    string
 	closeFn func() error
-	fns     map[string]Function
+	fns     map[string]function
 
 	mu      sync.Mutex // guards the scratch buffers below across zero/launch/read
-	flags   DevicePtr  // 2 int32: [0] bad-index flag, [1] non-finite flag
-	partial DevicePtr  // reduceMaxGrid float64 partial sums of SumSquares
+	flags   devicePtr  // 2 int32: [0] bad-index flag, [1] non-finite flag
+	partial devicePtr  // reduceMaxGrid float64 partial sums of SumSquares
 	checks  bool
 }
 
@@ -62,7 +62,7 @@ var _ tensor.Backend = (*Backend)(nil)
 // it returns the core's error, which names what is missing and says the
 // CPU backend will be used.
 func New(ordinal int) (*Backend, error) {
-	return newFrom(ordinal, defaultEnv(), DefaultKernelCacheDir())
+	return newFrom(ordinal, defaultEnv(), defaultKernelCacheDir())
 }
 
 func newFrom(ordinal int, env searchEnv, cacheDir string) (*Backend, error) {
@@ -70,13 +70,13 @@ func newFrom(ordinal int, env searchEnv, cacheDir string) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	mod, err := d.LoadSource(KernelSource(), "r1_kernels.cu", nil)
+	mod, err := d.LoadSource(kernelSource(), "r1_kernels.cu", nil)
 	if err != nil {
 		d.Close()
 		return nil, fmt.Errorf("cuda: compiling the kernels of backend/cuda/kernels for %s: %w", d.Arch(), err)
 	}
-	fns := map[string]Function{}
-	for _, k := range KernelTable {
+	fns := map[string]function{}
+	for _, k := range kernelTable {
 		f, err := d.Function(mod, k.Name)
 		if err != nil {
 			d.Close()
@@ -94,10 +94,10 @@ func newFrom(ordinal int, env searchEnv, cacheDir string) (*Backend, error) {
 }
 
 // newBackend wraps a device whose kernels are loaded (fns by name).
-func newBackend(dev gpu, name string, fns map[string]Function) (*Backend, error) {
-	for _, k := range KernelTable {
+func newBackend(dev gpu, name string, fns map[string]function) (*Backend, error) {
+	for _, k := range kernelTable {
 		if _, ok := fns[k.Name]; !ok {
-			return nil, fmt.Errorf("cuda: kernel %s of KernelTable was not loaded", k.Name)
+			return nil, fmt.Errorf("cuda: kernel %s of the kernel table was not loaded", k.Name)
 		}
 	}
 	b := &Backend{dev: dev, name: name, fns: fns, checks: true}
@@ -120,19 +120,19 @@ func (b *Backend) Close() error {
 	return b.closeFn()
 }
 
-// PeakMemory is the high-water mark of device memory handed out to
+// peakMemory is the high-water mark of device memory handed out to
 // tensors and scratch buffers, in bytes (rounded block sizes).
-func (b *Backend) PeakMemory() uint64 { return b.dev.MemStats().PeakInUse }
+func (b *Backend) peakMemory() uint64 { return b.dev.MemStats().PeakInUse }
 
-// MemStats returns the caching allocator's counters.
-func (b *Backend) MemStats() MemStats { return b.dev.MemStats() }
+// memStats returns the caching allocator's counters.
+func (b *Backend) memStats() memStats { return b.dev.MemStats() }
 
-// SetIndexChecks turns the bad-index checks of Embedding, RoPE,
+// setIndexChecks turns the bad-index checks of Embedding, RoPE,
 // LogSoftmaxGather, KVWrite, CopySlots and PagedAttention on or off. Each
 // check synchronises the device, which a CUDA graph capture forbids and
 // which costs latency in decode; off, bad indices are skipped silently
 // (the kernels still never touch memory outside their tensors).
-func (b *Backend) SetIndexChecks(on bool) {
+func (b *Backend) setIndexChecks(on bool) {
 	b.mu.Lock()
 	b.checks = on
 	b.mu.Unlock()
@@ -143,20 +143,20 @@ func (b *Backend) Name() string { return b.name }
 
 // ---- storage -----------------------------------------------------------------
 
-// Buffer is the Buf of a tensor on this backend. Reshape shares the
+// buffer is the Buf of a tensor on this backend. Reshape shares the
 // pointer, so Free through any reshape of a tensor frees it once; SliceRows
 // views point into their parent and never free it.
-type Buffer struct {
-	ptr    DevicePtr
+type buffer struct {
+	ptr    devicePtr
 	bytes  int64
-	parent *Buffer // for SliceRows views
+	parent *buffer // for SliceRows views
 	freed  bool
 }
 
 // Ptr is the device address of the tensor's first element.
-func (buf *Buffer) Ptr() DevicePtr { return buf.ptr }
+func (buf *buffer) Ptr() devicePtr { return buf.ptr }
 
-func (buf *Buffer) live() bool {
+func (buf *buffer) live() bool {
 	for p := buf; p != nil; p = p.parent {
 		if p.freed {
 			return false
@@ -165,11 +165,11 @@ func (buf *Buffer) live() bool {
 	return true
 }
 
-// Ptr returns the device address of t's first element, panicking when t
+// tensorPtr returns the device address of t's first element, panicking when t
 // is not a live tensor of this backend: kernels must never see a stale
 // address.
-func Ptr(t *tensor.Tensor) DevicePtr {
-	buf, ok := t.Buf.(*Buffer)
+func tensorPtr(t *tensor.Tensor) devicePtr {
+	buf, ok := t.Buf.(*buffer)
 	if !ok {
 		panic(fmt.Sprintf("cuda: tensor %v is not on a CUDA device (Buf is %T)", t, t.Buf))
 	}
@@ -179,23 +179,23 @@ func Ptr(t *tensor.Tensor) DevicePtr {
 	return buf.ptr
 }
 
-// ptrOrNil is Ptr, or 0 for a nil tensor (the kernels' nullable pointers).
-func ptrOrNil(t *tensor.Tensor) DevicePtr {
+// ptrOrNil is tensorPtr, or 0 for a nil tensor (the kernels' nullable pointers).
+func ptrOrNil(t *tensor.Tensor) devicePtr {
 	if t == nil {
 		return 0
 	}
-	return Ptr(t)
+	return tensorPtr(t)
 }
 
 // dataType maps a tensor dtype to cuBLASLt's type.
-func dataType(dt tensor.DType) (DataType, error) {
+func dataType(dt tensor.DType) (cudaDataType, error) {
 	switch dt {
 	case tensor.F32:
-		return DataF32, nil
+		return dataF32, nil
 	case tensor.BF16:
-		return DataBF16, nil
+		return dataBF16, nil
 	case tensor.F16:
-		return DataF16, nil
+		return dataF16, nil
 	}
 	return 0, fmt.Errorf("cuda: no GEMM type for %s", dt)
 }
@@ -236,7 +236,7 @@ func (b *Backend) alloc(dt tensor.DType, shape []int) *tensor.Tensor {
 	n := int64(tensor.Numel(shape)) * int64(dt.Size())
 	p, err := b.dev.Alloc(uint64(n))
 	b.must(fmt.Sprintf("New(%s %v)", dt, shape), err)
-	return &tensor.Tensor{Shape: append([]int(nil), shape...), DType: dt, Dev: b, Buf: &Buffer{ptr: p, bytes: n}}
+	return &tensor.Tensor{Shape: append([]int(nil), shape...), DType: dt, Dev: b, Buf: &buffer{ptr: p, bytes: n}}
 }
 
 // New allocates a zeroed tensor from the caching allocator.
@@ -245,7 +245,7 @@ func (b *Backend) New(dt tensor.DType, shape ...int) *tensor.Tensor {
 	if n := t.Bytes(); n > 0 {
 		// Every dtype's zero is all-zero bits; Memset32 covers the 4-byte
 		// words and the allocator's 512-byte rounding covers a 2-byte tail.
-		b.must("New", b.dev.Memset32(Ptr(t), 0, uint64(n+3)/4))
+		b.must("New", b.dev.Memset32(tensorPtr(t), 0, uint64(n+3)/4))
 	}
 	return t
 }
@@ -263,7 +263,7 @@ func (b *Backend) Upload(data []float32, dt tensor.DType, shape ...int) *tensor.
 		panic("cuda: Upload of float data as " + dt.String())
 	}
 	t := b.alloc(dt, shape)
-	b.must("Upload", b.dev.CopyHtoD(Ptr(t), tensor.EncodeF32(data, dt)))
+	b.must("Upload", b.dev.CopyHtoD(tensorPtr(t), tensor.EncodeF32(data, dt)))
 	return t
 }
 
@@ -280,13 +280,13 @@ func (b *Backend) UploadInt32(data []int32, shape ...int) *tensor.Tensor {
 	for i, v := range data {
 		binary.LittleEndian.PutUint32(raw[4*i:], uint32(v))
 	}
-	b.must("UploadInt32", b.dev.CopyHtoD(Ptr(t), raw))
+	b.must("UploadInt32", b.dev.CopyHtoD(tensorPtr(t), raw))
 	return t
 }
 
 func (b *Backend) raw(t *tensor.Tensor) []byte {
 	raw := make([]byte, t.Bytes())
-	b.must("Download", b.dev.CopyDtoH(raw, Ptr(t)))
+	b.must("Download", b.dev.CopyDtoH(raw, tensorPtr(t)))
 	return raw
 }
 
@@ -324,7 +324,7 @@ func (b *Backend) Free(t *tensor.Tensor) {
 	if t.Buf == nil {
 		return
 	}
-	buf, ok := t.Buf.(*Buffer)
+	buf, ok := t.Buf.(*buffer)
 	if !ok {
 		panic(fmt.Sprintf("cuda: Free of %v: not a CUDA tensor (Buf is %T)", t, t.Buf))
 	}
@@ -342,21 +342,21 @@ func (b *Backend) SliceRows(t *tensor.Tensor, start, end int) *tensor.Tensor {
 	if len(t.Shape) == 0 || start < 0 || end > t.Shape[0] || start > end {
 		panic(fmt.Sprintf("cuda: SliceRows [%d,%d) of %v", start, end, t.Shape))
 	}
-	p := Ptr(t)
+	p := tensorPtr(t)
 	per := int64(0)
 	if t.Shape[0] > 0 {
 		per = int64(t.Numel()/t.Shape[0]) * int64(t.DType.Size())
 	}
 	shape := append([]int{end - start}, t.Shape[1:]...)
 	return &tensor.Tensor{Shape: shape, DType: t.DType, Dev: b,
-		Buf: &Buffer{ptr: p + DevicePtr(int64(start)*per), bytes: int64(end-start) * per, parent: t.Buf.(*Buffer)}}
+		Buf: &buffer{ptr: p + devicePtr(int64(start)*per), bytes: int64(end-start) * per, parent: t.Buf.(*buffer)}}
 }
 
 // ---- launching -------------------------------------------------------------
 
-// launch runs a kernel of KernelTable, panicking with the kernel named on
+// launch runs a kernel of kernelTable, panicking with the kernel named on
 // any error (a bad launch configuration is a bug in this file).
-func (b *Backend) launch(name string, cfg LaunchConfig, cfgErr error, args ...any) {
+func (b *Backend) launch(name string, cfg launchConfig, cfgErr error, args ...any) {
 	if cfgErr != nil {
 		panic(fmt.Sprintf("cuda: %s: %v", name, cfgErr))
 	}
@@ -371,14 +371,14 @@ func (b *Backend) launch(name string, cfg LaunchConfig, cfgErr error, args ...an
 
 // flat launches a grid-stride kernel over n elements.
 func (b *Backend) flat(name string, n int64, args ...any) {
-	cfg, err := LaunchFlat(n)
+	cfg, err := launchFlat(n)
 	b.launch(name, cfg, err, args...)
 }
 
 // checked runs kernels that report bad indices through an error flag and
 // returns whether the flag was raised. With checks off it passes a null
 // flag and returns false.
-func (b *Backend) checked(run func(flag DevicePtr)) bool {
+func (b *Backend) checked(run func(flag devicePtr)) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.checks {
@@ -409,9 +409,9 @@ type staged struct {
 }
 
 // ptr is the address the kernel gets (0 for a nil tensor).
-func (s staged) ptr() DevicePtr {
+func (s staged) ptr() devicePtr {
 	if s.tmp != nil {
-		return Ptr(s.tmp)
+		return tensorPtr(s.tmp)
 	}
 	return ptrOrNil(s.t)
 }
@@ -447,7 +447,7 @@ func isFloat(dt tensor.DType) bool { return dt == tensor.F32 || dt == tensor.BF1
 
 // convert dst = src between F32 and BF16 (same numel checked by callers).
 func (b *Backend) convert(dst, src *tensor.Tensor) {
-	b.flat("r1_convert_"+suffix(src.DType)+"_"+suffix(dst.DType), int64(src.Numel()), Ptr(dst), Ptr(src), int64(src.Numel()))
+	b.flat("r1_convert_"+suffix(src.DType)+"_"+suffix(dst.DType), int64(src.Numel()), tensorPtr(dst), tensorPtr(src), int64(src.Numel()))
 }
 
 // ---- elementwise -----------------------------------------------------------
@@ -459,7 +459,7 @@ func (b *Backend) Copy(dst, src *tensor.Tensor) {
 		panic(fmt.Sprintf("cuda: Copy %v <- %v", dst, src))
 	}
 	if dst.DType == src.DType {
-		b.must("Copy", b.dev.CopyDtoD(Ptr(dst), Ptr(src), uint64(src.Bytes())))
+		b.must("Copy", b.dev.CopyDtoD(tensorPtr(dst), tensorPtr(src), uint64(src.Bytes())))
 		return
 	}
 	if !isFloat(dst.DType) || !isFloat(src.DType) {
@@ -473,9 +473,9 @@ func (b *Backend) Fill(t *tensor.Tensor, v float32) {
 	n := int64(t.Numel())
 	switch t.DType {
 	case tensor.I32:
-		b.flat("r1_fill_i32", n, Ptr(t), v, n)
+		b.flat("r1_fill_i32", n, tensorPtr(t), v, n)
 	case tensor.F32, tensor.BF16:
-		b.flat("r1_fill_"+suffix(t.DType), n, Ptr(t), v, n)
+		b.flat("r1_fill_"+suffix(t.DType), n, tensorPtr(t), v, n)
 	default:
 		panic(fmt.Sprintf("cuda: Fill of %v: want F32, BF16 or I32", t))
 	}
@@ -493,7 +493,7 @@ func (b *Backend) mustFloat(op string, ts ...*tensor.Tensor) {
 func (b *Backend) Scale(t *tensor.Tensor, s float32) {
 	b.mustFloat("Scale", t)
 	n := int64(t.Numel())
-	b.flat("r1_scale_"+suffix(t.DType), n, Ptr(t), s, n)
+	b.flat("r1_scale_"+suffix(t.DType), n, tensorPtr(t), s, n)
 }
 
 // Axpy y += a·x. The kernels cover (y, x) = (F32, F32), (F32, BF16) and
@@ -507,7 +507,7 @@ func (b *Backend) Axpy(y *tensor.Tensor, a float32, x *tensor.Tensor) {
 		xt = tensor.BF16
 	}
 	xs := b.stage("Axpy", x, xt, true, false)
-	b.flat("r1_axpy_"+suffix(y.DType)+"_"+suffix(xs.dtype()), n, Ptr(y), a, xs.ptr(), n)
+	b.flat("r1_axpy_"+suffix(y.DType)+"_"+suffix(xs.dtype()), n, tensorPtr(y), a, xs.ptr(), n)
 	xs.done()
 }
 
@@ -526,7 +526,7 @@ func (b *Backend) Add(out, x, y *tensor.Tensor) {
 	dt := out.DType
 	xs, ys := b.stage("Add", x, dt, true, false), b.stage("Add", y, dt, true, false)
 	n := int64(out.Numel())
-	b.flat("r1_add_"+suffix(dt), n, Ptr(out), xs.ptr(), ys.ptr(), n)
+	b.flat("r1_add_"+suffix(dt), n, tensorPtr(out), xs.ptr(), ys.ptr(), n)
 	xs.done()
 	ys.done()
 }
@@ -536,10 +536,10 @@ func (b *Backend) Add(out, x, y *tensor.Tensor) {
 func (b *Backend) SumSquares(t *tensor.Tensor) float64 {
 	b.mustFloat("SumSquares", t)
 	n := int64(t.Numel())
-	cfg, err := LaunchReduce(n)
+	cfg, err := launchReduce(n)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.launch("r1_sumsq_"+suffix(t.DType), cfg, err, b.partial, Ptr(t), n)
+	b.launch("r1_sumsq_"+suffix(t.DType), cfg, err, b.partial, tensorPtr(t), n)
 	raw := make([]byte, 8*cfg.Grid[0])
 	b.must("SumSquares", b.dev.CopyDtoH(raw, b.partial))
 	var s float64
@@ -557,7 +557,7 @@ func (b *Backend) AllFinite(t *tensor.Tensor) bool {
 	defer b.mu.Unlock()
 	flag := b.flags + 4
 	b.must("AllFinite", b.dev.Memset32(flag, 0, 1))
-	b.flat("r1_nonfinite_"+suffix(t.DType), n, flag, Ptr(t), n)
+	b.flat("r1_nonfinite_"+suffix(t.DType), n, flag, tensorPtr(t), n)
 	var v [4]byte
 	b.must("AllFinite", b.dev.CopyDtoH(v[:], flag))
 	return binary.LittleEndian.Uint32(v[:]) == 0
@@ -615,7 +615,7 @@ func (b *Backend) MatMul(c, x, w *tensor.Tensor, transA, transB bool, alpha, bet
 	cs := b.stage("MatMul", c, ct, true, true)
 	abT, _ := dataType(ab)
 	cT, _ := dataType(ct)
-	spec := GemmSpec{M: m, N: n, K: k, TransA: transA, TransB: transB, AB: abT, C: cT}
+	spec := gemmSpec{M: m, N: n, K: k, TransA: transA, TransB: transB, AB: abT, C: cT}
 	b.must("MatMul", b.dev.Gemm(spec, xs.ptr(), ws.ptr(), cs.ptr(), alpha, beta))
 	xs.done()
 	ws.done()
@@ -635,7 +635,7 @@ func (b *Backend) AddBias(out, bias *tensor.Tensor) {
 	}
 	bs := b.stage("AddBias", bias, bt, true, false)
 	n := int64(out.Numel())
-	b.flat("r1_add_bias_"+suffix(out.DType)+"_"+suffix(bt), n, Ptr(out), bs.ptr(), n, int32(out.Cols()))
+	b.flat("r1_add_bias_"+suffix(out.DType)+"_"+suffix(bt), n, tensorPtr(out), bs.ptr(), n, int32(out.Cols()))
 	bs.done()
 }
 
@@ -650,8 +650,8 @@ func (b *Backend) SumRowsAcc(dbias, dout *tensor.Tensor) {
 		return
 	}
 	ds := b.stage("SumRowsAcc", dbias, tensor.F32, true, true)
-	cfg, err := LaunchColumns(dout.Cols())
-	b.launch("r1_sum_rows_acc_f32_"+suffix(dout.DType), cfg, err, ds.ptr(), Ptr(dout), int32(dout.Rows()), int32(dout.Cols()))
+	cfg, err := launchColumns(dout.Cols())
+	b.launch("r1_sum_rows_acc_f32_"+suffix(dout.DType), cfg, err, ds.ptr(), tensorPtr(dout), int32(dout.Rows()), int32(dout.Cols()))
 	ds.done()
 }
 
@@ -680,9 +680,9 @@ func (b *Backend) Embedding(out, table, ids *tensor.Tensor) {
 		return
 	}
 	os, ts := b.stage("Embedding", out, tensor.BF16, false, true), b.stage("Embedding", table, tensor.BF16, true, false)
-	cfg, cerr := LaunchRows(n, 256)
-	bad := b.checked(func(flag DevicePtr) {
-		b.launch("r1_embedding_fwd", cfg, cerr, os.ptr(), ts.ptr(), Ptr(ids), flag, int32(c), int32(v))
+	cfg, cerr := launchRows(n, 256)
+	bad := b.checked(func(flag devicePtr) {
+		b.launch("r1_embedding_fwd", cfg, cerr, os.ptr(), ts.ptr(), tensorPtr(ids), flag, int32(c), int32(v))
 	})
 	os.done()
 	ts.done()
@@ -705,9 +705,9 @@ func (b *Backend) EmbeddingBackward(dtable, dout, ids *tensor.Tensor) {
 		return
 	}
 	dts, ds := b.stage("EmbeddingBackward", dtable, tensor.F32, true, true), b.stage("EmbeddingBackward", dout, tensor.BF16, true, false)
-	cfg, cerr := LaunchRows(n, 256)
-	bad := b.checked(func(flag DevicePtr) {
-		b.launch("r1_embedding_bwd", cfg, cerr, dts.ptr(), ds.ptr(), Ptr(ids), flag, int32(c), int32(v))
+	cfg, cerr := launchRows(n, 256)
+	bad := b.checked(func(flag devicePtr) {
+		b.launch("r1_embedding_bwd", cfg, cerr, dts.ptr(), ds.ptr(), tensorPtr(ids), flag, int32(c), int32(v))
 	})
 	dts.done()
 	ds.done()
@@ -729,7 +729,7 @@ func (b *Backend) RMSNorm(out, rstd, x, w *tensor.Tensor, eps float32) {
 	os := b.stage("RMSNorm", out, tensor.BF16, false, true)
 	rs := b.stage("RMSNorm", rstd, tensor.F32, false, true)
 	xs, ws := b.stage("RMSNorm", x, tensor.BF16, true, false), b.stage("RMSNorm", w, tensor.BF16, true, false)
-	cfg, err := LaunchRows(x.Rows(), 256)
+	cfg, err := launchRows(x.Rows(), 256)
 	b.launch("r1_rmsnorm_fwd", cfg, err, os.ptr(), rs.ptr(), xs.ptr(), ws.ptr(), int32(x.Cols()), eps)
 	for _, s := range []staged{os, rs, xs, ws} {
 		s.done()
@@ -752,9 +752,9 @@ func (b *Backend) RMSNormBackward(dx, dw, dout, x, w, rstd *tensor.Tensor) {
 	xs := b.stage("RMSNormBackward", x, tensor.BF16, true, false)
 	ws := b.stage("RMSNormBackward", w, tensor.BF16, true, false)
 	rs := b.stage("RMSNormBackward", rstd, tensor.F32, true, false)
-	cfg, err := LaunchRows(n, 256)
+	cfg, err := launchRows(n, 256)
 	b.launch("r1_rmsnorm_bwd_dx", cfg, err, dxs.ptr(), ds.ptr(), xs.ptr(), ws.ptr(), rs.ptr(), int32(c))
-	ccfg, cerr := LaunchColumns(c)
+	ccfg, cerr := launchColumns(c)
 	b.launch("r1_rmsnorm_bwd_dw", ccfg, cerr, dws.ptr(), ds.ptr(), xs.ptr(), rs.ptr(), int32(n), int32(c))
 	for _, s := range []staged{dxs, dws, ds, xs, ws, rs} {
 		s.done()
@@ -779,8 +779,8 @@ func (b *Backend) RoPE(x, cos, sin, pos *tensor.Tensor, inverse bool) {
 	if inverse {
 		inv = 1
 	}
-	bad := b.checked(func(flag DevicePtr) {
-		b.flat("r1_rope", int64(bt*h*d/2), xs.ptr(), cs.ptr(), ss.ptr(), Ptr(pos), flag, int64(bt), int32(h), int32(d), int32(p), inv)
+	bad := b.checked(func(flag devicePtr) {
+		b.flat("r1_rope", int64(bt*h*d/2), xs.ptr(), cs.ptr(), ss.ptr(), tensorPtr(pos), flag, int64(bt), int32(h), int32(d), int32(p), inv)
 	})
 	for _, s := range []staged{xs, cs, ss} {
 		s.done()
@@ -806,7 +806,7 @@ func attnDims(q, k, v, out, lse, mask *tensor.Tensor) (b, t, hq, hkv, d int, err
 	if mask != nil && (mask.DType != tensor.I32 || mask.Numel() != b*t) {
 		return 0, 0, 0, 0, 0, fmt.Errorf("cuda: Attention mask %v: want I32 (B,T) = (%d,%d)", mask, b, t)
 	}
-	if err := CheckAttentionShape(d, hq, hkv, false); err != nil {
+	if err := checkAttentionShape(d, hq, hkv, false); err != nil {
 		return 0, 0, 0, 0, 0, err
 	}
 	return b, t, hq, hkv, d, nil
@@ -825,7 +825,7 @@ func (b *Backend) Attention(out, lse, q, k, v, mask *tensor.Tensor, scale float3
 	}
 	os, ls := b.stage("Attention", out, tensor.BF16, false, true), b.stage("Attention", lse, tensor.F32, false, true)
 	qs, ks, vs := b.stage("Attention", q, tensor.BF16, true, false), b.stage("Attention", k, tensor.BF16, true, false), b.stage("Attention", v, tensor.BF16, true, false)
-	cfg, cerr := LaunchAttention(bb, t, hq)
+	cfg, cerr := launchAttention(bb, t, hq)
 	b.launch("r1_attention_fwd", cfg, cerr, os.ptr(), ls.ptr(), qs.ptr(), ks.ptr(), vs.ptr(), ptrOrNil(mask),
 		int32(t), int32(hq), int32(hkv), int32(d), scale)
 	for _, s := range []staged{os, ls, qs, ks, vs} {
@@ -855,13 +855,13 @@ func (b *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, mask *t
 	ds, os, ls := st(dout, tensor.BF16, true, false), st(out, tensor.BF16, true, false), st(lse, tensor.F32, true, false)
 	qs, ks, vs := st(q, tensor.BF16, true, false), st(k, tensor.BF16, true, false), st(v, tensor.BF16, true, false)
 	delta := b.alloc(tensor.F32, []int{bb, hq, t})
-	wc, werr := LaunchWarpRows(int64(bb * t * hq))
-	b.launch("r1_attention_bwd_delta", wc, werr, Ptr(delta), ds.ptr(), os.ptr(), int32(bb), int32(t), int32(hq), int32(d))
-	qc, qerr := LaunchAttention(bb, t, hq)
-	b.launch("r1_attention_bwd_dq", qc, qerr, dqs.ptr(), ds.ptr(), ls.ptr(), Ptr(delta), qs.ptr(), ks.ptr(), vs.ptr(), ptrOrNil(mask),
+	wc, werr := launchWarpRows(int64(bb * t * hq))
+	b.launch("r1_attention_bwd_delta", wc, werr, tensorPtr(delta), ds.ptr(), os.ptr(), int32(bb), int32(t), int32(hq), int32(d))
+	qc, qerr := launchAttention(bb, t, hq)
+	b.launch("r1_attention_bwd_dq", qc, qerr, dqs.ptr(), ds.ptr(), ls.ptr(), tensorPtr(delta), qs.ptr(), ks.ptr(), vs.ptr(), ptrOrNil(mask),
 		int32(t), int32(hq), int32(hkv), int32(d), scale)
-	kc, kerr := LaunchAttention(bb, t, hkv)
-	b.launch("r1_attention_bwd_dkdv", kc, kerr, dks.ptr(), dvs.ptr(), ds.ptr(), ls.ptr(), Ptr(delta), qs.ptr(), ks.ptr(), vs.ptr(), ptrOrNil(mask),
+	kc, kerr := launchAttention(bb, t, hkv)
+	b.launch("r1_attention_bwd_dkdv", kc, kerr, dks.ptr(), dvs.ptr(), ds.ptr(), ls.ptr(), tensorPtr(delta), qs.ptr(), ks.ptr(), vs.ptr(), ptrOrNil(mask),
 		int32(t), int32(hq), int32(hkv), int32(d), scale)
 	b.Free(delta)
 	for _, s := range []staged{dqs, dks, dvs, ds, os, ls, qs, ks, vs} {
@@ -912,9 +912,9 @@ func (b *Backend) LogSoftmaxGather(logp, lse, entropy, logits, target *tensor.Te
 	lps, lss, es := b.stage("LogSoftmaxGather", logp, tensor.F32, false, true), b.stage("LogSoftmaxGather", lse, tensor.F32, false, true),
 		b.stage("LogSoftmaxGather", entropy, tensor.F32, false, true)
 	zs := b.stage("LogSoftmaxGather", logits, tensor.BF16, true, false)
-	cfg, cerr := LaunchRows(n, 512)
-	bad := b.checked(func(flag DevicePtr) {
-		b.launch("r1_logsoftmax_gather_fwd", cfg, cerr, lps.ptr(), lss.ptr(), es.ptr(), zs.ptr(), Ptr(target), flag, int32(v))
+	cfg, cerr := launchRows(n, 512)
+	bad := b.checked(func(flag devicePtr) {
+		b.launch("r1_logsoftmax_gather_fwd", cfg, cerr, lps.ptr(), lss.ptr(), es.ptr(), zs.ptr(), tensorPtr(target), flag, int32(v))
 	})
 	for _, s := range []staged{lps, lss, es, zs} {
 		s.done()
@@ -943,8 +943,8 @@ func (b *Backend) LogSoftmaxGatherBackward(logits, lse, target, dlogp, dentropy 
 	zs := b.stage("LogSoftmaxGatherBackward", logits, tensor.BF16, true, true)
 	st := func(x *tensor.Tensor) staged { return b.stage("LogSoftmaxGatherBackward", x, tensor.F32, true, false) }
 	ls, dls, des := st(lse), st(dlogp), st(dentropy)
-	cfg, cerr := LaunchRows(n, 512)
-	b.launch("r1_logsoftmax_gather_bwd", cfg, cerr, zs.ptr(), ls.ptr(), Ptr(target), dls.ptr(), des.ptr(), int32(v))
+	cfg, cerr := launchRows(n, 512)
+	b.launch("r1_logsoftmax_gather_bwd", cfg, cerr, zs.ptr(), ls.ptr(), tensorPtr(target), dls.ptr(), des.ptr(), int32(v))
 	for _, s := range []staged{zs, ls, dls, des} {
 		s.done()
 	}
@@ -966,8 +966,8 @@ func (b *Backend) KVWrite(kcache, vcache, k, v, slots *tensor.Tensor) {
 	row, capacity := k.Numel()/n, kcache.Shape[0]
 	st := func(x *tensor.Tensor, in, o bool) staged { return b.stage("KVWrite", x, tensor.BF16, in, o) }
 	kcs, vcs, ks, vs := st(kcache, true, true), st(vcache, true, true), st(k, true, false), st(v, true, false)
-	bad := b.checked(func(flag DevicePtr) {
-		b.flat("r1_kv_write", int64(n*row), kcs.ptr(), vcs.ptr(), ks.ptr(), vs.ptr(), Ptr(slots), flag, int32(n), int32(row), int32(capacity))
+	bad := b.checked(func(flag devicePtr) {
+		b.flat("r1_kv_write", int64(n*row), kcs.ptr(), vcs.ptr(), ks.ptr(), vs.ptr(), tensorPtr(slots), flag, int32(n), int32(row), int32(capacity))
 	})
 	for _, s := range []staged{kcs, vcs, ks, vs} {
 		s.done()
@@ -991,8 +991,8 @@ func (b *Backend) CopySlots(cache, src, dst *tensor.Tensor) {
 	slots := cache.Shape[0]
 	row := cache.Numel() / slots
 	cs := b.stage("CopySlots", cache, tensor.BF16, true, true)
-	bad := b.checked(func(flag DevicePtr) {
-		b.flat("r1_copy_slots", int64(n*row), cs.ptr(), Ptr(src), Ptr(dst), flag, int32(n), int32(row), int32(slots))
+	bad := b.checked(func(flag devicePtr) {
+		b.flat("r1_copy_slots", int64(n*row), cs.ptr(), tensorPtr(src), tensorPtr(dst), flag, int32(n), int32(row), int32(slots))
 	})
 	cs.done()
 	if bad {
@@ -1014,7 +1014,7 @@ func (b *Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seq
 			out.Shape, q.Shape, kcache.Shape, vcache.Shape, blockTable.Shape, seqIdx.Shape, seqLens.Shape, blockSize))
 	}
 	n, hq, d, hkv := q.Shape[0], q.Shape[1], q.Shape[2], kcache.Shape[1]
-	b.must("PagedAttention", CheckAttentionShape(d, hq, hkv, true))
+	b.must("PagedAttention", checkAttentionShape(d, hq, hkv, true))
 	if n == 0 {
 		return
 	}
@@ -1022,9 +1022,9 @@ func (b *Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seq
 	numSeqs, maxBlocks := blockTable.Shape[0], blockTable.Shape[1]
 	st := func(x *tensor.Tensor, in, o bool) staged { return b.stage("PagedAttention", x, tensor.BF16, in, o) }
 	os, qs, kcs, vcs := st(out, false, true), st(q, true, false), st(kcache, true, false), st(vcache, true, false)
-	cfg, cerr := LaunchPaged(n, hkv)
-	bad := b.checked(func(flag DevicePtr) {
-		b.launch("r1_paged_attention", cfg, cerr, os.ptr(), qs.ptr(), kcs.ptr(), vcs.ptr(), Ptr(blockTable), Ptr(seqIdx), Ptr(seqLens), flag,
+	cfg, cerr := launchPaged(n, hkv)
+	bad := b.checked(func(flag devicePtr) {
+		b.launch("r1_paged_attention", cfg, cerr, os.ptr(), qs.ptr(), kcs.ptr(), vcs.ptr(), tensorPtr(blockTable), tensorPtr(seqIdx), tensorPtr(seqLens), flag,
 			int32(hq), int32(hkv), int32(d), int32(numSeqs), int32(maxBlocks), int32(blockSize), int32(kcache.Shape[0]), scale)
 	})
 	for _, s := range []staged{os, qs, kcs, vcs} {
@@ -1066,6 +1066,6 @@ func (b *Backend) AdamW(param, grad, m, v *tensor.Tensor, lr, beta1, beta2, eps,
 	decay, stepSize, sqrtBC2, err := adamConstants(lr, beta1, beta2, weightDecay, step)
 	b.must("AdamW", err)
 	n := int64(param.Numel())
-	b.flat("r1_adamw_"+suffix(grad.DType), n, Ptr(param), DevicePtr(0), Ptr(grad), Ptr(m), Ptr(v), n,
+	b.flat("r1_adamw_"+suffix(grad.DType), n, tensorPtr(param), devicePtr(0), tensorPtr(grad), tensorPtr(m), tensorPtr(v), n,
 		beta1, beta2, eps, decay, stepSize, sqrtBC2)
 }

@@ -111,16 +111,16 @@ func TestGPUBackendSampling(t *testing.T) {
 
 func TestGPUBackendMemory(t *testing.T) {
 	g := gpuBackend(t)
-	before := g.MemStats().InUse
+	before := g.memStats().InUse
 	x := g.New(tensor.BF16, 1024, 1024)
-	if got := g.MemStats().InUse - before; got < 2<<20 {
+	if got := g.memStats().InUse - before; got < 2<<20 {
 		t.Errorf("a 2 MiB tensor raised InUse by %d bytes", got)
 	}
-	if g.PeakMemory() < g.MemStats().InUse {
-		t.Errorf("PeakMemory %d below InUse %d", g.PeakMemory(), g.MemStats().InUse)
+	if g.peakMemory() < g.memStats().InUse {
+		t.Errorf("PeakMemory %d below InUse %d", g.peakMemory(), g.memStats().InUse)
 	}
 	g.Free(x)
-	if got := g.MemStats().InUse; got != before {
+	if got := g.memStats().InUse; got != before {
 		t.Errorf("InUse %d after Free, %d before New", got, before)
 	}
 	if _, err := New(1 << 20); err == nil || !strings.Contains(err.Error(), "device") {
@@ -132,8 +132,8 @@ func TestGPUBackendMemory(t *testing.T) {
 // rows) without a panic or a synchronisation.
 func TestGPUBackendIndexChecksOff(t *testing.T) {
 	g := gpuBackend(t)
-	g.SetIndexChecks(false)
-	defer g.SetIndexChecks(true)
+	g.setIndexChecks(false)
+	defer g.setIndexChecks(true)
 	table := g.Upload([]float32{1, 2, 3, 4}, tensor.BF16, 2, 2)
 	out := g.New(tensor.BF16, 2, 2)
 	g.Embedding(out, table, g.UploadInt32([]int32{1, 7}, 2))

@@ -27,21 +27,21 @@ import (
 // allocator. Addresses start high and are 4 KiB apart so that an offset
 // past the end of a block never lands in another one.
 type fakeMem struct {
-	next   DevicePtr
-	blocks map[DevicePtr][]byte
+	next   devicePtr
+	blocks map[devicePtr][]byte
 }
 
-func (m *fakeMem) alloc(n uint64) (DevicePtr, error) {
+func (m *fakeMem) alloc(n uint64) (devicePtr, error) {
 	if m.next == 0 {
 		m.next = 1 << 40
 	}
 	p := m.next
-	m.next += DevicePtr((n + 8191) / 4096 * 4096)
+	m.next += devicePtr((n + 8191) / 4096 * 4096)
 	m.blocks[p] = make([]byte, n)
 	return p, nil
 }
 
-func (m *fakeMem) free(p DevicePtr) error {
+func (m *fakeMem) free(p devicePtr) error {
 	if _, ok := m.blocks[p]; !ok {
 		return fmt.Errorf("fake: free of unknown block %#x", uint64(p))
 	}
@@ -53,17 +53,17 @@ func (m *fakeMem) free(p DevicePtr) error {
 // against the allocation it falls in, so the Backend's address arithmetic
 // is checked too. Launches run the real kernel source on the emulator of
 // kernels_test.go (nil emu: launches fail); Gemm is a naive host loop that
-// reads and writes the operands in the GemmSpec's types.
+// reads and writes the operands in the gemmSpec's types.
 type fakeGPU struct {
 	t        *testing.T
 	mem      *fakeMem
-	alloc    *Allocator
+	alloc    *allocator
 	emu      *emulator
 	launches []string
 }
 
 func newFakeGPU(t *testing.T, emu *emulator) *fakeGPU {
-	m := &fakeMem{blocks: map[DevicePtr][]byte{}}
+	m := &fakeMem{blocks: map[devicePtr][]byte{}}
 	return &fakeGPU{t: t, mem: m, alloc: newAllocator(m), emu: emu}
 }
 
@@ -71,9 +71,9 @@ func newFakeGPU(t *testing.T, emu *emulator) *fakeGPU {
 func fakeBackend(t *testing.T, emu *emulator) (*Backend, *fakeGPU) {
 	t.Helper()
 	f := newFakeGPU(t, emu)
-	fns := map[string]Function{}
-	for _, k := range KernelTable {
-		fns[k.Name] = Function{h: 1, name: k.Name}
+	fns := map[string]function{}
+	for _, k := range kernelTable {
+		fns[k.Name] = function{h: 1, name: k.Name}
 	}
 	b, err := newBackend(f, "cuda:fake", fns)
 	if err != nil {
@@ -83,9 +83,9 @@ func fakeBackend(t *testing.T, emu *emulator) (*Backend, *fakeGPU) {
 }
 
 // span returns the bytes [p, p+n) of the allocation holding p.
-func (f *fakeGPU) span(p DevicePtr, n uint64) ([]byte, error) {
+func (f *fakeGPU) span(p devicePtr, n uint64) ([]byte, error) {
 	for base, blk := range f.mem.blocks {
-		if p >= base && p < base+DevicePtr(len(blk))+1 {
+		if p >= base && p < base+devicePtr(len(blk))+1 {
 			off := uint64(p - base)
 			if off+n > uint64(len(blk)) {
 				return nil, fmt.Errorf("fake: access [%#x, +%d) overruns its %d-byte block at %#x", uint64(p), n, len(blk), uint64(base))
@@ -97,20 +97,20 @@ func (f *fakeGPU) span(p DevicePtr, n uint64) ([]byte, error) {
 }
 
 // rest is the allocation holding p from p on.
-func (f *fakeGPU) rest(p DevicePtr) ([]byte, DevicePtr, error) {
+func (f *fakeGPU) rest(p devicePtr) ([]byte, devicePtr, error) {
 	for base, blk := range f.mem.blocks {
-		if p >= base && p < base+DevicePtr(len(blk)) {
+		if p >= base && p < base+devicePtr(len(blk)) {
 			return blk[p-base:], base, nil
 		}
 	}
 	return nil, 0, fmt.Errorf("fake: kernel argument %#x is not in any allocation", uint64(p))
 }
 
-func (f *fakeGPU) Alloc(n uint64) (DevicePtr, error) { return f.alloc.Alloc(n) }
-func (f *fakeGPU) Free(p DevicePtr) error            { return f.alloc.Free(p) }
-func (f *fakeGPU) MemStats() MemStats                { return f.alloc.Stats() }
+func (f *fakeGPU) Alloc(n uint64) (devicePtr, error) { return f.alloc.Alloc(n) }
+func (f *fakeGPU) Free(p devicePtr) error            { return f.alloc.Free(p) }
+func (f *fakeGPU) MemStats() memStats                { return f.alloc.Stats() }
 
-func (f *fakeGPU) CopyHtoD(dst DevicePtr, src []byte) error {
+func (f *fakeGPU) CopyHtoD(dst devicePtr, src []byte) error {
 	d, err := f.span(dst, uint64(len(src)))
 	if err == nil {
 		copy(d, src)
@@ -118,7 +118,7 @@ func (f *fakeGPU) CopyHtoD(dst DevicePtr, src []byte) error {
 	return err
 }
 
-func (f *fakeGPU) CopyDtoH(dst []byte, src DevicePtr) error {
+func (f *fakeGPU) CopyDtoH(dst []byte, src devicePtr) error {
 	s, err := f.span(src, uint64(len(dst)))
 	if err == nil {
 		copy(dst, s)
@@ -126,7 +126,7 @@ func (f *fakeGPU) CopyDtoH(dst []byte, src DevicePtr) error {
 	return err
 }
 
-func (f *fakeGPU) CopyDtoD(dst, src DevicePtr, n uint64) error {
+func (f *fakeGPU) CopyDtoD(dst, src devicePtr, n uint64) error {
 	s, err := f.span(src, n)
 	if err != nil {
 		return err
@@ -138,7 +138,7 @@ func (f *fakeGPU) CopyDtoD(dst, src DevicePtr, n uint64) error {
 	return err
 }
 
-func (f *fakeGPU) Memset32(p DevicePtr, v uint32, n uint64) error {
+func (f *fakeGPU) Memset32(p devicePtr, v uint32, n uint64) error {
 	d, err := f.span(p, 4*n)
 	if err == nil {
 		for i := uint64(0); i < n; i++ {
@@ -148,24 +148,24 @@ func (f *fakeGPU) Memset32(p DevicePtr, v uint32, n uint64) error {
 	return err
 }
 
-func argKind(t KernelArgType) (string, int) {
+func argKind(t kernelArgType) (string, int) {
 	switch t {
-	case ArgPtrBF16:
+	case argPtrBF16:
 		return "bf16", 2
-	case ArgPtrF32:
+	case argPtrF32:
 		return "f32", 4
-	case ArgPtrF64:
+	case argPtrF64:
 		return "f64", 8
 	}
 	return "i32", 4
 }
 
-func (f *fakeGPU) Launch(fn Function, grid, block [3]uint32, sharedMem uint32, args ...any) error {
+func (f *fakeGPU) Launch(fn function, grid, block [3]uint32, sharedMem uint32, args ...any) error {
 	f.launches = append(f.launches, fn.name)
 	if f.emu == nil {
 		return fmt.Errorf("fake: no emulator to run %s", fn.name)
 	}
-	spec, ok := KernelByName(fn.name)
+	spec, ok := kernelByName(fn.name)
 	if !ok {
 		return fmt.Errorf("fake: unknown kernel %s", fn.name)
 	}
@@ -181,16 +181,16 @@ func (f *fakeGPU) Launch(fn Function, grid, block [3]uint32, sharedMem uint32, a
 		size int
 	}
 	var bufs []bound
-	byPtr := map[DevicePtr]*emuBuf{}
-	blockOf := map[DevicePtr]DevicePtr{}
+	byPtr := map[devicePtr]*emuBuf{}
+	blockOf := map[devicePtr]devicePtr{}
 	eargs := make([]any, len(args))
 	for i, a := range args {
 		at := spec.Args[i].Type
 		switch at {
-		case ArgPtrBF16, ArgPtrF32, ArgPtrF64, ArgPtrI32:
-			p, ok := a.(DevicePtr)
+		case argPtrBF16, argPtrF32, argPtrF64, argPtrI32:
+			p, ok := a.(devicePtr)
 			if !ok {
-				return fmt.Errorf("fake: %s argument %s is %T, want DevicePtr", fn.name, spec.Args[i].Name, a)
+				return fmt.Errorf("fake: %s argument %s is %T, want devicePtr", fn.name, spec.Args[i].Name, a)
 			}
 			if p == 0 {
 				eargs[i] = nil
@@ -226,24 +226,24 @@ func (f *fakeGPU) Launch(fn Function, grid, block [3]uint32, sharedMem uint32, a
 			byPtr[p] = b
 			bufs = append(bufs, bound{b, mem, size})
 			eargs[i] = b
-		case ArgI32:
+		case argI32:
 			if _, ok := a.(int32); !ok {
 				return fmt.Errorf("fake: %s argument %s is %T, want int32", fn.name, spec.Args[i].Name, a)
 			}
 			eargs[i] = a
-		case ArgI64:
+		case argI64:
 			if _, ok := a.(int64); !ok {
 				return fmt.Errorf("fake: %s argument %s is %T, want int64", fn.name, spec.Args[i].Name, a)
 			}
 			eargs[i] = a
-		case ArgF32:
+		case argF32:
 			if _, ok := a.(float32); !ok {
 				return fmt.Errorf("fake: %s argument %s is %T, want float32", fn.name, spec.Args[i].Name, a)
 			}
 			eargs[i] = a
 		}
 	}
-	f.emu.launch(f.t, fn.name, LaunchConfig{Grid: grid, Block: block}, nil, eargs...)
+	f.emu.launch(f.t, fn.name, launchConfig{Grid: grid, Block: block}, nil, eargs...)
 	for _, b := range bufs {
 		for j, u := range b.buf.bits {
 			switch b.size {
@@ -264,10 +264,10 @@ func (f *fakeGPU) Launch(fn Function, grid, block [3]uint32, sharedMem uint32, a
 // OS thread per element, and TestKernelsEmulated already checks the
 // kernels bit for bit against tensor.F32ToBF16, which this uses.
 func (f *fakeGPU) convert(name string, args []any) error {
-	dst, src, n := args[0].(DevicePtr), args[1].(DevicePtr), args[2].(int64)
-	from, to := DataF32, DataBF16
+	dst, src, n := args[0].(devicePtr), args[1].(devicePtr), args[2].(int64)
+	from, to := dataF32, dataBF16
 	if name == "r1_convert_bf16_f32" {
-		from, to = DataBF16, DataF32
+		from, to = dataBF16, dataF32
 	}
 	vals, err := f.readF(src, from, int(n))
 	if err != nil {
@@ -278,7 +278,7 @@ func (f *fakeGPU) convert(name string, args []any) error {
 		return err
 	}
 	for i, v := range vals {
-		if to == DataF32 {
+		if to == dataF32 {
 			binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(float32(v)))
 		} else {
 			binary.LittleEndian.PutUint16(raw[2*i:], tensor.F32ToBF16(float32(v)))
@@ -287,7 +287,7 @@ func (f *fakeGPU) convert(name string, args []any) error {
 	return nil
 }
 
-func (f *fakeGPU) readF(p DevicePtr, t DataType, n int) ([]float64, error) {
+func (f *fakeGPU) readF(p devicePtr, t cudaDataType, n int) ([]float64, error) {
 	raw, err := f.span(p, uint64(n*t.size()))
 	if err != nil {
 		return nil, err
@@ -295,9 +295,9 @@ func (f *fakeGPU) readF(p DevicePtr, t DataType, n int) ([]float64, error) {
 	out := make([]float64, n)
 	for i := range out {
 		switch t {
-		case DataF32:
+		case dataF32:
 			out[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:])))
-		case DataBF16:
+		case dataBF16:
 			out[i] = float64(tensor.BF16ToF32(binary.LittleEndian.Uint16(raw[2*i:])))
 		default:
 			out[i] = float64(tensor.F16ToF32(binary.LittleEndian.Uint16(raw[2*i:])))
@@ -306,8 +306,8 @@ func (f *fakeGPU) readF(p DevicePtr, t DataType, n int) ([]float64, error) {
 	return out, nil
 }
 
-// Gemm is C = alpha·op(A)·op(B) + beta·C row-major, as GemmSpec documents.
-func (f *fakeGPU) Gemm(g GemmSpec, a, b, c DevicePtr, alpha, beta float32) error {
+// Gemm is C = alpha·op(A)·op(B) + beta·C row-major, as gemmSpec documents.
+func (f *fakeGPU) Gemm(g gemmSpec, a, b, c devicePtr, alpha, beta float32) error {
 	f.launches = append(f.launches, "gemm")
 	if err := g.validate(); err != nil {
 		return err
@@ -343,7 +343,7 @@ func (f *fakeGPU) Gemm(g GemmSpec, a, b, c DevicePtr, alpha, beta float32) error
 				r += beta * float32(cv[i*g.N+j])
 			}
 			k := i*g.N + j
-			if g.C == DataF32 {
+			if g.C == dataF32 {
 				binary.LittleEndian.PutUint32(raw[4*k:], math.Float32bits(r))
 			} else {
 				binary.LittleEndian.PutUint16(raw[2*k:], tensor.F32ToBF16(r))
@@ -382,10 +382,10 @@ func panicMsg(f func()) (msg string) {
 func TestDataTypeMapping(t *testing.T) {
 	cases := []struct {
 		dt   tensor.DType
-		want DataType
+		want cudaDataType
 		ok   bool
 	}{
-		{tensor.F32, DataF32, true}, {tensor.BF16, DataBF16, true}, {tensor.F16, DataF16, true},
+		{tensor.F32, dataF32, true}, {tensor.BF16, dataBF16, true}, {tensor.F16, dataF16, true},
 		{tensor.I32, 0, false}, {tensor.F64, 0, false},
 	}
 	for _, c := range cases {
@@ -412,7 +412,7 @@ func TestGemmTypes(t *testing.T) {
 		}
 		abT, _ := dataType(ab)
 		coT, _ := dataType(co)
-		if err := (GemmSpec{M: 1, N: 1, K: 1, AB: abT, C: coT}).validate(); err != nil {
+		if err := (gemmSpec{M: 1, N: 1, K: 1, AB: abT, C: coT}).validate(); err != nil {
 			t.Errorf("gemmTypes(%s,%s,%s) gives a GEMM the core rejects: %v", c.a, c.b, c.c, err)
 		}
 	}
@@ -471,7 +471,7 @@ func TestAdamConstants(t *testing.T) {
 // memory, all without launching a kernel.
 func TestBackendMemory(t *testing.T) {
 	b, f := fakeBackend(t, nil)
-	base := b.MemStats().InUse
+	base := b.memStats().InUse
 	x := b.New(tensor.BF16, 3, 5)
 	if got := b.Download(x); len(got) != 15 || got[0] != 0 || got[14] != 0 {
 		t.Fatalf("New not zeroed: %v", got)
@@ -527,14 +527,14 @@ func TestBackendMemory(t *testing.T) {
 	if len(f.launches) != 0 {
 		t.Errorf("memory ops launched kernels: %v", f.launches)
 	}
-	peak := b.PeakMemory()
+	peak := b.peakMemory()
 	b.Free(x)
 	big := b.New(tensor.F32, 1<<20)
-	if b.PeakMemory() < peak || b.PeakMemory() < base+4<<20 {
-		t.Errorf("PeakMemory %d after a 4 MiB tensor (base %d, earlier peak %d)", b.PeakMemory(), base, peak)
+	if b.peakMemory() < peak || b.peakMemory() < base+4<<20 {
+		t.Errorf("PeakMemory %d after a 4 MiB tensor (base %d, earlier peak %d)", b.peakMemory(), base, peak)
 	}
 	b.Free(big)
-	if st := b.MemStats(); st.InUse > st.PeakInUse {
+	if st := b.memStats(); st.InUse > st.PeakInUse {
 		t.Errorf("stats %+v", st)
 	}
 }
@@ -1262,8 +1262,8 @@ func TestBackendEmulated(t *testing.T) {
 	s.run(suiteShapes{name: "emulated", rows: 4, cols: 37, m: 7, n: 9, k: 5, vocab: 50,
 		b: 1, t: 33, hq: 2, hkv: 1, d: 8, blockSize: 4, tokens: 9, maskedOnly: true})
 	t.Run("index checks off", func(t *testing.T) {
-		g.SetIndexChecks(false)
-		defer g.SetIndexChecks(true)
+		g.setIndexChecks(false)
+		defer g.setIndexChecks(true)
 		table := g.Upload([]float32{1, 2, 3, 4}, tensor.BF16, 2, 2)
 		out := g.New(tensor.BF16, 2, 2)
 		g.Embedding(out, table, g.UploadInt32([]int32{1, 7}, 2))
@@ -1281,7 +1281,7 @@ func TestBackendEmulated(t *testing.T) {
 		for _, l := range f.launches {
 			used[l] = true
 		}
-		for _, k := range KernelTable {
+		for _, k := range kernelTable {
 			if !used[k.Name] && !strings.HasPrefix(k.Name, "r1_sample_") {
 				t.Errorf("kernel %s never launched by the suite", k.Name)
 			}

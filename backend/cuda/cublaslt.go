@@ -10,18 +10,18 @@ import (
 	"unsafe"
 )
 
-// DataType is a cudaDataType_t (library_types.h).
-type DataType int32
+// cudaDataType is a cudaDataType_t (library_types.h).
+type cudaDataType int32
 
 // The element types r1 stores on the GPU.
 const (
-	DataF32  DataType = 0  // CUDA_R_32F
-	DataF16  DataType = 2  // CUDA_R_16F
-	DataBF16 DataType = 14 // CUDA_R_16BF
+	dataF32  cudaDataType = 0  // CUDA_R_32F
+	dataF16  cudaDataType = 2  // CUDA_R_16F
+	dataBF16 cudaDataType = 14 // CUDA_R_16BF
 )
 
-func (t DataType) size() int {
-	if t == DataF32 {
+func (t cudaDataType) size() int {
+	if t == dataF32 {
 		return 4
 	}
 	return 2
@@ -107,7 +107,7 @@ func (l *cublasLt) call(name string, fn uintptr, args ...uintptr) error {
 	if r == 0 { // CUBLAS_STATUS_SUCCESS
 		return nil
 	}
-	e := &Error{Lib: "cublasLt", Call: name, Code: int(int32(r))}
+	e := &libError{Lib: "cublasLt", Call: name, Code: int(int32(r))}
 	if l.cublasLtGetStatusName != 0 {
 		e.Name = goString(ccall(l.cublasLtGetStatusName, uintptr(int32(r))))
 	}
@@ -121,16 +121,16 @@ func (l *cublasLt) version() string {
 	return fmt.Sprintf("%d.%d.%d", v/10000, v/100%100, v%100)
 }
 
-// GemmSpec describes a row-major GEMM C(M,N) = alpha·op(A)·op(B) + beta·C,
+// gemmSpec describes a row-major GEMM C(M,N) = alpha·op(A)·op(B) + beta·C,
 // op(A) (M,K), op(B) (K,N), the same contract as tensor.Backend.MatMul.
 // A and B have type AB, C has type C; accumulation is always fp32.
-type GemmSpec struct {
+type gemmSpec struct {
 	M, N, K        int
 	TransA, TransB bool
-	AB, C          DataType
+	AB, C          cudaDataType
 }
 
-// ltGemm is a GemmSpec translated to cuBLASLt's column-major world. A
+// ltGemm is a gemmSpec translated to cuBLASLt's column-major world. A
 // row-major matrix is the column-major matrix of its transpose, so
 // C = op(A)·op(B) becomes Cᵀ = op(B)ᵀ·op(A)ᵀ: cuBLASLt's first operand is
 // our B, its second our A, and the transposition flags carry over
@@ -147,24 +147,24 @@ type ltLayout struct {
 	ld         int64
 }
 
-func (g GemmSpec) validate() error {
+func (g gemmSpec) validate() error {
 	if g.M <= 0 || g.N <= 0 || g.K <= 0 {
 		return fmt.Errorf("cuda: gemm M=%d N=%d K=%d: every dimension must be positive", g.M, g.N, g.K)
 	}
-	for _, t := range []DataType{g.AB, g.C} {
-		if t != DataF32 && t != DataF16 && t != DataBF16 {
-			return fmt.Errorf("cuda: gemm data type %d: want DataF32, DataF16 or DataBF16", t)
+	for _, t := range []cudaDataType{g.AB, g.C} {
+		if t != dataF32 && t != dataF16 && t != dataBF16 {
+			return fmt.Errorf("cuda: gemm data type %d: want CUDA_R_32F, CUDA_R_16F or CUDA_R_16BF", t)
 		}
 	}
 	// cuBLASLt's table of supported type combinations (CUBLAS_COMPUTE_32F)
 	// has no fp32-input GEMM with a 16-bit output.
-	if g.AB == DataF32 && g.C != DataF32 {
+	if g.AB == dataF32 && g.C != dataF32 {
 		return fmt.Errorf("cuda: gemm with fp32 inputs needs an fp32 output, not type %d", g.C)
 	}
 	return nil
 }
 
-func (g GemmSpec) colMajor() ltGemm {
+func (g gemmSpec) colMajor() ltGemm {
 	m, n, k := uint64(g.M), uint64(g.N), uint64(g.K)
 	lt := ltGemm{m: n, n: m, k: k, opA: cublasOpN, opB: cublasOpN}
 	// Our B, row-major: (K,N) or, transposed, (N,K); column-major that is
@@ -191,17 +191,17 @@ func (g GemmSpec) colMajor() ltGemm {
 // 256-byte-aligned buffers unless told otherwise, and row views
 // (SliceRows) can start anywhere, so the alignment is part of the key.
 type gemmKey struct {
-	spec  GemmSpec
+	spec  gemmSpec
 	align [3]uint32
 }
 
-func gemmKeyFor(g GemmSpec, a, b, c DevicePtr) gemmKey {
+func gemmKeyFor(g gemmSpec, a, b, c devicePtr) gemmKey {
 	return gemmKey{spec: g, align: [3]uint32{ptrAlign(b), ptrAlign(a), ptrAlign(c)}}
 }
 
 // ptrAlign is the largest power of two dividing p, capped at the 256 bytes
 // cuBLASLt ever asks for.
-func ptrAlign(p DevicePtr) uint32 {
+func ptrAlign(p devicePtr) uint32 {
 	a := uint32(1)
 	for a < 256 && uint64(p)&uint64(a) == 0 {
 		a <<= 1
@@ -209,7 +209,7 @@ func ptrAlign(p DevicePtr) uint32 {
 	return a
 }
 
-// gemmPlan is everything cuBLASLt needs for one GemmSpec, built once: the
+// gemmPlan is everything cuBLASLt needs for one gemmSpec, built once: the
 // heuristic query costs far more than the GEMM for small shapes.
 type gemmPlan struct {
 	desc, la, lb, lc uintptr
@@ -228,7 +228,7 @@ func (l *cublasLt) newPlan(handle uintptr, key gemmKey) (*gemmPlan, error) {
 		return nil, fmt.Errorf("%w (gemm %+v)", err, g)
 	}
 	// cublasLtMatmulDescCreate(cublasLtMatmulDesc_t*, cublasComputeType_t, cudaDataType_t scaleType)
-	if err := l.call("cublasLtMatmulDescCreate", l.cublasLtMatmulDescCreate, uintptr(unsafe.Pointer(&p.desc)), cublasCompute32F, uintptr(DataF32)); err != nil {
+	if err := l.call("cublasLtMatmulDescCreate", l.cublasLtMatmulDescCreate, uintptr(unsafe.Pointer(&p.desc)), cublasCompute32F, uintptr(dataF32)); err != nil {
 		return fail(err)
 	}
 	for _, at := range []struct {
@@ -242,7 +242,7 @@ func (l *cublasLt) newPlan(handle uintptr, key gemmKey) (*gemmPlan, error) {
 	}
 	for _, x := range []struct {
 		dst *uintptr
-		t   DataType
+		t   cudaDataType
 		l   ltLayout
 	}{{&p.la, g.AB, lt.a}, {&p.lb, g.AB, lt.b}, {&p.lc, g.C, lt.c}} {
 		// cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t*, cudaDataType, uint64_t rows, uint64_t cols, int64_t ld)
@@ -289,7 +289,7 @@ func (l *cublasLt) destroyPlan(p *gemmPlan) {
 
 // matmul runs a planned GEMM on stream. alpha and beta are fp32 host
 // values (the default CUBLASLT_POINTER_MODE_HOST, scale type fp32).
-func (l *cublasLt) matmul(handle uintptr, p *gemmPlan, g GemmSpec, a, b, c DevicePtr, alpha, beta float32, ws DevicePtr, stream uintptr) error {
+func (l *cublasLt) matmul(handle uintptr, p *gemmPlan, g gemmSpec, a, b, c devicePtr, alpha, beta float32, ws devicePtr, stream uintptr) error {
 	first, second := b, a // see ltGemm: cuBLASLt's A is our B
 	al, be := alpha, beta
 	// cublasLtMatmul(handle, desc, alpha*, A, Adesc, B, Bdesc, beta*, C, Cdesc, D, Ddesc, algo*, workspace, wsSize, stream)

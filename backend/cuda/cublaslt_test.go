@@ -36,7 +36,7 @@ func colMajorGemm(lt ltGemm, a, b []float64) []float64 {
 // comparing with a row-major reference of tensor.Backend.MatMul's contract.
 func TestGemmColMajorMapping(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
-	for _, g := range []GemmSpec{
+	for _, g := range []gemmSpec{
 		{M: 3, N: 5, K: 4},
 		{M: 3, N: 5, K: 4, TransA: true},
 		{M: 3, N: 5, K: 4, TransB: true},
@@ -86,16 +86,16 @@ func TestGemmColMajorMapping(t *testing.T) {
 
 func TestGemmSpecValidate(t *testing.T) {
 	tests := []struct {
-		g  GemmSpec
+		g  gemmSpec
 		ok bool
 	}{
-		{GemmSpec{M: 1, N: 1, K: 1, AB: DataBF16, C: DataBF16}, true},
-		{GemmSpec{M: 1, N: 1, K: 1, AB: DataBF16, C: DataF32}, true},
-		{GemmSpec{M: 0, N: 1, K: 1, AB: DataBF16, C: DataBF16}, false},
-		{GemmSpec{M: 1, N: -1, K: 1, AB: DataBF16, C: DataBF16}, false},
-		{GemmSpec{M: 1, N: 1, K: 1, AB: 7, C: DataBF16}, false},
-		{GemmSpec{M: 1, N: 1, K: 1, AB: DataF32, C: DataBF16}, false},
-		{GemmSpec{M: 1, N: 1, K: 1}, true}, // zero types: fp32 throughout
+		{gemmSpec{M: 1, N: 1, K: 1, AB: dataBF16, C: dataBF16}, true},
+		{gemmSpec{M: 1, N: 1, K: 1, AB: dataBF16, C: dataF32}, true},
+		{gemmSpec{M: 0, N: 1, K: 1, AB: dataBF16, C: dataBF16}, false},
+		{gemmSpec{M: 1, N: -1, K: 1, AB: dataBF16, C: dataBF16}, false},
+		{gemmSpec{M: 1, N: 1, K: 1, AB: 7, C: dataBF16}, false},
+		{gemmSpec{M: 1, N: 1, K: 1, AB: dataF32, C: dataBF16}, false},
+		{gemmSpec{M: 1, N: 1, K: 1}, true}, // zero types: fp32 throughout
 	}
 	for _, tc := range tests {
 		if err := tc.g.validate(); (err == nil) != tc.ok {
@@ -106,7 +106,7 @@ func TestGemmSpecValidate(t *testing.T) {
 
 func TestPtrAlignAndPlanKey(t *testing.T) {
 	tests := []struct {
-		p    DevicePtr
+		p    devicePtr
 		want uint32
 	}{{0, 256}, {0x7f0000000000, 256}, {0x7f0000000100, 256}, {0x7f0000000080, 128}, {0x7f0000000002, 2}, {0x7f0000000001, 1}, {0x7f0000000030, 16}}
 	for _, tc := range tests {
@@ -114,7 +114,7 @@ func TestPtrAlignAndPlanKey(t *testing.T) {
 			t.Errorf("ptrAlign(%#x) = %d, want %d", uint64(tc.p), got, tc.want)
 		}
 	}
-	g := GemmSpec{M: 2, N: 2, K: 2, AB: DataBF16, C: DataBF16}
+	g := gemmSpec{M: 2, N: 2, K: 2, AB: dataBF16, C: dataBF16}
 	// cuBLASLt's A is our B: the key lists (B, A, C).
 	if k := gemmKeyFor(g, 0x1010, 0x1002, 0x1000); k.align != [3]uint32{2, 16, 256} {
 		t.Errorf("key alignments %v, want [2 16 256]", k.align)

@@ -1,4 +1,4 @@
-// The Device: every method here calls the CUDA driver through purego and
+// The device: every method here calls the CUDA driver through purego and
 // so has only been compiled and vetted, never run on a GPU (none was
 // available where it was written). device_cuda_test.go (-tags cuda) holds
 // the tests that exercise it on a GPU.
@@ -12,31 +12,31 @@ import (
 	"unsafe"
 )
 
-// Module is a loaded CUBIN (CUmodule).
-type Module struct{ h uintptr }
+// module is a loaded CUBIN (CUmodule).
+type module struct{ h uintptr }
 
-// Function is a kernel in a loaded module (CUfunction).
-type Function struct {
+// function is a kernel in a loaded module (CUfunction).
+type function struct {
 	h    uintptr
 	name string
 }
 
-// Name is the kernel's name as given to (*Device).Function.
-func (f Function) Name() string { return f.name }
+// Name is the kernel's name as given to (*device).Function.
+func (f function) Name() string { return f.name }
 
-// Event is a CUDA event, for timing work on the device's stream.
-type Event struct{ h uintptr }
+// event is a CUDA event, for timing work on the device's stream.
+type event struct{ h uintptr }
 
-// Graph is an instantiated CUDA graph (CUgraphExec plus the CUgraph it came
+// graph is an instantiated CUDA graph (CUgraphExec plus the CUgraph it came
 // from) captured from the device's stream.
-type Graph struct{ exec, graph uintptr }
+type graph struct{ exec, graph uintptr }
 
-// Device is one GPU. All driver calls run on a single goroutine locked to
+// device is one GPU. All driver calls run on a single goroutine locked to
 // its OS thread (the owner), which holds the device's primary context
 // current; every method may be called from any goroutine. Work is issued
 // on one non-blocking stream, so kernels, copies and GEMMs run in call
 // order and are captured whole into CUDA graphs.
-type Device struct {
+type device struct {
 	ordinal int
 	drv     *driver
 	own     *owner
@@ -52,33 +52,33 @@ type Device struct {
 	sms         int
 	totalMem    uint64
 	driverVer   int32
-	alloc       *Allocator
-	kcache      *KernelCache
+	alloc       *allocator
+	kcache      *kernelCache
 	kcacheDir   string
 	libMu       sync.Mutex // guards the lazily loaded libraries below
 	nv          *nvrtc
 	lt          *cublasLt
 	ltHandle    uintptr
-	ltWorkspace DevicePtr
+	ltWorkspace devicePtr
 	gemmPlans   map[gemmKey]*gemmPlan
 	modules     []uintptr // unloaded on Close
 	closeOnce   sync.Once
 	closeErr    error
 }
 
-// Open initialises the driver and the GPU with the given ordinal. The
+// open initialises the driver and the GPU with the given ordinal. The
 // error, when there is no usable GPU, says why and that the CPU backend
 // will be used.
-func Open(ordinal int) (*Device, error) {
-	return openWith(ordinal, defaultEnv(), DefaultKernelCacheDir())
+func open(ordinal int) (*device, error) {
+	return openWith(ordinal, defaultEnv(), defaultKernelCacheDir())
 }
 
-func openWith(ordinal int, env searchEnv, cacheDir string) (*Device, error) {
+func openWith(ordinal int, env searchEnv, cacheDir string) (*device, error) {
 	drv, err := loadDriver(env)
 	if err != nil {
 		return nil, err
 	}
-	d := &Device{ordinal: ordinal, drv: drv, env: env, kcacheDir: cacheDir, gemmPlans: map[gemmKey]*gemmPlan{}}
+	d := &device{ordinal: ordinal, drv: drv, env: env, kcacheDir: cacheDir, gemmPlans: map[gemmKey]*gemmPlan{}}
 	d.alloc = newAllocator(driverMemory{d})
 	own, err := startOwner(d.init)
 	if err != nil {
@@ -89,7 +89,7 @@ func openWith(ordinal int, env searchEnv, cacheDir string) (*Device, error) {
 }
 
 // init runs on the owner thread.
-func (d *Device) init() error {
+func (d *device) init() error {
 	drv := d.drv
 	if err := drv.call("cuInit", drv.cuInit, 0); err != nil {
 		return fmt.Errorf("%w; the CPU backend will be used (--device cpu)", err)
@@ -130,7 +130,7 @@ func (d *Device) init() error {
 }
 
 // do runs f on the owner thread.
-func (d *Device) do(f func() error) error {
+func (d *device) do(f func() error) error {
 	if d == nil || d.own == nil {
 		return errClosed
 	}
@@ -140,7 +140,7 @@ func (d *Device) do(f func() error) error {
 // Close waits for queued work, frees all device memory, unloads modules,
 // destroys the stream and cuBLASLt state, and releases the primary
 // context. Later calls on d fail; a second Close returns the first's result.
-func (d *Device) Close() error {
+func (d *device) Close() error {
 	if d == nil || d.own == nil {
 		return nil
 	}
@@ -176,45 +176,45 @@ func (d *Device) Close() error {
 }
 
 // DriverVersion is the CUDA version the driver supports, e.g. "12.4".
-func (d *Device) DriverVersion() string {
+func (d *device) DriverVersion() string {
 	return fmt.Sprintf("%d.%d", d.driverVer/1000, d.driverVer%1000/10)
 }
 
 // Name is "cuda:N", the tensor.Backend naming.
-func (d *Device) Name() string { return fmt.Sprintf("cuda:%d", d.ordinal) }
+func (d *device) Name() string { return fmt.Sprintf("cuda:%d", d.ordinal) }
 
 // DeviceName is the product name, e.g. "NVIDIA H100 80GB HBM3".
-func (d *Device) DeviceName() string { return d.name }
+func (d *device) DeviceName() string { return d.name }
 
 // ComputeCapability is (major, minor), e.g. (9, 0) for an H100.
-func (d *Device) ComputeCapability() (int, int) { return d.ccMajor, d.ccMinor }
+func (d *device) ComputeCapability() (int, int) { return d.ccMajor, d.ccMinor }
 
 // Arch is the NVRTC architecture of this device, e.g. "sm_90".
-func (d *Device) Arch() string { return fmt.Sprintf("sm_%d%d", d.ccMajor, d.ccMinor) }
+func (d *device) Arch() string { return fmt.Sprintf("sm_%d%d", d.ccMajor, d.ccMinor) }
 
 // SMCount is the number of streaming multiprocessors.
-func (d *Device) SMCount() int { return d.sms }
+func (d *device) SMCount() int { return d.sms }
 
 // TotalMemory is the device memory in bytes.
-func (d *Device) TotalMemory() uint64 { return d.totalMem }
+func (d *device) TotalMemory() uint64 { return d.totalMem }
 
 // driverMemory is the allocator's raw memory: the driver, called on the
 // owner thread (the allocator is only used from inside d.do).
-type driverMemory struct{ d *Device }
+type driverMemory struct{ d *device }
 
-func (m driverMemory) alloc(n uint64) (DevicePtr, error) {
-	var p DevicePtr
+func (m driverMemory) alloc(n uint64) (devicePtr, error) {
+	var p devicePtr
 	err := m.d.drv.call("cuMemAlloc_v2", m.d.drv.cuMemAlloc, uintptr(unsafe.Pointer(&p)), uintptr(n))
 	return p, err
 }
 
-func (m driverMemory) free(p DevicePtr) error {
+func (m driverMemory) free(p devicePtr) error {
 	return m.d.drv.call("cuMemFree_v2", m.d.drv.cuMemFree, uintptr(p))
 }
 
 // Alloc returns n bytes of device memory from the caching allocator.
-func (d *Device) Alloc(n uint64) (DevicePtr, error) {
-	var p DevicePtr
+func (d *device) Alloc(n uint64) (devicePtr, error) {
+	var p devicePtr
 	err := d.do(func() (err error) { p, err = d.alloc.Alloc(n); return })
 	return p, err
 }
@@ -222,18 +222,18 @@ func (d *Device) Alloc(n uint64) (DevicePtr, error) {
 // Free returns memory to the allocator's cache. Freed memory may be handed
 // out again while kernels queued earlier still use it; that is safe
 // because all work runs in order on the device's single stream.
-func (d *Device) Free(p DevicePtr) error {
+func (d *device) Free(p devicePtr) error {
 	return d.do(func() error { return d.alloc.Free(p) })
 }
 
 // MemStats returns the allocator's counters (peak memory for `r1 bench`).
-func (d *Device) MemStats() MemStats { return d.alloc.Stats() }
+func (d *device) MemStats() memStats { return d.alloc.Stats() }
 
 // ResetPeak starts a new peak-memory measurement.
-func (d *Device) ResetPeak() { d.alloc.ResetPeak() }
+func (d *device) ResetPeak() { d.alloc.ResetPeak() }
 
 // EmptyCache returns cached blocks to the driver.
-func (d *Device) EmptyCache() error {
+func (d *device) EmptyCache() error {
 	return d.do(func() error {
 		if err := d.drv.call("cuStreamSynchronize", d.drv.cuStreamSynchronize, d.stream); err != nil {
 			return err
@@ -243,7 +243,7 @@ func (d *Device) EmptyCache() error {
 }
 
 // MemInfo is the driver's view: free and total device memory in bytes.
-func (d *Device) MemInfo() (free, total uint64, err error) {
+func (d *device) MemInfo() (free, total uint64, err error) {
 	err = d.do(func() error {
 		var f, t uintptr
 		e := d.drv.call("cuMemGetInfo_v2", d.drv.cuMemGetInfo, uintptr(unsafe.Pointer(&f)), uintptr(unsafe.Pointer(&t)))
@@ -255,7 +255,7 @@ func (d *Device) MemInfo() (free, total uint64, err error) {
 
 // CopyHtoD copies src to device memory at dst and returns once src may be
 // reused. The copy is ordered on the device's stream after earlier work.
-func (d *Device) CopyHtoD(dst DevicePtr, src []byte) error {
+func (d *device) CopyHtoD(dst devicePtr, src []byte) error {
 	if len(src) == 0 {
 		return nil
 	}
@@ -270,7 +270,7 @@ func (d *Device) CopyHtoD(dst DevicePtr, src []byte) error {
 
 // CopyDtoH copies device memory at src into dst after all earlier work on
 // the stream has finished.
-func (d *Device) CopyDtoH(dst []byte, src DevicePtr) error {
+func (d *device) CopyDtoH(dst []byte, src devicePtr) error {
 	if len(dst) == 0 {
 		return nil
 	}
@@ -283,7 +283,7 @@ func (d *Device) CopyDtoH(dst []byte, src DevicePtr) error {
 }
 
 // CopyDtoD queues a device-to-device copy of n bytes.
-func (d *Device) CopyDtoD(dst, src DevicePtr, n uint64) error {
+func (d *device) CopyDtoD(dst, src devicePtr, n uint64) error {
 	if n == 0 {
 		return nil
 	}
@@ -293,7 +293,7 @@ func (d *Device) CopyDtoD(dst, src DevicePtr, n uint64) error {
 }
 
 // Memset8 queues setting n bytes at p to v.
-func (d *Device) Memset8(p DevicePtr, v byte, n uint64) error {
+func (d *device) Memset8(p devicePtr, v byte, n uint64) error {
 	return d.do(func() error {
 		return d.drv.call("cuMemsetD8Async", d.drv.cuMemsetD8Async, uintptr(p), uintptr(v), uintptr(n), d.stream)
 	})
@@ -301,7 +301,7 @@ func (d *Device) Memset8(p DevicePtr, v byte, n uint64) error {
 
 // Memset32 queues setting n 32-bit words at p (4-byte aligned) to v, e.g.
 // the bits of a float32.
-func (d *Device) Memset32(p DevicePtr, v uint32, n uint64) error {
+func (d *device) Memset32(p devicePtr, v uint32, n uint64) error {
 	return d.do(func() error {
 		return d.drv.call("cuMemsetD32Async", d.drv.cuMemsetD32Async, uintptr(p), uintptr(v), uintptr(n), d.stream)
 	})
@@ -309,16 +309,16 @@ func (d *Device) Memset32(p DevicePtr, v uint32, n uint64) error {
 
 // Synchronize waits for all queued work and reports the first
 // asynchronous error (a kernel fault surfaces here).
-func (d *Device) Synchronize() error {
+func (d *device) Synchronize() error {
 	return d.do(func() error { return d.drv.call("cuStreamSynchronize", d.drv.cuStreamSynchronize, d.stream) })
 }
 
 // LoadModule loads a CUBIN (from CompileKernel) into the context.
-func (d *Device) LoadModule(cubin []byte) (Module, error) {
+func (d *device) LoadModule(cubin []byte) (module, error) {
 	if len(cubin) == 0 {
-		return Module{}, fmt.Errorf("cuda: LoadModule: empty CUBIN")
+		return module{}, fmt.Errorf("cuda: LoadModule: empty CUBIN")
 	}
-	var m Module
+	var m module
 	err := d.do(func() error {
 		if err := d.drv.call("cuModuleLoadData", d.drv.cuModuleLoadData, uintptr(unsafe.Pointer(&m.h)), uintptr(unsafe.Pointer(&cubin[0]))); err != nil {
 			return err
@@ -330,21 +330,21 @@ func (d *Device) LoadModule(cubin []byte) (Module, error) {
 }
 
 // Function looks a kernel up by its (extern "C") name.
-func (d *Device) Function(m Module, name string) (Function, error) {
-	f := Function{name: name}
+func (d *device) Function(m module, name string) (function, error) {
+	f := function{name: name}
 	cname := cString(name)
 	err := d.do(func() error {
 		return d.drv.call("cuModuleGetFunction", d.drv.cuModuleGetFunction, uintptr(unsafe.Pointer(&f.h)), m.h, uintptr(unsafe.Pointer(&cname[0])))
 	})
 	if err != nil {
-		return Function{}, fmt.Errorf("%w (kernel %s: is it declared extern \"C\"?)", err, name)
+		return function{}, fmt.Errorf("%w (kernel %s: is it declared extern \"C\"?)", err, name)
 	}
 	return f, nil
 }
 
 // CompileKernel compiles CUDA C source for this device with NVRTC (loaded
 // on first use), through the on-disk kernel cache.
-func (d *Device) CompileKernel(src, name string, opts []string) ([]byte, error) {
+func (d *device) CompileKernel(src, name string, opts []string) ([]byte, error) {
 	d.libMu.Lock()
 	if d.nv == nil {
 		nv, err := loadNVRTC(d.env)
@@ -362,18 +362,18 @@ func (d *Device) CompileKernel(src, name string, opts []string) ([]byte, error) 
 
 // LoadSource compiles CUDA C source for this device (through the kernel
 // cache) and loads it: the one call the ops need to get at their kernels.
-func (d *Device) LoadSource(src, name string, opts []string) (Module, error) {
+func (d *device) LoadSource(src, name string, opts []string) (module, error) {
 	cubin, err := d.CompileKernel(src, name, opts)
 	if err != nil {
-		return Module{}, err
+		return module{}, err
 	}
 	return d.LoadModule(cubin)
 }
 
 // Launch queues kernel fn on the device's stream. args are marshalled into
-// cuLaunchKernel's kernelParams: DevicePtr, int32, uint32, float32, int64
+// cuLaunchKernel's kernelParams: devicePtr, int32, uint32, float32, int64
 // and uint64, in the order of the kernel's parameters.
-func (d *Device) Launch(fn Function, grid, block [3]uint32, sharedMem uint32, args ...any) error {
+func (d *device) Launch(fn function, grid, block [3]uint32, sharedMem uint32, args ...any) error {
 	if fn.h == 0 {
 		return fmt.Errorf("cuda: launch of an unloaded function %q", fn.name)
 	}
@@ -401,8 +401,8 @@ func (d *Device) Launch(fn Function, grid, block [3]uint32, sharedMem uint32, ar
 }
 
 // NewEvent creates an event for timing.
-func (d *Device) NewEvent() (Event, error) {
-	var e Event
+func (d *device) NewEvent() (event, error) {
+	var e event
 	err := d.do(func() error {
 		return d.drv.call("cuEventCreate", d.drv.cuEventCreate, uintptr(unsafe.Pointer(&e.h)), cuEventDefault)
 	})
@@ -410,13 +410,13 @@ func (d *Device) NewEvent() (Event, error) {
 }
 
 // Record queues e on the device's stream.
-func (d *Device) Record(e Event) error {
+func (d *device) Record(e event) error {
 	return d.do(func() error { return d.drv.call("cuEventRecord", d.drv.cuEventRecord, e.h, d.stream) })
 }
 
 // ElapsedMs waits for end and returns the milliseconds between two
 // recorded events.
-func (d *Device) ElapsedMs(start, end Event) (float32, error) {
+func (d *device) ElapsedMs(start, end event) (float32, error) {
 	var ms float32
 	err := d.do(func() error {
 		if err := d.drv.call("cuEventSynchronize", d.drv.cuEventSynchronize, end.h); err != nil {
@@ -428,7 +428,7 @@ func (d *Device) ElapsedMs(start, end Event) (float32, error) {
 }
 
 // DestroyEvent releases e.
-func (d *Device) DestroyEvent(e Event) error {
+func (d *device) DestroyEvent(e event) error {
 	return d.do(func() error { return d.drv.call("cuEventDestroy_v2", d.drv.cuEventDestroy, e.h) })
 }
 
@@ -436,15 +436,15 @@ func (d *Device) DestroyEvent(e Event) error {
 // running it. Nothing may synchronize the stream (copies to the host,
 // Synchronize, cuMemAlloc) until EndCapture, so buffers must be allocated
 // beforehand.
-func (d *Device) BeginCapture() error {
+func (d *device) BeginCapture() error {
 	return d.do(func() error {
 		return d.drv.call("cuStreamBeginCapture_v2", d.drv.cuStreamBeginCapture, d.stream, cuStreamCaptureModeThread)
 	})
 }
 
 // EndCapture stops recording and instantiates the graph.
-func (d *Device) EndCapture() (Graph, error) {
-	var g Graph
+func (d *device) EndCapture() (graph, error) {
+	var g graph
 	err := d.do(func() error {
 		if err := d.drv.call("cuStreamEndCapture", d.drv.cuStreamEndCapture, d.stream, uintptr(unsafe.Pointer(&g.graph))); err != nil {
 			return err
@@ -459,12 +459,12 @@ func (d *Device) EndCapture() (Graph, error) {
 }
 
 // LaunchGraph queues a captured graph on the device's stream.
-func (d *Device) LaunchGraph(g Graph) error {
+func (d *device) LaunchGraph(g graph) error {
 	return d.do(func() error { return d.drv.call("cuGraphLaunch", d.drv.cuGraphLaunch, g.exec, d.stream) })
 }
 
 // DestroyGraph releases a graph.
-func (d *Device) DestroyGraph(g Graph) error {
+func (d *device) DestroyGraph(g graph) error {
 	return d.do(func() error {
 		err := d.drv.call("cuGraphExecDestroy", d.drv.cuGraphExecDestroy, g.exec)
 		if e2 := d.drv.call("cuGraphDestroy", d.drv.cuGraphDestroy, g.graph); err == nil {
@@ -474,9 +474,9 @@ func (d *Device) DestroyGraph(g Graph) error {
 	})
 }
 
-// Gemm queues C = alpha·op(A)·op(B) + beta·C (row-major, see GemmSpec)
+// Gemm queues C = alpha·op(A)·op(B) + beta·C (row-major, see gemmSpec)
 // through cuBLASLt, which is loaded and planned per shape on first use.
-func (d *Device) Gemm(g GemmSpec, a, b, c DevicePtr, alpha, beta float32) error {
+func (d *device) Gemm(g gemmSpec, a, b, c devicePtr, alpha, beta float32) error {
 	if err := g.validate(); err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ import (
 //go:embed testdata/selftest.cu
 var selftestSrc string
 
-func openOrSkip(t *testing.T) *Device {
+func openOrSkip(t *testing.T) *device {
 	t.Helper()
 	d, err := openWith(0, defaultEnv(), t.TempDir())
 	if err != nil {
@@ -134,15 +134,15 @@ func TestGPUCopyMemset(t *testing.T) {
 func TestGPUOutOfMemory(t *testing.T) {
 	d := openOrSkip(t)
 	_, err := d.Alloc(d.TotalMemory() * 2)
-	if !errors.Is(err, ErrOutOfMemory) {
-		t.Errorf("Alloc(2×total) = %v, want ErrOutOfMemory", err)
+	if !errors.Is(err, errOutOfMemory) {
+		t.Errorf("Alloc(2×total) = %v, want errOutOfMemory", err)
 	}
 	if st := d.MemStats(); st.Retries != 1 {
 		t.Errorf("retries = %d, want 1", st.Retries)
 	}
 }
 
-func loadSelftest(t *testing.T, d *Device) Function {
+func loadSelftest(t *testing.T, d *device) function {
 	t.Helper()
 	cubin, err := d.CompileKernel(selftestSrc, "selftest.cu", []string{"-default-device"})
 	if err != nil {
@@ -224,10 +224,10 @@ func TestGPUGraphAndEvents(t *testing.T) {
 	if err := d.BeginCapture(); err != nil {
 		t.Fatal(err)
 	}
-	args := func(y, x DevicePtr) []any {
+	args := func(y, x devicePtr) []any {
 		return []any{y, x, int32(n), uint32(0), float32(2), int64(0), uint64(1), ptag}
 	}
-	for _, yx := range [][2]DevicePtr{{py, px}, {px, py}} {
+	for _, yx := range [][2]devicePtr{{py, px}, {px, py}} {
 		if err := d.Launch(fn, [3]uint32{n / 256, 1, 1}, [3]uint32{256, 1, 1}, 0, args(yx[0], yx[1])...); err != nil {
 			t.Fatal(err)
 		}
@@ -266,11 +266,11 @@ func TestGPUGraphAndEvents(t *testing.T) {
 func TestGPUGemm(t *testing.T) {
 	d := openOrSkip(t)
 	rng := rand.New(rand.NewSource(2))
-	for _, g := range []GemmSpec{
-		{M: 64, N: 48, K: 32, AB: DataF32, C: DataF32},
-		{M: 64, N: 48, K: 32, TransB: true, AB: DataBF16, C: DataBF16},
-		{M: 64, N: 48, K: 32, TransA: true, AB: DataBF16, C: DataF32},
-		{M: 8, N: 128, K: 256, TransA: true, TransB: true, AB: DataBF16, C: DataBF16},
+	for _, g := range []gemmSpec{
+		{M: 64, N: 48, K: 32, AB: dataF32, C: dataF32},
+		{M: 64, N: 48, K: 32, TransB: true, AB: dataBF16, C: dataBF16},
+		{M: 64, N: 48, K: 32, TransA: true, AB: dataBF16, C: dataF32},
+		{M: 8, N: 128, K: 256, TransA: true, TransB: true, AB: dataBF16, C: dataBF16},
 	} {
 		a := make([]float32, g.M*g.K)
 		b := make([]float32, g.K*g.N)
@@ -278,19 +278,19 @@ func TestGPUGemm(t *testing.T) {
 		for _, x := range [][]float32{a, b, c} {
 			for i := range x {
 				x[i] = float32(rng.NormFloat64())
-				if g.AB == DataBF16 {
+				if g.AB == dataBF16 {
 					x[i] = bf16f(bf16(x[i]))
 				}
 			}
 		}
-		if g.C == DataBF16 {
+		if g.C == dataBF16 {
 			for i := range c {
 				c[i] = bf16f(bf16(c[i]))
 			}
 		}
-		upload := func(x []float32, dt DataType) DevicePtr {
+		upload := func(x []float32, dt cudaDataType) devicePtr {
 			var raw []byte
-			if dt == DataF32 {
+			if dt == dataF32 {
 				raw = f32Bytes(x)
 			} else {
 				raw = make([]byte, 2*len(x))
@@ -317,7 +317,7 @@ func TestGPUGemm(t *testing.T) {
 			t.Fatal(err)
 		}
 		tol := 1e-3
-		if g.C == DataBF16 {
+		if g.C == dataBF16 {
 			tol = 2e-2 // one bf16 rounding of the output
 		}
 		for i := 0; i < g.M; i++ {
@@ -336,7 +336,7 @@ func TestGPUGemm(t *testing.T) {
 				}
 				want := float64(alpha)*s + float64(beta)*float64(c[i*g.N+j])
 				var got float64
-				if g.C == DataF32 {
+				if g.C == dataF32 {
 					got = float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[4*(i*g.N+j):])))
 				} else {
 					got = float64(bf16f(binary.LittleEndian.Uint16(raw[2*(i*g.N+j):])))
@@ -350,14 +350,14 @@ func TestGPUGemm(t *testing.T) {
 }
 
 // TestGPUEmbeddedKernels compiles the whole embedded kernel program
-// (kernels/*.cu) for this GPU and finds every kernel of KernelTable in it.
+// (kernels/*.cu) for this GPU and finds every kernel of kernelTable in it.
 func TestGPUEmbeddedKernels(t *testing.T) {
 	d := openOrSkip(t)
-	mod, err := d.LoadSource(KernelSource(), "r1_kernels.cu", nil)
+	mod, err := d.LoadSource(kernelSource(), "r1_kernels.cu", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range KernelTable {
+	for _, k := range kernelTable {
 		if _, err := d.Function(mod, k.Name); err != nil {
 			t.Errorf("kernel %s: %v", k.Name, err)
 		}

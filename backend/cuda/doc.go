@@ -5,6 +5,13 @@
 // kernels of every op (kernels/*.cu) and Backend, the tensor.Backend on top
 // of them (bf16 storage, f32 accumulation, GEMMs through cuBLASLt).
 //
+// The public API is small; everything else is internal to the package:
+//   - Probe reports the GPUs and the CUDA libraries found (ProbeInfo,
+//     DeviceInfo) without creating a context; its error says what is
+//     missing.
+//   - New(ordinal) opens one GPU and returns a *Backend, which implements
+//     tensor.Backend; Close releases the device.
+//
 // Status: nothing here has run on a GPU yet. Checked without one: library
 // search and error paths, the allocator, the kernel cache and argument
 // marshalling (unit tests with fakes); every kernel compiles with clang for

@@ -110,7 +110,7 @@ func loadDriver(env searchEnv) (*driver, error) {
 }
 
 // call invokes a driver function and turns a non-zero CUresult into an
-// *Error naming the call.
+// *libError naming the call.
 //
 //go:uintptrescapes
 func (d *driver) call(name string, fn uintptr, args ...uintptr) error {
@@ -122,7 +122,7 @@ func (d *driver) call(name string, fn uintptr, args ...uintptr) error {
 }
 
 func (d *driver) errorFor(name string, code int) error {
-	e := &Error{Lib: "cuda", Call: name, Code: code}
+	e := &libError{Lib: "cuda", Call: name, Code: code}
 	var p uintptr
 	if ccall(d.cuGetErrorName, uintptr(code), uintptr(unsafe.Pointer(&p))) == 0 {
 		e.Name = goString(p)

@@ -5,10 +5,10 @@ import (
 	"fmt"
 )
 
-// ErrOutOfMemory is wrapped by every error caused by device memory running
+// errOutOfMemory is wrapped by every error caused by device memory running
 // out, whether the driver said so (CUDA_ERROR_OUT_OF_MEMORY) or a fake
 // device in a test did; the allocator retries once after emptying its cache.
-var ErrOutOfMemory = errors.New("cuda: out of device memory")
+var errOutOfMemory = errors.New("cuda: out of device memory")
 
 // Result codes from cuda.h (enum cudaError_enum) that the package treats
 // specially.
@@ -19,8 +19,8 @@ const (
 	cudaErrorNotReady    = 600 // CUDA_ERROR_NOT_READY
 )
 
-// Error is a failed CUDA driver, NVRTC or cuBLASLt call.
-type Error struct {
+// libError is a failed CUDA driver, NVRTC or cuBLASLt call.
+type libError struct {
 	Lib  string // "cuda", "nvrtc" or "cublasLt"
 	Call string // the C function, e.g. "cuMemAlloc_v2"
 	Code int    // the CUresult / nvrtcResult / cublasStatus_t
@@ -28,7 +28,7 @@ type Error struct {
 	Msg  string // the library's description, may be empty
 }
 
-func (e *Error) Error() string {
+func (e *libError) Error() string {
 	s := fmt.Sprintf("%s: %s failed with %d", e.Lib, e.Call, e.Code)
 	if e.Name != "" {
 		s += " (" + e.Name + ")"
@@ -39,8 +39,8 @@ func (e *Error) Error() string {
 	return s
 }
 
-// Is makes errors.Is(err, ErrOutOfMemory) true for driver OOM results, so
+// Is makes errors.Is(err, errOutOfMemory) true for driver OOM results, so
 // callers need not know CUresult numbers.
-func (e *Error) Is(target error) bool {
-	return target == ErrOutOfMemory && e.Lib == "cuda" && e.Code == cudaErrorOutOfMemory
+func (e *libError) Is(target error) bool {
+	return target == errOutOfMemory && e.Lib == "cuda" && e.Code == cudaErrorOutOfMemory
 }

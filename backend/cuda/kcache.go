@@ -30,24 +30,24 @@ var cubinMagic = []byte("r1cubin1")
 
 const cubinTrailerLen = 8 + sha256.Size
 
-// KernelCache compiles CUDA C once per (source, architecture, options,
+// kernelCache compiles CUDA C once per (source, architecture, options,
 // compiler version) and keeps the CUBIN under dir.
-type KernelCache struct {
+type kernelCache struct {
 	dir string // "" disables the disk cache
 	c   compiler
 
 	mu    sync.Mutex
-	stats KernelCacheStats
+	stats kernelCacheStats
 }
 
-// KernelCacheStats counts cache outcomes.
-type KernelCacheStats struct {
+// kernelCacheStats counts cache outcomes.
+type kernelCacheStats struct {
 	Hits, Misses, Corrupt, WriteErrors int
 }
 
-// DefaultKernelCacheDir is os.UserCacheDir()/r1/cuda-kernels, or "" when
+// defaultKernelCacheDir is os.UserCacheDir()/r1/cuda-kernels, or "" when
 // the user has no cache directory (then kernels are compiled every run).
-func DefaultKernelCacheDir() string {
+func defaultKernelCacheDir() string {
 	d, err := os.UserCacheDir()
 	if err != nil {
 		return ""
@@ -55,8 +55,8 @@ func DefaultKernelCacheDir() string {
 	return filepath.Join(d, "r1", "cuda-kernels")
 }
 
-func newKernelCache(dir string, c compiler) *KernelCache {
-	return &KernelCache{dir: dir, c: c}
+func newKernelCache(dir string, c compiler) *kernelCache {
+	return &kernelCache{dir: dir, c: c}
 }
 
 // cacheKey hashes everything that changes the generated code. Each part is
@@ -80,7 +80,7 @@ func cacheKey(src, arch string, opts []string, version string) string {
 }
 
 // Path is where the CUBIN for these inputs lives (or would live).
-func (k *KernelCache) Path(src, arch string, opts []string) string {
+func (k *kernelCache) Path(src, arch string, opts []string) string {
 	if k.dir == "" {
 		return ""
 	}
@@ -91,18 +91,18 @@ func (k *KernelCache) Path(src, arch string, opts []string) string {
 // extra compiler options opts, from the disk cache when a valid entry
 // exists. name is the program name that compiler messages refer to. A cache
 // that cannot be written is not an error: the CUBIN is still returned.
-func (k *KernelCache) Compile(src, name, arch string, opts []string) ([]byte, error) {
+func (k *kernelCache) Compile(src, name, arch string, opts []string) ([]byte, error) {
 	path := k.Path(src, arch, opts)
 	if path != "" {
 		if b, err := os.ReadFile(path); err == nil {
 			if cubin, ok := splitCubin(b); ok {
-				k.count(func(s *KernelCacheStats) { s.Hits++ })
+				k.count(func(s *kernelCacheStats) { s.Hits++ })
 				return cubin, nil
 			}
-			k.count(func(s *KernelCacheStats) { s.Corrupt++ })
+			k.count(func(s *kernelCacheStats) { s.Corrupt++ })
 		}
 	}
-	k.count(func(s *KernelCacheStats) { s.Misses++ })
+	k.count(func(s *kernelCacheStats) { s.Misses++ })
 	cubin, err := k.c.compile(src, name, arch, opts)
 	if err != nil {
 		return nil, err
@@ -112,13 +112,13 @@ func (k *KernelCache) Compile(src, name, arch string, opts []string) ([]byte, er
 	}
 	if path != "" {
 		if err := k.store(path, cubin); err != nil {
-			k.count(func(s *KernelCacheStats) { s.WriteErrors++ })
+			k.count(func(s *kernelCacheStats) { s.WriteErrors++ })
 		}
 	}
 	return cubin, nil
 }
 
-func (k *KernelCache) store(path string, cubin []byte) error {
+func (k *kernelCache) store(path string, cubin []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -142,13 +142,13 @@ func splitCubin(b []byte) ([]byte, bool) {
 }
 
 // Stats returns the hit/miss counters.
-func (k *KernelCache) Stats() KernelCacheStats {
+func (k *kernelCache) Stats() kernelCacheStats {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.stats
 }
 
-func (k *KernelCache) count(f func(*KernelCacheStats)) {
+func (k *kernelCache) count(f func(*kernelCacheStats)) {
 	k.mu.Lock()
 	f(&k.stats)
 	k.mu.Unlock()

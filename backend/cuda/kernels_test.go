@@ -66,8 +66,8 @@ func ptxEntries(ptx string) map[string][]string {
 	return out
 }
 
-// TestKernelsCompile compiles the program NVRTC will see (KernelSource)
-// and each file alone after common.cu, and checks KernelTable against the
+// TestKernelsCompile compiles the program NVRTC will see (kernelSource)
+// and each file alone after common.cu, and checks kernelTable against the
 // kernels clang actually emitted: same names, same parameter types in
 // order, defined in the file the table names.
 func TestKernelsCompile(t *testing.T) {
@@ -76,11 +76,11 @@ func TestKernelsCompile(t *testing.T) {
 		t.Skip("clang++ not installed: the CUDA kernels are not compiled by this test (apt-get install clang)")
 	}
 	dir := t.TempDir()
-	files := KernelFiles()
+	files := kernelFiles()
 	if len(files) < 2 || files[0].Name != kernelCommon {
-		t.Fatalf("KernelFiles: want %s first and kernel files after it, got %d files", kernelCommon, len(files))
+		t.Fatalf("kernelFiles: want %s first and kernel files after it, got %d files", kernelCommon, len(files))
 	}
-	ptx, diag := clangCUDA(t, clang, dir, "all.cu", KernelSource())
+	ptx, diag := clangCUDA(t, clang, dir, "all.cu", kernelSource())
 	if diag != "" {
 		t.Errorf("clang diagnostics for KernelSource():\n%s", diag)
 	}
@@ -101,7 +101,7 @@ func TestKernelsCompile(t *testing.T) {
 		source[f.Name] = f.Source
 	}
 	seen := map[string]bool{}
-	for _, k := range KernelTable {
+	for _, k := range kernelTable {
 		if seen[k.Name] {
 			t.Errorf("KernelTable lists %s twice", k.Name)
 		}
@@ -135,15 +135,15 @@ func TestKernelsCompile(t *testing.T) {
 // TestKernelSourceHasNoInclude: NVRTC gets no headers, so an #include would
 // fail on the GPU machine only.
 func TestKernelSourceHasNoInclude(t *testing.T) {
-	for _, f := range KernelFiles() {
+	for _, f := range kernelFiles() {
 		for i, line := range strings.Split(f.Source, "\n") {
 			if strings.HasPrefix(strings.TrimSpace(line), "#include") {
 				t.Errorf("%s:%d: %q: NVRTC compiles the kernels without headers", f.Name, i+1, line)
 			}
 		}
 	}
-	src := KernelSource()
-	for _, f := range KernelFiles() {
+	src := kernelSource()
+	for _, f := range kernelFiles() {
 		if !strings.Contains(src, "#line 1 \""+f.Name+"\"") {
 			t.Errorf("KernelSource lacks the #line marker of %s", f.Name)
 		}
@@ -459,25 +459,25 @@ func ones(n int) []float32 {
 func TestLaunchHelpers(t *testing.T) {
 	cases := []struct {
 		name    string
-		got     func() (LaunchConfig, error)
-		want    LaunchConfig
+		got     func() (launchConfig, error)
+		want    launchConfig
 		wantErr string
 	}{
-		{"flat small", func() (LaunchConfig, error) { return LaunchFlat(10) }, LaunchConfig{[3]uint32{1, 1, 1}, [3]uint32{256, 1, 1}}, ""},
-		{"flat zero", func() (LaunchConfig, error) { return LaunchFlat(0) }, LaunchConfig{[3]uint32{1, 1, 1}, [3]uint32{256, 1, 1}}, ""},
-		{"flat exact", func() (LaunchConfig, error) { return LaunchFlat(512) }, LaunchConfig{[3]uint32{2, 1, 1}, [3]uint32{256, 1, 1}}, ""},
-		{"flat capped", func() (LaunchConfig, error) { return LaunchFlat(3 << 30) }, LaunchConfig{[3]uint32{flatMaxGrid, 1, 1}, [3]uint32{256, 1, 1}}, ""},
-		{"flat negative", func() (LaunchConfig, error) { return LaunchFlat(-1) }, LaunchConfig{}, "negative"},
-		{"reduce capped", func() (LaunchConfig, error) { return LaunchReduce(1 << 30) }, LaunchConfig{[3]uint32{reduceMaxGrid, 1, 1}, [3]uint32{256, 1, 1}}, ""},
-		{"rows", func() (LaunchConfig, error) { return LaunchRows(7, 512) }, LaunchConfig{[3]uint32{7, 1, 1}, [3]uint32{512, 1, 1}}, ""},
-		{"rows odd threads", func() (LaunchConfig, error) { return LaunchRows(7, 100) }, LaunchConfig{}, "multiple of 32"},
-		{"rows none", func() (LaunchConfig, error) { return LaunchRows(0, 256) }, LaunchConfig{}, "0 rows"},
-		{"columns", func() (LaunchConfig, error) { return LaunchColumns(33) }, LaunchConfig{[3]uint32{2, 1, 1}, [3]uint32{32, 8, 1}}, ""},
-		{"warp rows", func() (LaunchConfig, error) { return LaunchWarpRows(9) }, LaunchConfig{[3]uint32{3, 1, 1}, [3]uint32{128, 1, 1}}, ""},
-		{"attention", func() (LaunchConfig, error) { return LaunchAttention(8, 1025, 14) }, LaunchConfig{[3]uint32{33, 14, 8}, [3]uint32{128, 1, 1}}, ""},
-		{"attention huge batch", func() (LaunchConfig, error) { return LaunchAttention(70000, 16, 2) }, LaunchConfig{}, "65535"},
-		{"paged", func() (LaunchConfig, error) { return LaunchPaged(128, 2) }, LaunchConfig{[3]uint32{128, 2, 1}, [3]uint32{128, 1, 1}}, ""},
-		{"paged no tokens", func() (LaunchConfig, error) { return LaunchPaged(0, 2) }, LaunchConfig{}, "N=0"},
+		{"flat small", func() (launchConfig, error) { return launchFlat(10) }, launchConfig{[3]uint32{1, 1, 1}, [3]uint32{256, 1, 1}}, ""},
+		{"flat zero", func() (launchConfig, error) { return launchFlat(0) }, launchConfig{[3]uint32{1, 1, 1}, [3]uint32{256, 1, 1}}, ""},
+		{"flat exact", func() (launchConfig, error) { return launchFlat(512) }, launchConfig{[3]uint32{2, 1, 1}, [3]uint32{256, 1, 1}}, ""},
+		{"flat capped", func() (launchConfig, error) { return launchFlat(3 << 30) }, launchConfig{[3]uint32{flatMaxGrid, 1, 1}, [3]uint32{256, 1, 1}}, ""},
+		{"flat negative", func() (launchConfig, error) { return launchFlat(-1) }, launchConfig{}, "negative"},
+		{"reduce capped", func() (launchConfig, error) { return launchReduce(1 << 30) }, launchConfig{[3]uint32{reduceMaxGrid, 1, 1}, [3]uint32{256, 1, 1}}, ""},
+		{"rows", func() (launchConfig, error) { return launchRows(7, 512) }, launchConfig{[3]uint32{7, 1, 1}, [3]uint32{512, 1, 1}}, ""},
+		{"rows odd threads", func() (launchConfig, error) { return launchRows(7, 100) }, launchConfig{}, "multiple of 32"},
+		{"rows none", func() (launchConfig, error) { return launchRows(0, 256) }, launchConfig{}, "0 rows"},
+		{"columns", func() (launchConfig, error) { return launchColumns(33) }, launchConfig{[3]uint32{2, 1, 1}, [3]uint32{32, 8, 1}}, ""},
+		{"warp rows", func() (launchConfig, error) { return launchWarpRows(9) }, launchConfig{[3]uint32{3, 1, 1}, [3]uint32{128, 1, 1}}, ""},
+		{"attention", func() (launchConfig, error) { return launchAttention(8, 1025, 14) }, launchConfig{[3]uint32{33, 14, 8}, [3]uint32{128, 1, 1}}, ""},
+		{"attention huge batch", func() (launchConfig, error) { return launchAttention(70000, 16, 2) }, launchConfig{}, "65535"},
+		{"paged", func() (launchConfig, error) { return launchPaged(128, 2) }, launchConfig{[3]uint32{128, 2, 1}, [3]uint32{128, 1, 1}}, ""},
+		{"paged no tokens", func() (launchConfig, error) { return launchPaged(0, 2) }, launchConfig{}, "N=0"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -514,7 +514,7 @@ func TestCheckAttentionShape(t *testing.T) {
 		{128, 32, 1, false, ""},
 	}
 	for _, c := range cases {
-		err := CheckAttentionShape(c.d, c.hq, c.hkv, c.paged)
+		err := checkAttentionShape(c.d, c.hq, c.hkv, c.paged)
 		if c.wantErr == "" && err != nil || c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
 			t.Errorf("CheckAttentionShape(%d, %d, %d, %v) = %v, want error containing %q", c.d, c.hq, c.hkv, c.paged, err, c.wantErr)
 		}
@@ -582,34 +582,34 @@ func (b *emuBuf) i32s() []int32 {
 	return out
 }
 
-// emulator is the host build of KernelSource() (kernels/testdata/emulator.cpp).
+// emulator is the host build of kernelSource() (kernels/testdata/emulator.cpp).
 type emulator struct{ exe string }
 
-// emuDispatch generates the C++ that calls each kernel of KernelTable with
+// emuDispatch generates the C++ that calls each kernel of kernelTable with
 // arguments cast to the table's types, so g++ also checks the table
 // against the kernels' C signatures.
 func emuDispatch() string {
 	var b strings.Builder
 	b.WriteString("static bool emu_dispatch(const std::string& name, dim3 grid, dim3 block, std::vector<Arg>& a) {\n")
-	for _, k := range KernelTable {
+	for _, k := range kernelTable {
 		fmt.Fprintf(&b, "    if (name == %q) {\n        if (a.size() != %d) return false;\n", k.Name, len(k.Args))
 		var call []string
 		for i, arg := range k.Args {
 			var expr string
 			switch arg.Type {
-			case ArgPtrBF16:
+			case argPtrBF16:
 				expr = fmt.Sprintf("(bf16*)a[%d].ptr()", i)
-			case ArgPtrF32:
+			case argPtrF32:
 				expr = fmt.Sprintf("(float*)a[%d].ptr()", i)
-			case ArgPtrF64:
+			case argPtrF64:
 				expr = fmt.Sprintf("(double*)a[%d].ptr()", i)
-			case ArgPtrI32:
+			case argPtrI32:
 				expr = fmt.Sprintf("(int*)a[%d].ptr()", i)
-			case ArgI32:
+			case argI32:
 				expr = fmt.Sprintf("(int)a[%d].iv", i)
-			case ArgI64:
+			case argI64:
 				expr = fmt.Sprintf("(long long)a[%d].iv", i)
-			case ArgF32:
+			case argF32:
 				expr = fmt.Sprintf("a[%d].fv", i)
 			}
 			fmt.Fprintf(&b, "        auto a%d = %s;\n", i, expr)
@@ -642,7 +642,7 @@ func buildEmulator(t *testing.T) *emulator {
 		t.Fatal(err)
 	}
 	src := filepath.Join(dir, "emu.cpp")
-	prog := string(pre) + "\n" + KernelSource() + "\n#line 1 \"emu_dispatch\"\n" + emuDispatch()
+	prog := string(pre) + "\n" + kernelSource() + "\n#line 1 \"emu_dispatch\"\n" + emuDispatch()
 	if err := os.WriteFile(src, []byte(prog), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -657,7 +657,7 @@ func buildEmulator(t *testing.T) *emulator {
 // launch runs one kernel; args are *emuBuf (updated in place; the same
 // *emuBuf twice is one aliased buffer), nil (a null pointer), int32, int64
 // or float32, matching the kernel's table entry.
-func (e *emulator) launch(t *testing.T, name string, cfg LaunchConfig, cfgErr error, args ...any) {
+func (e *emulator) launch(t *testing.T, name string, cfg launchConfig, cfgErr error, args ...any) {
 	t.Helper()
 	if cfgErr != nil {
 		t.Fatalf("%s: launch config: %v", name, cfgErr)
@@ -760,7 +760,7 @@ func checkClose(t *testing.T, what string, got, want []float32, rel, abs float64
 	}
 }
 
-// TestKernelsEmulated runs every kernel of KernelTable on the host
+// TestKernelsEmulated runs every kernel of kernelTable on the host
 // emulator with small random inputs (shapes chosen to leave partial tiles
 // and blocks) and compares it with backend/cpu. It does not replace the
 // GPU tests: it checks indexing, tiling, masking, reductions and the
@@ -770,7 +770,7 @@ func TestKernelsEmulated(t *testing.T) {
 	be := cpu.New()
 	rng := rand.New(rand.NewPCG(3, 4))
 	tested := map[string]bool{}
-	run := func(t *testing.T, name string, cfg LaunchConfig, err error, args ...any) {
+	run := func(t *testing.T, name string, cfg launchConfig, err error, args ...any) {
 		t.Helper()
 		tested[name] = true
 		emu.launch(t, name, cfg, err, args...)
@@ -781,7 +781,7 @@ func TestKernelsEmulated(t *testing.T) {
 	t.Run("elementwise", func(t *testing.T) {
 		const n = 1000
 		x, y := bf16Vec(rng, n, 2), bf16Vec(rng, n, 2)
-		cfg, err := LaunchFlat(n)
+		cfg, err := launchFlat(n)
 
 		src := bufF32(randVec(rng, n, 3))
 		dst := bufBF16(make([]float32, n))
@@ -826,7 +826,7 @@ func TestKernelsEmulated(t *testing.T) {
 			checkClose(t, "r1_add_"+kind, ba.f32s(), be.Download(to), bfRel, 1e-6)
 
 			part := bufF64(reduceMaxGrid)
-			rc, rerr := LaunchReduce(n)
+			rc, rerr := launchReduce(n)
 			run(t, "r1_sumsq_"+kind, rc, rerr, part, mk(x), int64(n))
 			var s float64
 			for _, p := range part.bits[:rc.Grid[0]] {
@@ -862,7 +862,7 @@ func TestKernelsEmulated(t *testing.T) {
 		to := up(out, rows, c)
 		be.AddBias(to, up(bias, c))
 		mk := map[string]func([]float32) *emuBuf{"f32": bufF32, "bf16": bufBF16}
-		cfg, err := LaunchFlat(rows * c)
+		cfg, err := launchFlat(rows * c)
 		for _, k := range [][2]string{{"bf16", "bf16"}, {"bf16", "f32"}, {"f32", "f32"}} {
 			b := mk[k[0]](out)
 			run(t, "r1_add_bias_"+k[0]+"_"+k[1], cfg, err, b, mk[k[1]](bias), int64(rows*c), int32(c))
@@ -871,7 +871,7 @@ func TestKernelsEmulated(t *testing.T) {
 		db := randVec(rng, c, 1)
 		tdb := up(db, c)
 		be.SumRowsAcc(tdb, up(out, rows, c))
-		ccfg, cerr := LaunchColumns(c)
+		ccfg, cerr := launchColumns(c)
 		for _, k := range []string{"bf16", "f32"} {
 			b := bufF32(db)
 			run(t, "r1_sum_rows_acc_f32_"+k, ccfg, cerr, b, mk[k](out), int32(rows), int32(c))
@@ -885,7 +885,7 @@ func TestKernelsEmulated(t *testing.T) {
 		to, tr := be.New(tensor.F32, rows, c), be.New(tensor.F32, rows)
 		be.RMSNorm(to, tr, up(x, rows, c), up(w, c), 1e-5)
 		out, rstd := bufBF16(make([]float32, rows*c)), bufF32(make([]float32, rows))
-		cfg, err := LaunchRows(rows, 256)
+		cfg, err := launchRows(rows, 256)
 		run(t, "r1_rmsnorm_fwd", cfg, err, out, rstd, bufBF16(x), bufBF16(w), int32(c), float32(1e-5))
 		checkClose(t, "r1_rmsnorm_fwd out", out.f32s(), be.Download(to), bfRel, 1e-3)
 		checkClose(t, "r1_rmsnorm_fwd rstd", rstd.f32s(), be.Download(tr), 1e-5, 0)
@@ -897,7 +897,7 @@ func TestKernelsEmulated(t *testing.T) {
 		run(t, "r1_rmsnorm_bwd_dx", cfg, err, dx, bufBF16(dy), bufBF16(x), bufBF16(w), rstd, int32(c))
 		checkClose(t, "r1_rmsnorm_bwd_dx", dx.f32s(), be.Download(tdx), bfRel, 1e-3)
 		dw := bufF32(dw0)
-		ccfg, cerr := LaunchColumns(c)
+		ccfg, cerr := launchColumns(c)
 		run(t, "r1_rmsnorm_bwd_dw", ccfg, cerr, dw, bufBF16(dy), bufBF16(x), rstd, int32(rows), int32(c))
 		checkClose(t, "r1_rmsnorm_bwd_dw", dw.f32s(), be.Download(tdw), 1e-5, 1e-5)
 	})
@@ -908,7 +908,7 @@ func TestKernelsEmulated(t *testing.T) {
 		to, tdg, tdu := be.New(tensor.F32, n), be.New(tensor.F32, n), be.New(tensor.F32, n)
 		be.SwiGLU(to, up(g, n), up(u, n))
 		be.SwiGLUBackward(tdg, tdu, up(d, n), up(g, n), up(u, n))
-		cfg, err := LaunchFlat(n)
+		cfg, err := launchFlat(n)
 		out := bufBF16(make([]float32, n))
 		run(t, "r1_swiglu_fwd", cfg, err, out, bufBF16(g), bufBF16(u), int64(n))
 		checkClose(t, "r1_swiglu_fwd", out.f32s(), be.Download(to), bfRel, 1e-6)
@@ -930,7 +930,7 @@ func TestKernelsEmulated(t *testing.T) {
 		for i := range pos {
 			pos[i] = int32(rng.IntN(p))
 		}
-		cfg, err := LaunchFlat(b * tt * h * d / 2)
+		cfg, err := launchFlat(b * tt * h * d / 2)
 		for _, inv := range []int32{0, 1} {
 			tx := up(x, b, tt, h, d)
 			be.RoPE(tx, up(cosv, p, d/2), up(sinv, p, d/2), be.UploadInt32(pos, b, tt), inv == 1)
@@ -959,7 +959,7 @@ func TestKernelsEmulated(t *testing.T) {
 		ids := []int32{3, 0, 10, 3, 3, 7, 0, 1, 2} // repeats exercise the atomics
 		to := be.New(tensor.F32, n, c)
 		be.Embedding(to, up(table, v, c), be.UploadInt32(ids, n))
-		cfg, err := LaunchRows(n, 256)
+		cfg, err := launchRows(n, 256)
 		out, errFlag := bufBF16(make([]float32, n*c)), bufI32([]int32{0})
 		run(t, "r1_embedding_fwd", cfg, err, out, bufBF16(table), bufI32(ids), errFlag, int32(c), int32(v))
 		checkClose(t, "r1_embedding_fwd", out.f32s(), be.Download(to), 0, 0)
@@ -987,7 +987,7 @@ func TestKernelsEmulated(t *testing.T) {
 		target := []int32{5, -1, v - 1, 0}
 		lp, ls, ent := be.New(tensor.F32, n), be.New(tensor.F32, n), be.New(tensor.F32, n)
 		be.LogSoftmaxGather(lp, ls, ent, up(z, n, v), be.UploadInt32(target, n))
-		cfg, err := LaunchRows(n, 512)
+		cfg, err := launchRows(n, 512)
 		blp, bls, bent, errFlag := bufF32(make([]float32, n)), bufF32(make([]float32, n)), bufF32(make([]float32, n)), bufI32([]int32{0})
 		run(t, "r1_logsoftmax_gather_fwd", cfg, err, blp, bls, bent, bufBF16(z), bufI32(target), errFlag, int32(v))
 		checkClose(t, "logp", blp.f32s(), be.Download(lp), 1e-5, 1e-5)
@@ -1034,7 +1034,7 @@ func TestKernelsEmulated(t *testing.T) {
 		be.AdamW(tp, up(g, n), tm, tv, lr, b1, b2, eps, wd, step)
 		bc1 := 1 - math.Pow(float64(b1), float64(step))
 		bc2 := 1 - math.Pow(float64(b2), float64(step))
-		cfg, err := LaunchFlat(n)
+		cfg, err := launchFlat(n)
 		for _, gk := range []string{"f32", "bf16"} {
 			bp, bp16, bm, bv := bufF32(p), bufBF16(make([]float32, n)), bufF32(m), bufF32(v)
 			gb := bufF32(g)
@@ -1082,7 +1082,7 @@ func TestKernelsEmulated(t *testing.T) {
 			to, tl := be.New(tensor.F32, b, tt, hq, d), be.New(tensor.F32, b, hq, tt)
 			be.Attention(to, tl, tq, tk, tv, cmask, scale)
 			out, lse := bufBF16(make([]float32, b*tt*hq*d)), bufF32(make([]float32, b*hq*tt))
-			qc, qerr := LaunchAttention(b, tt, hq)
+			qc, qerr := launchAttention(b, tt, hq)
 			run(t, "r1_attention_fwd", qc, qerr, out, lse, bufBF16(q), bufBF16(k), bufBF16(v), bmask, int32(tt), int32(hq), int32(hkv), int32(d), scale)
 			name := fmt.Sprintf("attention %+v", c)
 			checkClose(t, name+" out", out.f32s(), be.Download(to), bfRel, 2e-3)
@@ -1094,14 +1094,14 @@ func TestKernelsEmulated(t *testing.T) {
 			tdq, tdk, tdv := be.New(tensor.F32, b, tt, hq, d), be.New(tensor.F32, b, tt, hkv, d), be.New(tensor.F32, b, tt, hkv, d)
 			be.AttentionBackward(tdq, tdk, tdv, up(dout, b, tt, hq, d), kout, up(lse.f32s(), b, hq, tt), tq, tk, tv, cmask, scale)
 			delta := bufF32(make([]float32, b*hq*tt))
-			wc, werr := LaunchWarpRows(int64(b * tt * hq))
+			wc, werr := launchWarpRows(int64(b * tt * hq))
 			run(t, "r1_attention_bwd_delta", wc, werr, delta, bufBF16(dout), out, int32(b), int32(tt), int32(hq), int32(d))
 			dq := bufBF16(make([]float32, b*tt*hq*d))
 			run(t, "r1_attention_bwd_dq", qc, qerr, dq, bufBF16(dout), lse, delta, bufBF16(q), bufBF16(k), bufBF16(v), bmask,
 				int32(tt), int32(hq), int32(hkv), int32(d), scale)
 			checkClose(t, name+" dq", dq.f32s(), be.Download(tdq), 2*bfRel, 5e-3)
 			dk, dv := bufBF16(make([]float32, b*tt*hkv*d)), bufBF16(make([]float32, b*tt*hkv*d))
-			kc, kerr := LaunchAttention(b, tt, hkv)
+			kc, kerr := launchAttention(b, tt, hkv)
 			run(t, "r1_attention_bwd_dkdv", kc, kerr, dk, dv, bufBF16(dout), lse, delta, bufBF16(q), bufBF16(k), bufBF16(v), bmask,
 				int32(tt), int32(hq), int32(hkv), int32(d), scale)
 			checkClose(t, name+" dk", dk.f32s(), be.Download(tdk), 2*bfRel, 5e-3)
@@ -1127,14 +1127,14 @@ func TestKernelsEmulated(t *testing.T) {
 		tkc, tvc := up(kc, slots, hkv, d), up(vc, slots, hkv, d)
 		be.KVWrite(tkc, tvc, up(newK, 3, hkv, d), up(newV, 3, hkv, d), be.UploadInt32(writeSlots, 3))
 		bkc, bvc, errFlag := bufBF16(kc), bufBF16(vc), bufI32([]int32{0})
-		fc, ferr := LaunchFlat(3 * row)
+		fc, ferr := launchFlat(3 * row)
 		run(t, "r1_kv_write", fc, ferr, bkc, bvc, bufBF16(newK), bufBF16(newV), bufI32(writeSlots), errFlag, int32(3), int32(row), int32(slots))
 		checkClose(t, "r1_kv_write k", bkc.f32s(), be.Download(tkc), 0, 0)
 		checkClose(t, "r1_kv_write v", bvc.f32s(), be.Download(tvc), 0, 0)
 
 		src, dst := []int32{1, 2}, []int32{40, 41}
 		be.CopySlots(tkc, be.UploadInt32(src, 2), be.UploadInt32(dst, 2))
-		cc, cerr := LaunchFlat(2 * row)
+		cc, cerr := launchFlat(2 * row)
 		run(t, "r1_copy_slots", cc, cerr, bkc, bufI32(src), bufI32(dst), errFlag, int32(2), int32(row), int32(slots))
 		checkClose(t, "r1_copy_slots", bkc.f32s(), be.Download(tkc), 0, 0)
 		if errFlag.i32s()[0] != 0 {
@@ -1145,7 +1145,7 @@ func TestKernelsEmulated(t *testing.T) {
 		be.PagedAttention(to, up(q, n, hq, d), tkc, tvc, be.UploadInt32(table, 2, maxBlocks), be.UploadInt32(seqIdx, n),
 			be.UploadInt32(seqLens, n), blockSize, scale)
 		out := bufBF16(make([]float32, n*hq*d))
-		pc, perr := LaunchPaged(n, hkv)
+		pc, perr := launchPaged(n, hkv)
 		run(t, "r1_paged_attention", pc, perr, out, bufBF16(q), bkc, bvc, bufI32(table), bufI32(seqIdx), bufI32(seqLens), errFlag,
 			int32(hq), int32(hkv), int32(d), int32(2), int32(maxBlocks), int32(blockSize), int32(slots), scale)
 		checkClose(t, "r1_paged_attention", out.f32s(), be.Download(to), bfRel, 2e-3)
@@ -1206,7 +1206,7 @@ func TestKernelsEmulated(t *testing.T) {
 			// candidates instead of the whole vocabulary (a Pick bug,
 			// reported); the kernel uses the whole top-k (= vocabulary) mass.
 		}
-		cfg, err := LaunchRows(n, 64) // fewer threads than on the GPU: emulation is slow
+		cfg, err := launchRows(n, 64) // fewer threads than on the GPU: emulation is slow
 		for _, c := range cases {
 			lb := bufBF16(rows)
 			if c.kind == "f32" {
@@ -1235,7 +1235,7 @@ func TestKernelsEmulated(t *testing.T) {
 		if testing.Short() {
 			t.Skip("-short skips some kernels")
 		}
-		for _, k := range KernelTable {
+		for _, k := range kernelTable {
 			if !tested[k.Name] {
 				t.Errorf("%s (%s) is never run by TestKernelsEmulated", k.Name, k.File)
 			}

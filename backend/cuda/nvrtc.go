@@ -54,7 +54,7 @@ func (n *nvrtc) call(name string, fn uintptr, args ...uintptr) error {
 	}
 	code := int(int32(r))
 	// const char *nvrtcGetErrorString(nvrtcResult result)
-	return &Error{Lib: "nvrtc", Call: name, Code: code, Name: goString(ccall(n.nvrtcGetErrorString, uintptr(code)))}
+	return &libError{Lib: "nvrtc", Call: name, Code: code, Name: goString(ccall(n.nvrtcGetErrorString, uintptr(code)))}
 }
 
 func (n *nvrtc) version() string { return fmt.Sprintf("nvrtc %d.%d", n.major, n.minor) }

@@ -7,7 +7,7 @@ import (
 	"sync"
 )
 
-// errClosed is returned by calls on a closed Device.
+// errClosed is returned by calls on a closed device.
 var errClosed = errors.New("cuda: device is closed")
 
 // owner runs functions on one goroutine locked to its OS thread. A CUDA

@@ -80,7 +80,7 @@ func TestOwnerErrorsAndPanics(t *testing.T) {
 }
 
 func TestClosedDevice(t *testing.T) {
-	var d *Device
+	var d *device
 	if err := d.do(func() error { return nil }); err != errClosed {
 		t.Errorf("nil device: %v", err)
 	}
@@ -89,11 +89,11 @@ func TestClosedDevice(t *testing.T) {
 	}
 	// Every method reaches the driver through do, so a device whose owner
 	// is gone answers errClosed instead of crashing.
-	d = &Device{alloc: newAllocator(newFakeMemory(1 << 20))}
+	d = &device{alloc: newAllocator(newFakeMemory(1 << 20))}
 	if _, err := d.Alloc(10); err != errClosed {
 		t.Errorf("Alloc on a closed device: %v", err)
 	}
-	if err := d.Launch(Function{h: 1, name: "k"}, [3]uint32{1, 1, 1}, [3]uint32{1, 1, 1}, 0); err == nil {
+	if err := d.Launch(function{h: 1, name: "k"}, [3]uint32{1, 1, 1}, [3]uint32{1, 1, 1}, 0); err == nil {
 		t.Error("Launch on a closed device succeeded")
 	}
 }

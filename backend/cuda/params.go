@@ -26,7 +26,7 @@ func packParams(args []any) (*kernelParams, error) {
 	for i, a := range args {
 		var v uint64
 		switch x := a.(type) {
-		case DevicePtr:
+		case devicePtr:
 			v = uint64(x)
 		case int32:
 			v = uint64(uint32(x))

@@ -20,7 +20,7 @@ func readParam(kp *kernelParams, i int, size int) uint64 {
 }
 
 func TestPackParams(t *testing.T) {
-	args := []any{DevicePtr(0x7f0000001000), int32(-3), uint32(7), float32(1.5), int64(-1 << 40), uint64(1 << 63)}
+	args := []any{devicePtr(0x7f0000001000), int32(-3), uint32(7), float32(1.5), int64(-1 << 40), uint64(1 << 63)}
 	want := []struct {
 		size int
 		bits uint64
@@ -58,7 +58,7 @@ func TestPackParamsRejects(t *testing.T) {
 		{[]float32{1}, "[]float32"},
 	}
 	for _, tc := range tests {
-		_, err := packParams([]any{DevicePtr(1), tc.arg})
+		_, err := packParams([]any{devicePtr(1), tc.arg})
 		if err == nil || !strings.Contains(err.Error(), "argument 1") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("packParams(%T) = %v, want an error naming argument 1 and %s", tc.arg, err, tc.want)
 		}

@@ -29,7 +29,7 @@ func TestProbeWithoutDriver(t *testing.T) {
 		wants = []string{"CUDA needs linux", "--device cpu"}
 	}
 	_, perr := Probe()
-	d, oerr := Open(0)
+	d, oerr := open(0)
 	if d != nil {
 		t.Errorf("Open returned a device without a driver")
 	}
