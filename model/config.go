@@ -217,6 +217,19 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("field %q must be positive, got %d", k, pos[k])
 		}
 	}
+	// Token ids and positions are int32; larger sizes cannot be indexed.
+	for _, k := range []string{"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim"} {
+		if pos[k] > math.MaxInt32 {
+			return fmt.Errorf("field %q is %d, beyond the largest supported size %d", k, pos[k], math.MaxInt32)
+		}
+	}
+	if c.MaxPositions <= 0 || c.MaxPositions > math.MaxInt32 {
+		return fmt.Errorf("field \"max_position_embeddings\" must be in [1, %d], got %d", math.MaxInt32, c.MaxPositions)
+	}
+	if n := c.numParamsFloat(); n > maxParams {
+		return fmt.Errorf("the sizes describe %.3g parameters (%s), more than any model r1 can hold (%.0e): check vocab_size, hidden_size, intermediate_size and num_hidden_layers",
+			n, c.sizes(), float64(maxParams))
+	}
 	if c.Heads%c.KVHeads != 0 {
 		return fmt.Errorf("num_attention_heads (%d) must be a multiple of num_key_value_heads (%d)", c.Heads, c.KVHeads)
 	}
@@ -227,6 +240,24 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("rms_norm_eps must be positive, got %g", c.RMSNormEps)
 	}
 	return nil
+}
+
+// maxParams bounds the parameter count a config may describe (a petabyte of
+// float32 weights), so that sizes computed from it never overflow int64.
+const maxParams = 1 << 48
+
+// numParamsFloat is NumParams in float64, which cannot overflow.
+func (c *Config) numParamsFloat() float64 {
+	h, f := float64(c.Hidden), float64(c.Intermediate)
+	q, kv := float64(c.Heads)*float64(c.HeadDim), float64(c.KVHeads)*float64(c.HeadDim)
+	per := 2*h + 2*h*q + 2*h*kv + 3*h*f + q + 2*kv + 3*h + 2*f + 2*float64(c.HeadDim)
+	return float64(c.Layers)*per + 2*float64(c.VocabSize)*h + h
+}
+
+// sizes names the size fields with their values, for messages.
+func (c *Config) sizes() string {
+	return fmt.Sprintf("vocab_size=%d hidden_size=%d intermediate_size=%d num_hidden_layers=%d num_attention_heads=%d num_key_value_heads=%d head_dim=%d",
+		c.VocabSize, c.Hidden, c.Intermediate, c.Layers, c.Heads, c.KVHeads, c.HeadDim)
 }
 
 // MarshalJSON writes config.json in the spelling of the transformers

@@ -3,8 +3,10 @@ package model
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/r1go/r1/internal/atomicfile"
@@ -28,6 +30,15 @@ func Load(dir string, dev tensor.Backend) (*Model, error) {
 		return nil, fmt.Errorf("load %s: %w", dir, err)
 	}
 	defer st.Close()
+	// Check the sizes before allocating anything: a config that does not
+	// describe the checkpoint, or a model larger than the machine, is
+	// refused with the sizes instead of dying out of memory.
+	if err := CheckTensors(cfg, st); err != nil {
+		return nil, fmt.Errorf("load %s: %w", dir, err)
+	}
+	if err := CheckMemory(cfg); err != nil {
+		return nil, fmt.Errorf("load %s: %w", dir, err)
+	}
 	m := build(cfg, dev)
 	want := map[string]bool{}
 	for _, p := range m.params {
@@ -112,4 +123,142 @@ func (c *Config) Describe() string {
 	}
 	fmt.Fprintf(&b, " %.1fM params", float64(c.NumParams())/1e6)
 	return b.String()
+}
+
+// TensorShapes is the part of a checkpoint CheckTensors looks at.
+type TensorShapes interface {
+	Names() []string
+	Tensor(name string) (*safetensors.Tensor, bool)
+}
+
+// CheckTensors compares the sizes in cfg with the checkpoint's tensors
+// before any weight is allocated: the embedding must be (vocab_size,
+// hidden_size), the first layer's projections must match the head and MLP
+// sizes, and the checkpoint must hold num_hidden_layers layers. The error
+// names the config field, its value and the tensor's shape.
+func CheckTensors(cfg *Config, st TensorShapes) error {
+	shape := func(name string) ([]int, bool) {
+		t, ok := st.Tensor(name)
+		if !ok {
+			return nil, false
+		}
+		return t.Shape, true
+	}
+	mismatch := func(name string, got []int, want []int, fields string) error {
+		return fmt.Errorf("config.json says %s, so tensor %q should have shape %v, but the checkpoint's has shape %v", fields, name, want, got)
+	}
+	check := func(name string, fields string, want ...int) error {
+		got, ok := shape(name)
+		if !ok {
+			return nil // Load reports missing tensors once the names are known
+		}
+		if len(got) != len(want) {
+			return mismatch(name, got, want, fields)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				return mismatch(name, got, want, fields)
+			}
+		}
+		return nil
+	}
+	vh := fmt.Sprintf("vocab_size=%d, hidden_size=%d", cfg.VocabSize, cfg.Hidden)
+	if _, ok := shape("model.embed_tokens.weight"); !ok {
+		return fmt.Errorf("tensor \"model.embed_tokens.weight\" is missing: not a %s checkpoint", cfg.ModelType)
+	}
+	if err := check("model.embed_tokens.weight", vh, cfg.VocabSize, cfg.Hidden); err != nil {
+		return err
+	}
+	if !cfg.TieEmbeddings {
+		if err := check("lm_head.weight", vh, cfg.VocabSize, cfg.Hidden); err != nil {
+			return err
+		}
+	}
+	q, kv := cfg.Heads*cfg.HeadDim, cfg.KVHeads*cfg.HeadDim
+	for _, c := range []struct {
+		name, fields string
+		rows         int
+	}{
+		{"self_attn.q_proj.weight", fmt.Sprintf("num_attention_heads=%d × head_dim=%d = %d, hidden_size=%d", cfg.Heads, cfg.HeadDim, q, cfg.Hidden), q},
+		{"self_attn.k_proj.weight", fmt.Sprintf("num_key_value_heads=%d × head_dim=%d = %d, hidden_size=%d", cfg.KVHeads, cfg.HeadDim, kv, cfg.Hidden), kv},
+		{"mlp.gate_proj.weight", fmt.Sprintf("intermediate_size=%d, hidden_size=%d", cfg.Intermediate, cfg.Hidden), cfg.Intermediate},
+	} {
+		if err := check("model.layers.0."+c.name, c.fields, c.rows, cfg.Hidden); err != nil {
+			return err
+		}
+	}
+	// The layers present: model.layers.N.… for N up to the largest.
+	layers := 0
+	for _, n := range st.Names() {
+		rest, ok := strings.CutPrefix(n, "model.layers.")
+		if !ok {
+			continue
+		}
+		idx, _, _ := strings.Cut(rest, ".")
+		if i, err := strconv.Atoi(idx); err == nil && i >= 0 && i < math.MaxInt32 {
+			layers = max(layers, i+1)
+		}
+	}
+	if layers < cfg.Layers {
+		return fmt.Errorf("config.json says num_hidden_layers=%d, but the checkpoint holds %d layers (model.layers.0 to model.layers.%d)", cfg.Layers, layers, layers-1)
+	}
+	return nil
+}
+
+// WeightBytes is the memory the model's weights take once loaded (float32).
+func (c *Config) WeightBytes() int64 { return 4 * c.NumParams() }
+
+// CheckMemory refuses a model whose float32 weights do not fit in the
+// machine's memory, naming the sizes; it passes when the memory is unknown.
+func CheckMemory(c *Config) error {
+	limit, ok := HostMemory()
+	if !ok {
+		return nil
+	}
+	if need := c.WeightBytes(); need > limit {
+		return fmt.Errorf("the weights need %s as float32 (%d parameters: %s) but this machine has %s of memory",
+			humanBytes(need), c.NumParams(), c.sizes(), humanBytes(limit))
+	}
+	return nil
+}
+
+// HostMemory returns the memory this process may use: the machine's total
+// memory (/proc/meminfo), or the cgroup's limit when lower. ok is false
+// where neither can be read.
+func HostMemory() (bytes int64, ok bool) {
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if rest, found := strings.CutPrefix(line, "MemTotal:"); found {
+				f := strings.Fields(rest)
+				if len(f) >= 1 {
+					if kb, err := strconv.ParseInt(f[0], 10, 64); err == nil && kb > 0 {
+						bytes, ok = kb<<10, true
+					}
+				}
+			}
+		}
+	}
+	for _, p := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		v, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+		if err == nil && v > 0 && (!ok || v < bytes) {
+			bytes, ok = v, true
+		}
+	}
+	return bytes, ok
+}
+
+func humanBytes(b int64) string {
+	switch {
+	case b >= 1<<40:
+		return fmt.Sprintf("%.1f TiB", float64(b)/(1<<40))
+	case b >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	}
+	return fmt.Sprintf("%d B", b)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 
 	"github.com/r1go/r1/backend/cpu"
@@ -30,28 +31,6 @@ func openDevice(name string) (tensor.Backend, error) {
 	return nil, fmt.Errorf("--device %q: want cpu, cuda or auto", name)
 }
 
-// jsonLines calls fn for each non-empty line of r with its 1-based number.
-// Lines may be long (a row of ids or a whole completion): up to 64 MB.
-func jsonLines(r io.Reader, fn func(line []byte, n int) error) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := sc.Bytes()
-		if len(trimSpace(line)) == 0 {
-			continue
-		}
-		if err := fn(line, n); err != nil {
-			return err
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("reading line %d: %w", n+1, err)
-	}
-	return nil
-}
-
 func trimSpace(b []byte) []byte {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n') {
 		b = b[1:]
@@ -60,4 +39,49 @@ func trimSpace(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// flagRange checks an integer flag against [lo, hi] and names the flag and
+// the valid range when it is outside.
+func flagRange(name string, v, lo, hi int64) error {
+	if v >= lo && v <= hi {
+		return nil
+	}
+	switch {
+	case hi == math.MaxInt64 && lo == 1:
+		return usageErrorf("--%s %d: expected a positive integer", name, v)
+	case hi == math.MaxInt64:
+		return usageErrorf("--%s %d: expected an integer ≥ %d", name, v, lo)
+	}
+	return usageErrorf("--%s %d: expected an integer from %d to %d", name, v, lo, hi)
+}
+
+// firstErr returns the first non-nil error.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eachLine calls fn for every line of r, blank ones included, with its
+// 1-based number; a final line without a newline counts, the empty tail
+// after a final newline does not. Lines may be long (a row of ids or a
+// whole completion): up to 64 MB.
+func eachLine(r io.Reader, fn func(line []byte, n int) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+		if err := fn(sc.Bytes(), n); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("reading line %d: %w", n+1, err)
+	}
+	return nil
 }

@@ -20,16 +20,13 @@ func init() {
 }
 
 func runInspect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("inspect", "MODEL_DIR", stderr)
-	tensors := fs.Bool("tensors", true, "list every tensor with its dtype and shape")
-	if err := parseFlags(fs, args); err != nil {
+	fs := newFlags("inspect", "MODEL_DIR [flags]", stderr)
+	tensors := fs.Bool("tensors", true, "list every tensor with its dtype and shape (--tensors=false to leave them out)")
+	pos, err := parseFlagsArgs(fs, args, 1, 1, "MODEL_DIR")
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return fmt.Errorf("want exactly one MODEL_DIR")
-	}
-	dir := fs.Arg(0)
+	dir := pos[0]
 	cfg, err := model.LoadConfig(dir)
 	if err != nil {
 		return err

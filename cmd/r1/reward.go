@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/r1go/r1/internal/atomicfile"
 	"github.com/r1go/r1/reward"
 	_ "github.com/r1go/r1/reward/all" // every reward, by name
 )
@@ -48,6 +50,14 @@ func runReward(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	workers := fs.Int("workers", 0, "samples × rewards scored at once (0 = number of CPUs)")
 	batch := fs.Int("batch", 256, "lines scored per batch (a remote reward gets one request per batch)")
 	list := fs.Bool("list", false, "list the registered rewards and exit")
+	usageNotes(fs, `Input lines are the rows r1 sample writes (or any JSONL with a "completion"):
+"tokens" may be a count or a list of token ids; finish_reason "length" means
+truncated. Output: one line per input line, {"line": N, "total": ..., "scores":
+{...}}, or {"line": N, "error": "..."} for a blank or unreadable line.
+--out may not be an input (the same file, also through links); it is replaced
+atomically, and keeps the lines answered before an interruption.
+exit status: 0 all lines scored; 1 a line could not be read (every line is
+still answered) or the run failed; 2 bad flags; 130/143 interrupted.`)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -91,86 +101,168 @@ func runReward(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		defer f.Close()
 		r, inName = f, *in
 	}
-	var w io.Writer = stdout
-	summaryTo := stderr
-	var outFile *os.File
 	if *out != "-" {
-		if outFile, err = os.Create(*out); err != nil {
+		if err := refuseOverwrite(*out, *in, stdin); err != nil {
 			return err
 		}
-		defer outFile.Close()
-		w, summaryTo = outFile, stdout
 	}
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
 
 	var sum reward.Summary
-	firstErr := map[string]string{} // label → "line N: error", shown in the summary
-	lines := 0
-	flush := func(samples []reward.Sample, lineNos []int) error {
-		if len(samples) == 0 {
-			return nil
+	var st rewardRun
+	labelErr := map[string]string{} // label → "line N: error", shown in the summary
+	score := func(w io.Writer) error {
+		st.err = scoreLines(ctx, scorer, r, inName, *batch, w, &sum, labelErr, &st)
+		return nil // what was scored is kept even when the run stops early
+	}
+	summaryTo := stderr
+	if *out == "-" {
+		bw := bufio.NewWriter(stdout)
+		score(bw)
+		if err := bw.Flush(); err != nil && st.err == nil {
+			st.err = err
 		}
-		res := scorer.Score(ctx, samples)
-		sum.Add(res)
-		for i := range samples {
-			rec := struct {
-				Line   int                     `json:"line"`
-				Total  float64                 `json:"total"`
-				Scores map[string]reward.Score `json:"scores"`
-			}{lineNos[i], res.Total[i], res.Row(i)}
-			for l, sc := range rec.Scores {
-				if _, seen := firstErr[l]; !seen && sc.Err != "" {
-					firstErr[l] = fmt.Sprintf("line %d: %s", lineNos[i], sc.Err)
+	} else {
+		// The output replaces --out only once written (an existing file is
+		// never left truncated); the lines answered before an interruption
+		// or a read error are kept.
+		if err := atomicfile.WriteFunc(*out, score); err != nil {
+			return firstErr(st.err, err)
+		}
+		summaryTo = stdout
+	}
+	if st.samples > 0 {
+		printSummary(summaryTo, st.samples, &sum, labelErr)
+	}
+	if st.err != nil {
+		if *out != "-" && st.lines > 0 {
+			return fmt.Errorf("%w (the %d lines answered are in %s)", st.err, st.lines, *out)
+		}
+		return st.err
+	}
+	if st.samples == 0 {
+		msg := fmt.Sprintf("%s: no samples (expected JSONL with a \"completion\" per line)", inName)
+		if st.bad > 0 {
+			msg += "; the first unreadable line: " + st.firstBad
+		}
+		return errors.New(msg)
+	}
+	if st.bad > 0 {
+		return fmt.Errorf("%d of %d lines could not be scored (they have an \"error\" in the output); the first: %s", st.bad, st.lines, st.firstBad)
+	}
+	return nil
+}
+
+// rewardRun counts what scoreLines did.
+type rewardRun struct {
+	lines, samples, bad int // lines answered; of them scored, and unreadable
+	firstBad            string
+	err                 error // why the run stopped early, if it did
+}
+
+// rewardRecord is one output line of r1 reward: the scores of input line
+// Line, or Error when the line could not be read.
+type rewardRecord struct {
+	Line   int                     `json:"line"`
+	Total  float64                 `json:"total"`
+	Scores map[string]reward.Score `json:"scores,omitempty"`
+	Error  string                  `json:"error,omitempty"`
+}
+
+// scoreLines reads JSONL samples from r, scores them a batch at a time and
+// writes one line per input line, in order: its scores, or an error for a
+// blank or unreadable line.
+func scoreLines(ctx context.Context, scorer *reward.Scorer, r io.Reader, inName string, batch int, w io.Writer,
+	sum *reward.Summary, labelErr map[string]string, st *rewardRun) error {
+	enc := json.NewEncoder(w)
+	type entry struct {
+		lineNo int
+		sample int // index into samples, or -1
+		err    string
+	}
+	var entries []entry
+	var samples []reward.Sample
+	flush := func() error {
+		var res reward.Result
+		if len(samples) > 0 {
+			res = scorer.Score(ctx, samples)
+			sum.Add(res)
+		}
+		for _, e := range entries {
+			rec := rewardRecord{Line: e.lineNo, Error: e.err}
+			if e.sample >= 0 {
+				rec.Total, rec.Scores = res.Total[e.sample], res.Row(e.sample)
+				for l, sc := range rec.Scores {
+					if _, seen := labelErr[l]; !seen && sc.Err != "" {
+						labelErr[l] = fmt.Sprintf("line %d: %s", e.lineNo, sc.Err)
+					}
 				}
+				st.samples++
 			}
 			if err := enc.Encode(rec); err != nil {
 				return err
 			}
+			st.lines++
 		}
+		entries, samples = entries[:0], samples[:0]
 		return ctx.Err()
 	}
-	var samples []reward.Sample
-	var lineNos []int
 	br := bufio.NewReaderSize(r, 1<<20)
 	for lineNo := 1; ; lineNo++ {
 		line, rerr := br.ReadBytes('\n')
 		if rerr != nil && rerr != io.EOF {
-			return fmt.Errorf("%s: %w", inName, rerr)
-		}
-		if len(bytes.TrimSpace(line)) > 0 {
-			s, err := parseSampleLine(line)
-			if err != nil {
-				return fmt.Errorf("%s:%d: %w", inName, lineNo, err)
+			if err := flush(); err != nil {
+				return err
 			}
-			samples, lineNos = append(samples, s), append(lineNos, lineNo)
-			lines++
-			if len(samples) == *batch {
-				if err := flush(samples, lineNos); err != nil {
+			return fmt.Errorf("%s: reading line %d: %w", inName, lineNo, rerr)
+		}
+		if len(line) > 0 { // not the empty tail after a final newline
+			var s reward.Sample
+			err := errors.New(`blank line (expected a JSON object with a "completion")`)
+			if len(bytes.TrimSpace(line)) > 0 {
+				s, err = parseSampleLine(line)
+			}
+			if err != nil {
+				msg := fmt.Sprintf("%s:%d: %v", inName, lineNo, err)
+				if st.bad == 0 {
+					st.firstBad = msg
+				}
+				st.bad++
+				entries = append(entries, entry{lineNo: lineNo, sample: -1, err: msg})
+			} else {
+				entries = append(entries, entry{lineNo: lineNo, sample: len(samples)})
+				samples = append(samples, s)
+			}
+			if len(entries) >= batch {
+				if err := flush(); err != nil {
 					return err
 				}
-				samples, lineNos = samples[:0], lineNos[:0]
 			}
 		}
 		if rerr == io.EOF {
 			break
 		}
 	}
-	if err := flush(samples, lineNos); err != nil {
-		return err
+	return flush()
+}
+
+// refuseOverwrite fails when the output file out is also an input: the file
+// named in (unless "-"), or stdin when it is a file. Links count: the files
+// are compared with os.SameFile.
+func refuseOverwrite(out, in string, stdin io.Reader) error {
+	ost, err := os.Stat(out)
+	if err != nil {
+		return nil // a new file is nobody's input
 	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	if outFile != nil {
-		if err := outFile.Close(); err != nil {
-			return err
+	if in != "-" && in != "" {
+		if ist, err := os.Stat(in); err == nil && os.SameFile(ist, ost) {
+			return usageErrorf("--out %s is the input file %s: writing it would destroy the input; choose another output file", out, in)
 		}
 	}
-	if lines == 0 {
-		return fmt.Errorf("%s: no samples (expected JSONL with a \"completion\" per line)", inName)
+	if f, ok := stdin.(*os.File); ok && (in == "-" || in == "") {
+		if ist, err := f.Stat(); err == nil && ist.Mode().IsRegular() && os.SameFile(ist, ost) {
+			return usageErrorf("--out %s is the file on standard input: writing it would destroy the input; choose another output file", out)
+		}
 	}
-	printSummary(summaryTo, lines, &sum, firstErr)
 	return nil
 }
 
@@ -277,14 +369,23 @@ func parseSampleLine(line []byte) (reward.Sample, error) {
 		}
 	}
 	if t, ok := raw["tokens"]; ok {
-		if err := json.Unmarshal(t, &s.Tokens); err != nil || s.Tokens < 0 {
-			return s, errors.New(`"tokens": expected a non-negative integer`)
+		n, err := tokenCount(t)
+		if err != nil {
+			return s, err
 		}
+		s.Tokens = n
 	}
 	if t, ok := raw["truncated"]; ok {
 		if err := json.Unmarshal(t, &s.Truncated); err != nil {
 			return s, errors.New(`"truncated": expected true or false`)
 		}
+	} else if f, ok := raw["finish_reason"]; ok {
+		// r1 sample's rows say why generation stopped instead.
+		var reason string
+		if err := json.Unmarshal(f, &reason); err != nil {
+			return s, errors.New(`"finish_reason": expected a string`)
+		}
+		s.Truncated = reason == "length"
 	}
 	s.Fields = map[string]any{}
 	for k, v := range raw {
@@ -308,6 +409,24 @@ func parseSampleLine(line []byte) (reward.Sample, error) {
 		}
 	}
 	return s, nil
+}
+
+// tokenCount reads "tokens": a count, or the list of token ids r1 sample
+// writes (its length).
+func tokenCount(raw json.RawMessage) (int, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '[' {
+		var ids []json.RawMessage
+		if err := json.Unmarshal(raw, &ids); err != nil {
+			return 0, errors.New(`"tokens": expected a count or a list of token ids`)
+		}
+		return len(ids), nil
+	}
+	var n float64
+	if err := json.Unmarshal(raw, &n); err != nil || n < 0 || n != math.Trunc(n) || n > math.MaxInt32 {
+		return 0, fmt.Errorf(`"tokens": expected a count (a non-negative integer) or a list of token ids, got %s`, truncate(string(raw), 40))
+	}
+	return int(n), nil
 }
 
 func printSummary(w io.Writer, lines int, sum *reward.Summary, firstErr map[string]string) {

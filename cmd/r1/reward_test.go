@@ -12,7 +12,6 @@ import (
 )
 
 const rewardInput = `{"prompt":"Assistant: Let me solve this step by step.\n<think>","completion":" 44+19+35=98 </think>\n<answer>44 + 19 + 35</answer>","target":98,"nums":[44,19,35],"tokens":20}
-
 {"prompt":"x","completion":"<think>hmm</think><answer>44 - 19</answer>","fields":{"target":98,"nums":[44,19,35]},"target":1}
 {"completion":"no idea","fields":{"target":98,"nums":[44,19,35]}}
 `
@@ -54,10 +53,10 @@ func TestRewardCommand(t *testing.T) {
 		wantTotals []float64
 		wantLines  []int
 	}{
-		{"fn and weights", []string{"--fn", "format,countdown", "--weights", "1,2", "--in", in}, []float64{3, 1.2, 0}, []int{1, 3, 4}},
-		{"default weights, small batches", []string{"--fn", "countdown", "--batch", "1", "--in", in}, []float64{1, 0.1, 0}, []int{1, 3, 4}},
-		{"param override", []string{"--fn", "countdown", "--param", "countdown.format_score=0.5", "--in", in}, []float64{1, 0.5, 0}, []int{1, 3, 4}},
-		{"yaml config", []string{"--config", cfg, "--in", in}, []float64{3.5, 0.8, 0}, []int{1, 3, 4}},
+		{"fn and weights", []string{"--fn", "format,countdown", "--weights", "1,2", "--in", in}, []float64{3, 1.2, 0}, []int{1, 2, 3}},
+		{"default weights, small batches", []string{"--fn", "countdown", "--batch", "1", "--in", in}, []float64{1, 0.1, 0}, []int{1, 2, 3}},
+		{"param override", []string{"--fn", "countdown", "--param", "countdown.format_score=0.5", "--in", in}, []float64{1, 0.5, 0}, []int{1, 2, 3}},
+		{"yaml config", []string{"--config", cfg, "--in", in}, []float64{3.5, 0.8, 0}, []int{1, 2, 3}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,10 +49,11 @@ func runSandbox(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	repeat := fs.Int("repeat", 1, "run the command this many times and report the mean wall time (for measuring overhead)")
 	compare := fs.Bool("compare", false, "with --repeat: also run the command unsandboxed and report the difference")
 	asJSON := fs.Bool("json", false, "print the result (exit code, flags, wall time, output) as JSON instead of passing the output through")
-	if err := parseFlags(fs, args); err != nil {
+	prog, err := parseFlagsCommand(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() == 0 {
+	if len(prog) == 0 {
 		fs.Usage()
 		return errUsage
 	}
@@ -59,10 +61,17 @@ func runSandbox(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return fmt.Errorf("--mode: %w", err)
 	}
-	if *repeat < 1 {
-		return fmt.Errorf("--repeat: expected >= 1, got %d", *repeat)
+	if err := firstErr(
+		durationFlag("wall", *wall), durationFlag("cpu", *cpu),
+		flagRange("memory-mb", *memMB, 1, 1<<30), // a petabyte: anything above overflows the byte count
+		flagRange("procs", int64(*procs), 1, 1<<20),
+		flagRange("output-bytes", *outBytes, 1, math.MaxInt64),
+		flagRange("file-bytes", *fileBytes, 1, math.MaxInt64),
+		flagRange("repeat", int64(*repeat), 1, math.MaxInt32),
+	); err != nil {
+		return err
 	}
-	cmdArgs, extraBinds, err := resolveSandboxCommand(ctx, fs.Args())
+	cmdArgs, extraBinds, err := resolveSandboxCommand(ctx, prog)
 	if err != nil {
 		return err
 	}
@@ -132,6 +141,14 @@ func runSandbox(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	if res.ExitCode != 0 || res.TimedOut || res.OutputTruncated {
 		return fmt.Errorf("program exited with %d (timed out %v, output truncated %v, oom %v)", res.ExitCode, res.TimedOut, res.OutputTruncated, res.OOM)
+	}
+	return nil
+}
+
+// durationFlag checks that a time limit is positive.
+func durationFlag(name string, d time.Duration) error {
+	if d <= 0 {
+		return usageErrorf("--%s %v: expected a positive duration such as 500ms or 10s", name, d)
 	}
 	return nil
 }

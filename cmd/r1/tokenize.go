@@ -32,6 +32,7 @@ func runTokenize(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	count := fs.Bool("count", false, "print the number of tokens instead of the ids")
 	addSpecial := fs.Bool("add-special", false, "add the tokenizer's special tokens (e.g. BOS) when encoding")
 	skipSpecial := fs.Bool("skip-special", false, "leave special tokens out when decoding")
+	usageNotes(fs, "With --jsonl: "+lineExitNotes)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -125,65 +126,101 @@ func truncateArg(s string) string {
 	return s
 }
 
+// tokenizeJSONL answers every input line with one output line, in order:
+// the ids (or count, or text), or {"error": "stdin line N: ..."} for a
+// blank or bad line. It fails after the last line when some line had an
+// error; interrupted, it writes the lines read so far and stops.
 func tokenizeJSONL(ctx context.Context, tk *tokenizer.Tokenizer, in io.Reader, out *bufio.Writer, decode, count, addSpecial, skipSpecial bool) error {
 	r := bufio.NewReaderSize(in, 1<<20)
 	lineNo := 0
+	bad, firstBad := 0, ""
+	// pending holds the lines read since the last flush: an error message,
+	// or (errMsg == "") the next text of texts to encode.
+	type entry struct{ errMsg string }
+	var pending []entry
 	var texts []string
+	writeErr := func(msg string) error {
+		b, _ := json.Marshal(struct {
+			Error string `json:"error"`
+		}{msg})
+		out.Write(b)
+		return out.WriteByte('\n')
+	}
 	flush := func() error {
-		if len(texts) == 0 {
-			return nil
+		var encoded [][]int32
+		if len(texts) > 0 {
+			encoded = tk.EncodeBatch(texts, addSpecial)
 		}
-		for _, ids := range tk.EncodeBatch(texts, addSpecial) {
+		k := 0
+		for _, e := range pending {
 			var err error
-			if count {
-				_, err = fmt.Fprintf(out, "{\"count\":%d}\n", len(ids))
-			} else {
+			switch {
+			case e.errMsg != "":
+				err = writeErr(e.errMsg)
+			case count:
+				_, err = fmt.Fprintf(out, "{\"count\":%d}\n", len(encoded[k]))
+				k++
+			default:
 				if _, err = out.WriteString(`{"ids":`); err == nil {
-					err = writeIDs(out, ids, "}\n")
+					err = writeIDs(out, encoded[k], "}\n")
 				}
+				k++
 			}
 			if err != nil {
 				return err
 			}
 		}
-		texts = texts[:0]
+		pending, texts = pending[:0], texts[:0]
 		return nil
+	}
+	fail := func(msg string) {
+		if bad == 0 {
+			firstBad = msg
+		}
+		bad++
+		pending = append(pending, entry{errMsg: msg})
 	}
 	for {
 		if err := ctx.Err(); err != nil {
-			return err
+			return firstErr(flush(), err)
 		}
 		line, err := r.ReadString('\n')
-		if len(line) > 0 {
+		if len(line) > 0 { // not the empty tail after a final newline
 			lineNo++
 			trimmed := strings.TrimSpace(line)
-			if trimmed == "" {
-				return fmt.Errorf("stdin line %d: empty line (expected a JSON object)", lineNo)
-			}
-			if decode {
+			switch {
+			case trimmed == "":
+				fail(fmt.Sprintf("stdin line %d: blank line (expected a JSON object)", lineNo))
+			case decode:
 				var rec struct {
 					IDs *[]int32 `json:"ids"`
 				}
 				if jerr := json.Unmarshal([]byte(trimmed), &rec); jerr != nil || rec.IDs == nil {
-					return fmt.Errorf("stdin line %d: expected {\"ids\": [...]}: %v", lineNo, describe(jerr, "field \"ids\" missing"))
+					fail(fmt.Sprintf("stdin line %d: expected {\"ids\": [...]} (32-bit integers): %v", lineNo, describe(jerr, "field \"ids\" missing")))
+					break
 				}
 				b, _ := json.Marshal(struct {
 					Text string `json:"text"`
 				}{tk.Decode(*rec.IDs, skipSpecial)})
+				if ferr := flush(); ferr != nil {
+					return ferr
+				}
 				out.Write(b)
 				out.WriteByte('\n')
-			} else {
+			default:
 				var rec struct {
 					Text *string `json:"text"`
 				}
 				if jerr := json.Unmarshal([]byte(trimmed), &rec); jerr != nil || rec.Text == nil {
-					return fmt.Errorf("stdin line %d: expected {\"text\": \"...\"}: %v", lineNo, describe(jerr, "field \"text\" missing"))
+					fail(fmt.Sprintf("stdin line %d: expected {\"text\": \"...\"}: %v", lineNo, describe(jerr, "field \"text\" missing")))
+					break
 				}
 				texts = append(texts, *rec.Text)
-				if len(texts) == tokenizeBatch {
-					if ferr := flush(); ferr != nil {
-						return ferr
-					}
+				pending = append(pending, entry{})
+			}
+			if len(pending) >= tokenizeBatch {
+				if ferr := flush(); ferr != nil {
+					return ferr
 				}
 			}
 		}
@@ -191,10 +228,16 @@ func tokenizeJSONL(ctx context.Context, tk *tokenizer.Tokenizer, in io.Reader, o
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("reading stdin: %w", err)
+			return firstErr(flush(), fmt.Errorf("reading stdin line %d: %w", lineNo+1, err))
 		}
 	}
-	return flush()
+	if err := flush(); err != nil {
+		return err
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d of %d lines could not be tokenized (answered with an \"error\"); the first: %s", bad, lineNo, firstBad)
+	}
+	return nil
 }
 
 func describe(err error, otherwise string) string {

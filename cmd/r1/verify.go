@@ -44,6 +44,8 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	timeout := fs.Duration("timeout", time.Second, "time limit for one check")
 	extract := fs.Bool("extract", false, "also print the extracted answer (without --jsonl)")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "lines checked in parallel (output order is kept)")
+	usageNotes(fs, `With --jsonl: `+lineExitNotes+`
+Without --jsonl it prints true or false; exit status 0 either way.`)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -70,23 +72,33 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		fmt.Fprintln(stdout, check(*gold, *pred))
 		return nil
 	}
+	return verifyJSONL(ctx, stdin, stdout, stderr, *workers, check)
+}
+
+// verifyJSONL answers every line of in with one line of out, in order: the
+// verdict, or {"equal": false, "error": ...} for a blank or bad line. Lines
+// are checked a chunk at a time across workers, then written in input
+// order, so memory stays bounded and output stays aligned. It fails after
+// the last line when some line had an error, and on interruption after
+// writing the lines checked so far.
+func verifyJSONL(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, workers int, check func(g, p string) bool) error {
 	in := bufio.NewReaderSize(stdin, 1<<20)
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	enc := json.NewEncoder(out)
-	// Lines are checked a chunk at a time across workers, then written in
-	// input order, so memory stays bounded and output stays aligned.
 	const chunk = 256
 	type job struct {
 		line   []byte
 		lineNo int
 	}
 	var batch []job
+	bad, firstBad := 0, ""
 	flush := func() error {
 		res := make([]verifyResult, len(batch))
+		done := make([]bool, len(batch))
 		var wg sync.WaitGroup
 		next := make(chan int)
-		for w := 0; w < *workers && w < len(batch); w++ {
+		for w := 0; w < workers && w < len(batch); w++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -94,9 +106,12 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 					g, p, perr := decodeVerifyLine(batch[i].line)
 					if perr != nil {
 						res[i].Error = fmt.Sprintf("stdin line %d: %v", batch[i].lineNo, perr)
+						done[i] = true
 						continue
 					}
 					res[i].Equal = check(g, p)
+					// A check cut short by an interruption is no answer.
+					done[i] = ctx.Err() == nil
 				}
 			}()
 		}
@@ -106,7 +121,14 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		close(next)
 		wg.Wait()
 		for i, r := range res {
+			if !done[i] {
+				return ctx.Err()
+			}
 			if r.Error != "" {
+				if bad == 0 {
+					firstBad = r.Error
+				}
+				bad++
 				fmt.Fprintln(stderr, "r1 verify:", r.Error)
 			}
 			if err := enc.Encode(r); err != nil {
@@ -121,7 +143,7 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			return err
 		}
 		line, err := in.ReadBytes('\n')
-		if len(bytes.TrimSpace(line)) > 0 {
+		if len(line) > 0 { // not the empty tail after a final newline
 			batch = append(batch, job{line, lineNo})
 			if len(batch) == chunk {
 				if ferr := flush(); ferr != nil {
@@ -130,17 +152,30 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			}
 		}
 		if errors.Is(err, io.EOF) {
-			return flush()
+			break
 		}
 		if err != nil {
+			if ferr := flush(); ferr != nil {
+				return ferr
+			}
 			return fmt.Errorf("reading stdin line %d: %w", lineNo, err)
 		}
 	}
+	if err := flush(); err != nil {
+		return err
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d line(s) could not be checked (answered with an \"error\"); the first: %s", bad, firstBad)
+	}
+	return nil
 }
 
 // decodeVerifyLine reads gold and prediction; either may be a JSON string
 // or number (AMC answers are numbers).
 func decodeVerifyLine(line []byte) (string, string, error) {
+	if len(bytes.TrimSpace(line)) == 0 {
+		return "", "", errors.New(`blank line (expected a JSON object with "gold" and "prediction")`)
+	}
 	var v verifyLine
 	if err := json.Unmarshal(line, &v); err != nil {
 		return "", "", fmt.Errorf("expected a JSON object with \"gold\" and \"prediction\": %v", err)

@@ -11,9 +11,10 @@ import (
 
 func TestVerifyJSONL(t *testing.T) {
 	tests := []struct {
-		name string
-		in   string
-		want []string // expected output lines
+		name    string
+		in      string
+		want    []string // expected output lines
+		wantErr string   // "" = success
 	}{
 		{
 			name: "order and values",
@@ -27,14 +28,26 @@ func TestVerifyJSONL(t *testing.T) {
 		{
 			name: "bad lines keep alignment",
 			in:   "not json\n\n{\"gold\": \"1\"}\n{\"gold\": \"(1,2)\", \"prediction\": \"$(1, 2)$\"}",
-			want: []string{`{"equal":false,"error":"stdin line 1:`, `{"equal":false,"error":"stdin line 3: field \"prediction\"`, `{"equal":true}`},
+			want: []string{`{"equal":false,"error":"stdin line 1:`, `{"equal":false,"error":"stdin line 2: blank line`,
+				`{"equal":false,"error":"stdin line 3: field \"prediction\"`, `{"equal":true}`},
+			wantErr: "3 line(s) could not be checked",
+		},
+		{
+			name:    "blank lines are answered too",
+			in:      "\n{\"gold\": \"2\", \"prediction\": \"2\"}\n  \n",
+			want:    []string{`{"equal":false,"error":"stdin line 1: blank line`, `{"equal":true}`, `{"equal":false,"error":"stdin line 3: blank line`},
+			wantErr: "stdin line 1: blank line",
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
-			if err := runVerify(context.Background(), []string{"--jsonl"}, strings.NewReader(tc.in), &out, &errb); err != nil {
+			err := runVerify(context.Background(), []string{"--jsonl"}, strings.NewReader(tc.in), &out, &errb)
+			if tc.wantErr == "" && err != nil {
 				t.Fatalf("runVerify: %v (stderr %s)", err, errb.String())
+			}
+			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("runVerify: err %v, want %q", err, tc.wantErr)
 			}
 			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 			if len(lines) != len(tc.want) {
