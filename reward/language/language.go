@@ -13,7 +13,11 @@
 // name such as "Latin"; default "en"), overridden per sample by
 // Fields["language"]; "scope" ("think", the default, scores the think block,
 // or the whole completion when there is none; "all" always scores the whole
-// completion); "empty" (the value when there are no words, default 0).
+// completion); "empty" (the value when the scored text has no words,
+// default 1). A chain of thought without words — pure arithmetic, or
+// nothing — mixes no language, so it is consistent: it scores 1, neither
+// rewarded nor punished against a worded one in the target language. (A
+// missing or empty chain of thought is the format reward's business.)
 package language
 
 import (
@@ -213,7 +217,7 @@ func New(params map[string]any) (*Reward, error) {
 	default:
 		return nil, fmt.Errorf(`param "scope": expected think or all, got %q`, scope)
 	}
-	if r.empty, err = p.Float("empty", 0); err != nil {
+	if r.empty, err = p.Float("empty", 1); err != nil {
 		return nil, err
 	}
 	return r, p.Done()

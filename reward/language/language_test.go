@@ -62,8 +62,12 @@ func TestScore(t *testing.T) {
 			reward.Sample{Completion: "mixed 中文 text"}, 2.0 / 4},
 		{"fields override", map[string]any{"language": "en"},
 			reward.Sample{Completion: "<think>Привет world</think>", Fields: map[string]any{"language": "ru"}}, 0.5},
-		{"no words", nil, reward.Sample{Completion: "<think>1+1=2</think>"}, 0},
-		{"no words, empty param", map[string]any{"empty": 1}, reward.Sample{Completion: "<think>1+1=2</think>"}, 1},
+		// A chain of thought with no words (pure arithmetic) is consistent:
+		// neutral, not punished.
+		{"no words", nil, reward.Sample{Completion: "<think>1+1=2</think>"}, 1},
+		{"no words, zh target", map[string]any{"language": "zh"}, reward.Sample{Completion: "<think>12 * 4 = 48, 48 - 6 = 42</think><answer>42</answer>"}, 1},
+		{"only LaTeX commands", nil, reward.Sample{Completion: `<think>\frac{1}{2} + \sqrt{4} = 2.5</think>`}, 1},
+		{"no words, empty param", map[string]any{"empty": 0}, reward.Sample{Completion: "<think>1+1=2</think>"}, 0},
 	}
 	for _, tc := range tests {
 		fn, err := reward.New("language", tc.params)

@@ -589,8 +589,8 @@ func (c *comparer) proportional(a, b *node, sign int) bool {
 		if err1 != nil || err2 != nil {
 			return false
 		}
-		if !finite(va) || !finite(vb) {
-			continue
+		if !finite(va) || !finite(vb) || ea.lossy || eb.lossy {
+			continue // overflowed at this point: no evidence either way
 		}
 		if cmplx.Abs(vb) < 1e-12 {
 			if cmplx.Abs(va) < 1e-9 {
@@ -657,7 +657,23 @@ func finite(v complex128) bool {
 	return !math.IsNaN(real(v)) && !math.IsNaN(imag(v)) && !math.IsInf(real(v), 0) && !math.IsInf(imag(v), 0)
 }
 
-// close compares two complex values with a relative tolerance.
+// withinTolerance reports |a-b| <= max(1e-6, 1e-9·max(|a|,|b|)), exactly.
+func withinTolerance(a, b *big.Rat) bool {
+	d := new(big.Rat).Sub(a, b)
+	d.Abs(d)
+	tol := big.NewRat(1, 1_000_000)
+	scale := new(big.Rat).Abs(a)
+	if bb := new(big.Rat).Abs(b); bb.Cmp(scale) > 0 {
+		scale = bb
+	}
+	if rel := scale.Mul(scale, big.NewRat(1, 1_000_000_000)); rel.Cmp(tol) > 0 {
+		tol = rel
+	}
+	return d.Cmp(tol) <= 0
+}
+
+// approxEq compares two complex values with a relative tolerance. Equal
+// infinities (from \infty itself) are equal; NaN equals nothing.
 func approxEq(a, b complex128) bool {
 	if a == b {
 		return true
@@ -684,21 +700,20 @@ func (c *comparer) eqScalar(g, p *node) bool {
 			return false
 		}
 		// A decimal is a rounded value: accept differences below 1e-6
-		// (1/3 vs 0.333333), but not 1000000.5 vs 1000001.5.
-		diff := new(big.Rat).Sub(rg, rp)
-		d, _ := diff.Abs(diff).Float64()
-		fg, _ := rg.Float64()
-		fp, _ := rp.Float64()
-		return d <= math.Max(1e-6, 1e-9*math.Max(math.Abs(fg), math.Abs(fp)))
+		// (1/3 vs 0.333333), but not 1000000.5 vs 1000001.5. Computed
+		// exactly, so that huge values keep their difference.
+		return withinTolerance(rg, rp)
 	}
 	vars := map[string]bool{}
 	freeSyms(g, vars)
 	freeSyms(p, vars)
 	names := sortedKeys(vars)
 	if len(names) == 0 {
-		vg, e1 := (&evaluator{}).eval(g)
-		vp, e2 := (&evaluator{}).eval(p)
-		return e1 == nil && e2 == nil && approxEq(vg, vp)
+		eg, ep := &evaluator{}, &evaluator{}
+		vg, e1 := eg.eval(g)
+		vp, e2 := ep.eval(p)
+		// An overflowed, underflowed or NaN value is unknown: not equal.
+		return e1 == nil && e2 == nil && !eg.lossy && !ep.lossy && approxEq(vg, vp)
 	}
 	valid := 0
 	for trial := 0; trial < 5; trial++ {
@@ -706,13 +721,14 @@ func (c *comparer) eqScalar(g, p *node) bool {
 			return false
 		}
 		env := pointEnv(names, trial)
-		vg, e1 := (&evaluator{env: env}).eval(g)
-		vp, e2 := (&evaluator{env: env}).eval(p)
+		eg, ep := &evaluator{env: env}, &evaluator{env: env}
+		vg, e1 := eg.eval(g)
+		vp, e2 := ep.eval(p)
 		if e1 != nil || e2 != nil {
 			return false
 		}
-		if !finite(vg) && !finite(vp) {
-			continue
+		if (!finite(vg) && !finite(vp)) || eg.lossy || ep.lossy {
+			continue // no evidence at this point
 		}
 		if !approxEq(vg, vp) {
 			return false

@@ -8,75 +8,100 @@ import (
 	"math/cmplx"
 )
 
-// Limits that keep exact arithmetic cheap: 10^10^10 is refused, not computed.
+// Limits that keep exact arithmetic cheap (each operation well under a
+// millisecond) while covering the huge values answers do contain (1000!,
+// 3^{5000}): 10^10^10 is refused, not computed. A value beyond them is not
+// evaluated exactly, and its floating-point value, which has overflowed or
+// underflowed, is "unknown" (never equal to anything).
 const (
-	maxExpAbs  = 2000  // largest |integer exponent| evaluated exactly
-	maxRatBits = 20000 // largest numerator/denominator size kept exactly
-	maxFact    = 200   // largest n! evaluated exactly
+	maxExpAbs  = 1 << 20 // largest |integer exponent| evaluated exactly (and the size bound below)
+	maxRatBits = 1 << 16 // largest numerator/denominator size kept exactly (about 19,700 digits)
+	maxFact    = 3000    // largest n! evaluated exactly (3000! has 9,131 digits)
 )
 
 var errNotExact = errors.New("not an exact rational")
 
 // evalRat evaluates n exactly when it is built from rationals with + - * /,
-// integer powers, percent and small factorials.
+// integer powers, percent and factorials, within ratBudget.
 func evalRat(n *node) (*big.Rat, error) {
+	return (&ratEval{}).eval(n)
+}
+
+// ratBudget bounds the big-number work of one evalRat (the sum of the
+// result sizes in bits), so that an answer repeating 3000! a thousand times
+// is refused, not computed.
+const ratBudget = 64 * maxRatBits
+
+// ratEval is one exact evaluation and the work it has done.
+type ratEval struct{ spent int64 }
+
+// charge records a result's size and fails once the budget is spent.
+func (re *ratEval) charge(r *big.Rat) (*big.Rat, error) {
+	re.spent += int64(r.Num().BitLen() + r.Denom().BitLen())
+	if re.spent > ratBudget {
+		return nil, errNotExact
+	}
+	return bounded(r)
+}
+
+func (re *ratEval) eval(n *node) (*big.Rat, error) {
 	switch n.kind {
 	case kNum:
 		return n.rat, nil
 	case kAdd:
 		sum := new(big.Rat)
 		for _, k := range n.kids {
-			v, err := evalRat(k)
+			v, err := re.eval(k)
 			if err != nil {
 				return nil, err
 			}
 			sum.Add(sum, v)
 		}
-		return bounded(sum)
+		return re.charge(sum)
 	case kMul:
 		prod := big.NewRat(1, 1)
 		for _, k := range n.kids {
-			v, err := evalRat(k)
+			v, err := re.eval(k)
 			if err != nil {
 				return nil, err
 			}
 			prod.Mul(prod, v)
-			if _, err := bounded(prod); err != nil {
+			if _, err := re.charge(prod); err != nil {
 				return nil, err
 			}
 		}
 		return prod, nil
 	case kNeg:
-		v, err := evalRat(n.kids[0])
+		v, err := re.eval(n.kids[0])
 		if err != nil {
 			return nil, err
 		}
 		return new(big.Rat).Neg(v), nil
 	case kDiv:
-		a, err := evalRat(n.kids[0])
+		a, err := re.eval(n.kids[0])
 		if err != nil {
 			return nil, err
 		}
-		b, err := evalRat(n.kids[1])
+		b, err := re.eval(n.kids[1])
 		if err != nil {
 			return nil, err
 		}
 		if b.Sign() == 0 {
 			return nil, errors.New("division by zero")
 		}
-		return bounded(new(big.Rat).Quo(a, b))
+		return re.charge(new(big.Rat).Quo(a, b))
 	case kPct:
-		v, err := evalRat(n.kids[0])
+		v, err := re.eval(n.kids[0])
 		if err != nil {
 			return nil, err
 		}
 		return new(big.Rat).Quo(v, big.NewRat(100, 1)), nil
 	case kPow:
-		b, err := evalRat(n.kids[0])
+		b, err := re.eval(n.kids[0])
 		if err != nil {
 			return nil, err
 		}
-		e, err := evalRat(n.kids[1])
+		e, err := re.eval(n.kids[1])
 		if err != nil {
 			return nil, err
 		}
@@ -84,6 +109,21 @@ func evalRat(n *node) (*big.Rat, error) {
 			return nil, errNotExact
 		}
 		k := e.Num().Int64()
+		if k < 0 && b.Sign() == 0 {
+			return nil, errors.New("division by zero")
+		}
+		if b.IsInt() && b.Num().CmpAbs(big.NewInt(1)) <= 0 {
+			// 0, 1 and -1 to any integer power.
+			switch {
+			case k == 0:
+				return big.NewRat(1, 1), nil
+			case b.Sign() < 0 && k%2 != 0:
+				return big.NewRat(-1, 1), nil
+			case b.Sign() < 0:
+				return big.NewRat(1, 1), nil
+			}
+			return b, nil
+		}
 		if k > maxExpAbs || k < -maxExpAbs {
 			return nil, errNotExact
 		}
@@ -91,29 +131,26 @@ func evalRat(n *node) (*big.Rat, error) {
 		if bits*abs64(k) > 4*maxRatBits {
 			return nil, errNotExact
 		}
-		if k < 0 && b.Sign() == 0 {
-			return nil, errors.New("division by zero")
-		}
 		num := new(big.Int).Exp(b.Num(), big.NewInt(abs64(k)), nil)
 		den := new(big.Int).Exp(b.Denom(), big.NewInt(abs64(k)), nil)
 		if k < 0 {
 			num, den = den, num
 		}
-		return bounded(new(big.Rat).SetFrac(num, den))
+		return re.charge(new(big.Rat).SetFrac(num, den))
 	case kFn:
 		if n.name == "fact" && len(n.kids) == 1 {
-			v, err := evalRat(n.kids[0])
+			v, err := re.eval(n.kids[0])
 			if err != nil {
 				return nil, err
 			}
-			if !v.IsInt() || v.Sign() < 0 || v.Num().Int64() > maxFact {
+			if !v.IsInt() || v.Sign() < 0 || !v.Num().IsInt64() || v.Num().Int64() > maxFact {
 				return nil, errNotExact
 			}
 			r := new(big.Int).MulRange(1, v.Num().Int64())
-			return new(big.Rat).SetInt(r), nil
+			return re.charge(new(big.Rat).SetInt(r))
 		}
 		if n.name == "abs" && len(n.kids) == 1 {
-			v, err := evalRat(n.kids[0])
+			v, err := re.eval(n.kids[0])
 			if err != nil {
 				return nil, err
 			}
@@ -150,6 +187,32 @@ var errEval = errors.New("cannot evaluate")
 type evaluator struct {
 	env   map[string]complex128
 	steps int
+	// lossy is set when a value overflowed to ±Inf, underflowed to 0 or
+	// became NaN from finite operands: the result is then unknown, never
+	// evidence of equality.
+	lossy bool
+}
+
+// checked returns v, noting when finite non-zero operands gave a value
+// that is not finite (overflow, a pole) or, for products, quotients and
+// powers, exactly zero (underflow).
+func (ev *evaluator) checked(v complex128, zeroIsLoss bool, operands ...complex128) complex128 {
+	for _, o := range operands {
+		if !finite(o) {
+			return v // infinity in, infinity out: not a loss
+		}
+	}
+	if !finite(v) {
+		ev.lossy = true
+	} else if zeroIsLoss && v == 0 {
+		for _, o := range operands {
+			if o == 0 {
+				return v
+			}
+		}
+		ev.lossy = true
+	}
+	return v
 }
 
 func (ev *evaluator) eval(n *node) (complex128, error) {
@@ -160,6 +223,9 @@ func (ev *evaluator) eval(n *node) (complex128, error) {
 	switch n.kind {
 	case kNum:
 		f, _ := n.rat.Float64()
+		if math.IsInf(f, 0) || (f == 0 && n.rat.Sign() != 0) {
+			ev.lossy = true // too large or too small for float64
+		}
 		return complex(f, 0), nil
 	case kSym:
 		if v, ok := ev.env[n.name]; ok {
@@ -193,7 +259,7 @@ func (ev *evaluator) eval(n *node) (complex128, error) {
 			if err != nil {
 				return 0, err
 			}
-			p = cmul(p, v)
+			p = ev.checked(cmul(p, v), true, p, v)
 		}
 		return p, nil
 	case kNeg:
@@ -212,9 +278,9 @@ func (ev *evaluator) eval(n *node) (complex128, error) {
 			return 0, errEval
 		}
 		if imag(a) == 0 && imag(b) == 0 {
-			return complex(real(a)/real(b), 0), nil
+			return ev.checked(complex(real(a)/real(b), 0), true, a, b), nil
 		}
-		return a / b, nil
+		return ev.checked(a/b, true, a, b), nil
 	case kPct:
 		v, err := ev.eval(n.kids[0])
 		return v / 100, err
@@ -235,10 +301,10 @@ func (ev *evaluator) eval(n *node) (complex128, error) {
 				if r.Num().Bit(0) == 1 {
 					v = -v
 				}
-				return complex(v, 0), nil
+				return ev.checked(complex(v, 0), true, b, e), nil
 			}
 		}
-		return cpow(b, e), nil
+		return ev.checked(cpow(b, e), true, b, e), nil
 	case kFn:
 		return ev.evalFn(n)
 	}
@@ -272,6 +338,15 @@ func cpow(b, e complex128) complex128 {
 
 func (ev *evaluator) evalFn(n *node) (complex128, error) {
 	args := make([]complex128, len(n.kids))
+	v, err := ev.evalFnValue(n, args)
+	if err != nil {
+		return 0, err
+	}
+	return ev.checked(v, false, args...), nil
+}
+
+// evalFnValue evaluates n's arguments into args and applies the function.
+func (ev *evaluator) evalFnValue(n *node, args []complex128) (complex128, error) {
 	for i, k := range n.kids {
 		v, err := ev.eval(k)
 		if err != nil {

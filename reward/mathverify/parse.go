@@ -584,12 +584,12 @@ func (p *parser) parsePostfix(base *node) (*node, error) {
 			if p.isPunct("-") || p.isPunct("+") {
 				// x^-1: a sign followed by one factor.
 				neg := p.next().text == "-"
-				ex, err = p.parseArg()
+				ex, err = p.parseExponent()
 				if err == nil && neg {
 					ex = op(kNeg, ex)
 				}
 			} else {
-				ex, err = p.parseArg()
+				ex, err = p.parseExponent()
 			}
 			if err != nil {
 				return nil, err
@@ -755,6 +755,30 @@ func isUnitText(w string) bool {
 
 // parseArg reads a macro argument: a braced group or a single token
 // (\frac12 reads "1" then "2").
+// parseExponent reads what follows ^: an argument as in LaTeX, except that
+// a run of digits is one number, as answers write it in plain text (3^5000
+// is 3^{5000}, not 3^5 followed by 000).
+func (p *parser) parseExponent() (*node, error) {
+	if t := p.peek(); t.kind == tNum && len(t.text) > 1 && isDigits(t.text) {
+		p.next()
+		v, ok := new(big.Int).SetString(t.text, 10)
+		if !ok {
+			return nil, fmt.Errorf("%w: bad exponent %q", errSyntax, t.text)
+		}
+		return num(new(big.Rat).SetInt(v)), nil
+	}
+	return p.parseArg()
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
 func (p *parser) parseArg() (*node, error) {
 	if err := p.enter(); err != nil {
 		return nil, err
