@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -158,4 +159,144 @@ func TestRewardCommandErrors(t *testing.T) {
 			t.Errorf("%v: err %v, want %q", tc.args, err, tc.want)
 		}
 	}
+}
+
+// --out may not be an input: the same file, through a symlink or a hard
+// link, or the file on stdin (it used to be truncated before it was read).
+func TestRewardRefusesToOverwriteInput(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "a.jsonl")
+	if err := os.WriteFile(in, []byte(rewardInput), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sym := filepath.Join(dir, "sym.jsonl")
+	hard := filepath.Join(dir, "hard.jsonl")
+	if err := os.Symlink(in, sym); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(in, hard); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		stdin bool
+	}{
+		{"same path", []string{"--in", in, "--out", in}, false},
+		{"relative and absolute", []string{"--in", in, "--out", filepath.Join(dir, ".", "a.jsonl")}, false},
+		{"symlink", []string{"--in", sym, "--out", in}, false},
+		{"hard link", []string{"--in", in, "--out", hard}, false},
+		{"stdin is the output", []string{"--out", in}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdin io.Reader = strings.NewReader("")
+			if tc.stdin {
+				f, err := os.Open(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				stdin = f
+			}
+			var stdout, stderr bytes.Buffer
+			err := runReward(context.Background(), append([]string{"--fn", "format"}, tc.args...), stdin, &stdout, &stderr)
+			if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "would destroy the input") {
+				t.Fatalf("err %v", err)
+			}
+			if data, _ := os.ReadFile(in); string(data) != rewardInput {
+				t.Fatalf("the input changed: %q", data)
+			}
+		})
+	}
+}
+
+// Every input line gets an output line, in order: a blank or unreadable
+// line an error object, and the run then fails (exit 1) after scoring the
+// good lines (it used to stop at the first bad line).
+func TestRewardAnswersEveryLine(t *testing.T) {
+	in := `{"completion":"<think>a</think><answer>1</answer>"}
+
+not json
+{"prompt":"no completion"}
+{"completion":"<answer>2</answer>"}`
+	out := filepath.Join(t.TempDir(), "scores.jsonl")
+	_, stderr, code := runCLI(t, in, "reward", "--fn", "format", "--out", out)
+	if code != 1 || !strings.Contains(stderr, "3 of 5 lines could not be scored") || !strings.Contains(stderr, "stdin:2: blank line") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rec struct {
+		Line   int                        `json:"line"`
+		Error  string                     `json:"error"`
+		Scores map[string]json.RawMessage `json:"scores"`
+	}
+	var recs []rec
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var r rec
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		recs = append(recs, r)
+	}
+	wantErr := []string{"", "stdin:2: blank line", "stdin:3: invalid JSON", `stdin:4: missing "completion"`, ""}
+	if len(recs) != len(wantErr) {
+		t.Fatalf("%d output lines for 5 input lines:\n%s", len(recs), data)
+	}
+	for i, r := range recs {
+		if r.Line != i+1 || !strings.Contains(r.Error, wantErr[i]) || (wantErr[i] == "") != (r.Scores != nil) {
+			t.Errorf("output line %d: %+v, want line %d error %q", i+1, r, i+1, wantErr[i])
+		}
+	}
+}
+
+// r1 sample's rows: "tokens" is a list of ids (its length counts) and
+// finish_reason "length" means truncated.
+func TestParseSampleLineTokens(t *testing.T) {
+	for _, tc := range []struct {
+		line      string
+		tokens    int
+		truncated bool
+		err       string
+	}{
+		{`{"completion":"a","tokens":[5,6,7]}`, 3, false, ""},
+		{`{"completion":"a","tokens":12}`, 12, false, ""},
+		{`{"completion":"a","tokens":[]}`, 0, false, ""},
+		{`{"completion":"a","tokens":[1],"finish_reason":"length"}`, 1, true, ""},
+		{`{"completion":"a","finish_reason":"length","truncated":false}`, 0, false, ""},
+		{`{"completion":"a","tokens":-1}`, 0, false, `"tokens"`},
+		{`{"completion":"a","tokens":1.5}`, 0, false, `"tokens"`},
+		{`{"completion":"a","tokens":"x"}`, 0, false, `"tokens"`},
+		{`{"completion":"a","finish_reason":3}`, 0, false, `"finish_reason"`},
+	} {
+		s, err := parseSampleLine([]byte(tc.line))
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: err %v, want %q", tc.line, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || s.Tokens != tc.tokens || s.Truncated != tc.truncated {
+			t.Errorf("%s: tokens %d truncated %v err %v", tc.line, s.Tokens, s.Truncated, err)
+		}
+	}
+}
+
+// FuzzRewardLine: the line parser of r1 reward never panics.
+func FuzzRewardLine(f *testing.F) {
+	for _, s := range strings.Split(rewardInput, "\n") {
+		f.Add(s)
+	}
+	for _, s := range []string{"", "{}", "null", "[]", `{"completion":1}`, `{"completion":"a","tokens":[1,2]}`, `{"completion":"a","fields":null}`,
+		`{"completion":"a","tokens":1e400}`, `{"completion":"a","finish_reason":"length"}`, "{\"completion\":\"\xff\"}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		s, err := parseSampleLine([]byte(line))
+		if err == nil && s.Tokens < 0 {
+			t.Fatalf("%q: negative tokens %d", line, s.Tokens)
+		}
+	})
 }

@@ -96,6 +96,9 @@ func runSample(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if *promptsFile != "" && *out == "" {
 		return usageErrorf("--prompts needs --out FILE.jsonl")
 	}
+	if *prompt != "" && *out != "" {
+		return usageErrorf("--out is for --prompts runs (--prompt streams to stdout)")
+	}
 	if *resume && *promptsFile == "" {
 		return usageErrorf("--resume continues a --prompts run")
 	}

@@ -32,7 +32,7 @@ func runTokenize(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	count := fs.Bool("count", false, "print the number of tokens instead of the ids")
 	addSpecial := fs.Bool("add-special", false, "add the tokenizer's special tokens (e.g. BOS) when encoding")
 	skipSpecial := fs.Bool("skip-special", false, "leave special tokens out when decoding")
-	usageNotes(fs, "With --jsonl: "+lineExitNotes)
+	usageNotes(fs, "With --jsonl:\n"+lineExitNotes)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

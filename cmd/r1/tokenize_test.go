@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -160,6 +161,84 @@ func TestTokenizeCLI(t *testing.T) {
 					t.Fatalf("error %q / stderr %q lacks %q", err, stderr, tc.want)
 				}
 			})
+		}
+	})
+}
+
+// A bad line no longer loses the good lines buffered before it: every line
+// is answered in order (ids, or an error naming the line), and the run
+// fails after the last line.
+func TestTokenizeJSONLAnswersEveryLine(t *testing.T) {
+	dir := smallTokenizerDir(t)
+	tk, err := tokenizer.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := `{"text": "Hello world"}
+{"text": "The answer is 42."}
+
+{"text": 1}
+{"ids": [1]}
+{"text": "code()"}`
+	for _, mode := range [][]string{nil, {"--count"}} {
+		out, _, err := runTok(t, in, append([]string{"--tokenizer", dir, "--jsonl"}, mode...)...)
+		if err == nil || !strings.Contains(err.Error(), "3 of 6 lines could not be tokenized") || !strings.Contains(err.Error(), "stdin line 3: blank line") {
+			t.Fatalf("%v: err %v", mode, err)
+		}
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if len(lines) != 6 {
+			t.Fatalf("%v: %d output lines for 6 input lines:\n%s", mode, len(lines), out)
+		}
+		for i, text := range map[int]string{0: "Hello world", 1: "The answer is 42.", 5: "code()"} {
+			var rec struct {
+				IDs   []int32 `json:"ids"`
+				Count *int    `json:"count"`
+			}
+			if err := json.Unmarshal([]byte(lines[i]), &rec); err != nil {
+				t.Fatalf("line %d %q: %v", i+1, lines[i], err)
+			}
+			want := tk.Encode(text, false)
+			if (mode == nil && !slices.Equal(rec.IDs, want)) || (mode != nil && (rec.Count == nil || *rec.Count != len(want))) {
+				t.Errorf("%v: line %d = %s, want the ids of %q", mode, i+1, lines[i], text)
+			}
+		}
+		for i, want := range map[int]string{2: "stdin line 3: blank line", 3: "stdin line 4: expected", 4: `stdin line 5: expected {\"text\"`} {
+			if !strings.HasPrefix(lines[i], `{"error":"`) || !strings.Contains(lines[i], want) {
+				t.Errorf("%v: line %d = %s, want an error with %q", mode, i+1, lines[i], want)
+			}
+		}
+	}
+	// Decoding answers every line the same way.
+	out, _, err := runTok(t, "{\"ids\": [1, 2]}\nnope\n{\"ids\": [3]}\n", "--tokenizer", dir, "--jsonl", "--decode")
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if err == nil || len(lines) != 3 || !strings.HasPrefix(lines[0], `{"text":`) || !strings.Contains(lines[1], "stdin line 2") || !strings.HasPrefix(lines[2], `{"text":`) {
+		t.Fatalf("decode: err %v, out %q", err, out)
+	}
+}
+
+// FuzzTokenizeJSONL: any input gives one output line per input line and
+// no panic.
+func FuzzTokenizeJSONL(f *testing.F) {
+	corpus := []string{"The answer is 42.", "Hello world, hello tokenizer."}
+	tk, err := tokenizer.Train(slices.Values(corpus), 280, []string{"<|endoftext|>"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{`{"text": "Hello"}`, "{\"text\": \"a\"}\n\n{\"ids\":[1,2]}", `{"ids": [1, -1, 99999]}`, "\r\n", `{"text": "\u00ff\ud800"}`, "{\"text\":\"x\"}\n{"} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, in string, decode bool) {
+		var out bytes.Buffer
+		w := bufio.NewWriter(&out)
+		_ = tokenizeJSONL(context.Background(), tk, strings.NewReader(in), w, decode, false, false, false)
+		w.Flush()
+		want := strings.Count(in, "\n")
+		if in != "" && !strings.HasSuffix(in, "\n") {
+			want++
+		}
+		if got := strings.Count(out.String(), "\n"); got != want {
+			t.Fatalf("%q: %d output lines for %d input lines: %q", in, got, want, out.String())
 		}
 	})
 }

@@ -44,8 +44,8 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	timeout := fs.Duration("timeout", time.Second, "time limit for one check")
 	extract := fs.Bool("extract", false, "also print the extracted answer (without --jsonl)")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "lines checked in parallel (output order is kept)")
-	usageNotes(fs, `With --jsonl: `+lineExitNotes+`
-Without --jsonl it prints true or false; exit status 0 either way.`)
+	usageNotes(fs, "With --jsonl (a bad line's answer is {\"equal\": false, \"error\": ...}):\n"+lineExitNotes+
+		"\nWithout --jsonl it prints true or false; exit status 0 either way.")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

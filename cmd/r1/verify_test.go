@@ -124,3 +124,34 @@ func TestVerifySingle(t *testing.T) {
 		t.Errorf("-h output lacks -jsonl: %s", errb.String())
 	}
 }
+
+// FuzzVerifyJSONL: any input gives one output line per input line, each a
+// JSON object, and no panic.
+func FuzzVerifyJSONL(f *testing.F) {
+	for _, s := range []string{`{"gold": "1", "prediction": "1"}`, "not json\n\n{\"gold\": 2}", `{"gold": null, "prediction": [1]}`,
+		`{"gold": 1e999, "prediction": "x"}`, "\n\n\n", `{"gold": "\\frac{1}{2}", "prediction": "0.5"}` + "\r\n" + `[]`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		var out, errb bytes.Buffer
+		check := func(g, p string) bool { return g == p }
+		_ = verifyJSONL(context.Background(), strings.NewReader(in), &out, &errb, 2, check)
+		want := strings.Count(in, "\n")
+		if in != "" && !strings.HasSuffix(in, "\n") {
+			want++
+		}
+		lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+		if out.Len() == 0 {
+			lines = nil
+		}
+		if len(lines) != want {
+			t.Fatalf("%q: %d output lines for %d input lines", in, len(lines), want)
+		}
+		for _, l := range lines {
+			var r map[string]any
+			if err := json.Unmarshal([]byte(l), &r); err != nil {
+				t.Fatalf("%q: output %q is not JSON", in, l)
+			}
+		}
+	})
+}
