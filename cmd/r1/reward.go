@@ -163,7 +163,7 @@ type rewardRun struct {
 // Line, or Error when the line could not be read.
 type rewardRecord struct {
 	Line   int                     `json:"line"`
-	Total  float64                 `json:"total"`
+	Total  *float64                `json:"total,omitempty"`
 	Scores map[string]reward.Score `json:"scores,omitempty"`
 	Error  string                  `json:"error,omitempty"`
 }
@@ -185,12 +185,16 @@ func scoreLines(ctx context.Context, scorer *reward.Scorer, r io.Reader, inName 
 		var res reward.Result
 		if len(samples) > 0 {
 			res = scorer.Score(ctx, samples)
+			if err := ctx.Err(); err != nil {
+				return err // scores cut short are no answer: this batch is not written
+			}
 			sum.Add(res)
 		}
 		for _, e := range entries {
 			rec := rewardRecord{Line: e.lineNo, Error: e.err}
 			if e.sample >= 0 {
-				rec.Total, rec.Scores = res.Total[e.sample], res.Row(e.sample)
+				total := res.Total[e.sample]
+				rec.Total, rec.Scores = &total, res.Row(e.sample)
 				for l, sc := range rec.Scores {
 					if _, seen := labelErr[l]; !seen && sc.Err != "" {
 						labelErr[l] = fmt.Sprintf("line %d: %s", e.lineNo, sc.Err)
