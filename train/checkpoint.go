@@ -199,3 +199,32 @@ func LoadWeights(m *model.Model, dir string) error {
 	}
 	return nil
 }
+
+// Prepare readies out for a run that is not resumed. A directory that
+// already holds a run (metrics.jsonl or checkpoints) is refused, since
+// starting over would truncate its logs and its checkpoints would be pruned
+// in favour of the new run's lower step numbers; with overwrite, that
+// run's checkpoints, logs and TensorBoard events are deleted first. Other
+// files (a pretraining run's tokenizer, a user's notes) are left alone.
+func Prepare(out string, overwrite bool) error {
+	var found []string
+	for _, name := range []string{"metrics.jsonl", "checkpoints"} {
+		if _, err := os.Stat(filepath.Join(out, name)); err == nil {
+			found = append(found, name)
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	if !overwrite {
+		return fmt.Errorf("%s already holds a run (%s): continue it with --resume, or start over with --overwrite (deletes its checkpoints and logs)",
+			out, strings.Join(found, ", "))
+	}
+	events, _ := filepath.Glob(filepath.Join(out, "events.out.tfevents.*"))
+	for _, p := range append([]string{filepath.Join(out, "checkpoints"), filepath.Join(out, "metrics.jsonl"), filepath.Join(out, "samples.jsonl")}, events...) {
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("--overwrite: %w", err)
+		}
+	}
+	return nil
+}

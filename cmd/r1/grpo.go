@@ -10,6 +10,7 @@ import (
 	"github.com/r1go/r1/configs"
 	"github.com/r1go/r1/grpo"
 	_ "github.com/r1go/r1/reward/all"
+	"github.com/r1go/r1/train"
 )
 
 // setFlags collects repeated --set key=value overrides.
@@ -32,6 +33,7 @@ func runGRPO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	var sets setFlags
 	fs.Var(&sets, "set", "override a config key, e.g. --set sampling.temperature=0.8 (repeatable; dotted YAML keys)")
 	resume := fs.Bool("resume", false, "continue from the newest checkpoint in the run directory")
+	overwrite := fs.Bool("overwrite", false, "start over in a run directory that holds a run (deletes its checkpoints and logs)")
 	printConfig := fs.Bool("print-config", false, "print the resolved config as YAML and exit")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -48,12 +50,12 @@ func runGRPO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		_, err = stdout.Write(y)
 		return err
 	}
-	return trainGRPO(ctx, cfg, *resume, stdout)
+	return trainGRPO(ctx, cfg, *resume, *overwrite, stdout)
 }
 
 // trainGRPO builds the trainer, resumes when asked, and runs it.
-func trainGRPO(ctx context.Context, cfg grpo.Config, resume bool, stdout io.Writer) error {
-	tr, _, err := openTrainer(cfg, resume, stdout)
+func trainGRPO(ctx context.Context, cfg grpo.Config, resume, overwrite bool, stdout io.Writer) error {
+	tr, _, err := openTrainer(cfg, resume, overwrite, stdout)
 	if err != nil {
 		return err
 	}
@@ -69,8 +71,14 @@ func trainGRPO(ctx context.Context, cfg grpo.Config, resume bool, stdout io.Writ
 
 // openTrainer builds the GRPO trainer of cfg on its device and, when resume
 // is set, restores the newest checkpoint in cfg.Out; resumed reports
-// whether there was one.
-func openTrainer(cfg grpo.Config, resume bool, stdout io.Writer) (tr *grpo.Trainer, resumed bool, err error) {
+// whether there was one. A new run refuses a directory that holds one
+// unless overwrite is set.
+func openTrainer(cfg grpo.Config, resume, overwrite bool, stdout io.Writer) (tr *grpo.Trainer, resumed bool, err error) {
+	if !resume {
+		if err := train.Prepare(cfg.Out, overwrite); err != nil {
+			return nil, false, err
+		}
+	}
 	dev, err := openDevice(cfg.Device)
 	if err != nil {
 		return nil, false, err

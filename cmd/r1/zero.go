@@ -127,6 +127,7 @@ func runZero(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	var sets setFlags
 	fs.Var(&sets, "set", "override a config key, e.g. --set loss.beta=0.001 (repeatable)")
 	resume := fs.Bool("resume", false, "continue the run in --out from its newest checkpoint")
+	overwrite := fs.Bool("overwrite", false, "start over in an --out that holds a run (deletes its checkpoints and logs)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -165,7 +166,7 @@ func runZero(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := configs.Load(src, append(pre, sets...), &cfg); err != nil {
 		return err
 	}
-	tr, resumed, err := openTrainer(cfg, *resume, stdout)
+	tr, resumed, err := openTrainer(cfg, *resume, *overwrite, stdout)
 	if err != nil {
 		return err
 	}
