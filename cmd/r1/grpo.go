@@ -42,6 +42,10 @@ func runGRPO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := configs.Load(*config, sets, &cfg); err != nil {
 		return err
 	}
+	var err error
+	if cfg.Model, err = resolveModel(cfg.Model); err != nil {
+		return err
+	}
 	if *printConfig {
 		y, err := configs.YAML(&cfg)
 		if err != nil {
@@ -67,6 +71,22 @@ func trainGRPO(ctx context.Context, cfg grpo.Config, resume, overwrite bool, std
 	}
 	fmt.Fprintf(stdout, "done: %d steps, run directory %s\n", tr.StepsDone(), cfg.Out)
 	return nil
+}
+
+// builtinTiny names the built-in tiny base model in a config's model key.
+const builtinTiny = "builtin:tiny"
+
+// resolveModel turns a config's model reference into a directory:
+// "builtin:tiny" is the model carried in the binary, anything else a path.
+func resolveModel(ref string) (string, error) {
+	if ref != builtinTiny {
+		return ref, nil
+	}
+	dir := defaultModelDir()
+	if dir == "" {
+		return "", fmt.Errorf("model: %s: the built-in model could not be unpacked into the user cache directory", ref)
+	}
+	return dir, nil
 }
 
 // openTrainer builds the GRPO trainer of cfg on its device and, when resume
