@@ -447,7 +447,7 @@ func (t *Trainer) update(u *train.Update, ro *rollout, m map[string]float64) err
 			}
 		}
 	}
-	var stats lossStats
+	stats := make([]lossStats, c.Loss.NumIterations)
 	for it := 0; it < c.Loss.NumIterations; it++ {
 		_, err := u.Update(len(micro), func(tp *autograd.Tape, k int) error {
 			mb := micro[k]
@@ -456,11 +456,7 @@ func (t *Trainer) update(u *train.Update, ro *rollout, m map[string]float64) err
 			if err != nil {
 				return err
 			}
-			st := &stats
-			if it > 0 {
-				st = nil // the metrics describe the first iteration
-			}
-			grad, err := policyGrad(mb, pos, t.Dev.Download(logp.Val), t.Dev.Download(entropy.Val), lc, st)
+			grad, err := policyGrad(mb, pos, t.Dev.Download(logp.Val), t.Dev.Download(entropy.Val), lc, &stats[it])
 			if err != nil {
 				return fmt.Errorf("%w at step %d", err, u.Step()+1)
 			}
@@ -471,11 +467,20 @@ func (t *Trainer) update(u *train.Update, ro *rollout, m map[string]float64) err
 			return err
 		}
 	}
-	m["loss"] = stats.loss
-	m["entropy"] = stats.ent / stats.ntok
-	m["kl"] = stats.kl / stats.ntok
-	m["clip/low_fraction"] = stats.clipLo / stats.ntok
-	m["clip/high_fraction"] = stats.clipHi / stats.ntok
+	// Loss, entropy and KL describe the policy that generated the rollout
+	// (the first iteration). The clip fractions count every iteration: at
+	// the first the ratio is exactly 1, so with μ > 1 only the later ones
+	// can clip, and counting the first alone always reported 0.
+	first := stats[0]
+	m["loss"] = first.loss
+	m["entropy"] = first.ent / first.ntok
+	m["kl"] = first.kl / first.ntok
+	var clipLo, clipHi, ntok float64
+	for _, st := range stats {
+		clipLo, clipHi, ntok = clipLo+st.clipLo, clipHi+st.clipHi, ntok+st.ntok
+	}
+	m["clip/low_fraction"] = clipLo / ntok
+	m["clip/high_fraction"] = clipHi / ntok
 	return nil
 }
 
