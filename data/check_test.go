@@ -124,7 +124,11 @@ func TestProblemFields(t *testing.T) {
 	}
 	for _, p := range ps {
 		f := p.Fields()
-		if f["answer"] != p.Answer || !reflect.DeepEqual(f["nums"], p.Nums) || f["target"] != p.Target {
+		nums := make([]any, len(p.Nums))
+		for i, n := range p.Nums {
+			nums[i] = float64(n)
+		}
+		if f["answer"] != p.Answer || !reflect.DeepEqual(f["nums"], nums) || f["target"] != float64(p.Target) {
 			t.Errorf("fields %v of %+v", f, p)
 		}
 		if got := p.R1ZeroPrompt(); !strings.HasSuffix(got, "User: "+p.Problem+". Assistant:") {

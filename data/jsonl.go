@@ -5,9 +5,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/r1go/r1/internal/atomicfile"
 	"io"
 	"os"
+
+	"github.com/r1go/r1/internal/atomicfile"
 )
 
 // WriteJSONL writes one JSON object per line to w.
