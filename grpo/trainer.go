@@ -16,6 +16,7 @@ import (
 
 	"github.com/r1go/r1/autograd"
 	"github.com/r1go/r1/chat"
+	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/metrics"
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/optim"
@@ -35,7 +36,7 @@ type Trainer struct {
 	// Progress receives one human-readable line per step (nil = silent).
 	Progress io.Writer
 
-	rows    []Row
+	rows    []data.Example
 	prompts [][]int32 // tokenized prompts, one per row
 	texts   []string  // rendered prompts
 	scorer  *reward.Scorer
