@@ -14,6 +14,7 @@ import (
 
 	"github.com/r1go/r1/autograd"
 	"github.com/r1go/r1/chat"
+	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/reward"
 	"github.com/r1go/r1/sample"
@@ -33,7 +34,7 @@ type Trainer struct {
 	Ref    *model.Model // nil when beta = 0
 	Tok    *tokenizer.Tokenizer
 
-	rows    []Row
+	rows    []data.Example
 	prompts [][]int32 // tokenized prompts, one per row
 	texts   []string  // rendered prompts
 	scorer  *reward.Scorer
