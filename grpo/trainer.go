@@ -38,6 +38,7 @@ type Trainer struct {
 	prompts [][]int32 // tokenized prompts, one per row
 	texts   []string  // rendered prompts
 	scorer  *reward.Scorer
+	judges  data.Judges // the datasets' correctness checks: the accuracy metric
 	engine  *sample.Engine
 	samples io.Writer // samples.jsonl while Run runs
 	stopIDs []int32
@@ -75,6 +76,9 @@ func New(cfg Config, dev tensor.Backend) (*Trainer, error) {
 	}
 	if err := t.loadData(); err != nil {
 		return nil, err
+	}
+	if t.judges, err = data.NewJudges(data.TasksOf(t.rows), judgeParams(cfg.Rewards)); err != nil {
+		return nil, fmt.Errorf("data: %w", err)
 	}
 	if t.Trainer, err = train.New(train.Config{Out: cfg.Out, Steps: cfg.Steps, Seed: cfg.Seed, Optim: cfg.Optim, Schedule: cfg.Schedule,
 		SaveEvery: cfg.SaveEvery, KeepCheckpoints: cfg.KeepCheckpoints, TokenizerDir: cfg.Model, Resolved: &t.Config,
@@ -262,7 +266,7 @@ func (t *Trainer) TrainStep(ctx context.Context, u *train.Update) (map[string]fl
 		ro = kept
 	}
 	tGen := time.Since(t0)
-	t.rolloutMetrics(step, logged, m)
+	t.rolloutMetrics(ctx, step, logged, m)
 	t1 := time.Now()
 	if len(ro.rows) > 0 {
 		if err := t.update(u, ro, m); err != nil {
@@ -294,7 +298,7 @@ func HasReflection(text string) bool {
 	return false
 }
 
-func (t *Trainer) rolloutMetrics(step int, ro *rollout, m map[string]float64) {
+func (t *Trainer) rolloutMetrics(ctx context.Context, step int, ro *rollout, m map[string]float64) {
 	n := float64(len(ro.samples))
 	if n == 0 {
 		return
@@ -339,15 +343,20 @@ func (t *Trainer) rolloutMetrics(step int, ro *rollout, m map[string]float64) {
 	m["completion/length_max"] = lmax
 	m["completion/truncated_ratio"] = trunc / n
 	m["completion/reflection_rate"] = refl / n
-	if j := indexOf(ro.scores.Labels, t.Config.AccuracyReward); j >= 0 {
-		var acc float64
-		for i := range ro.samples {
-			if ro.scores.Scores[i][j].Value >= 1 {
-				acc++
-			}
-		}
-		m["accuracy"] = acc / n
+	reqOf := make([]int, len(ro.samples))
+	rs := make([]reward.Sample, len(ro.samples))
+	for i, s := range ro.samples {
+		r := ro.rows[s.Request]
+		reqOf[i] = r
+		rs[i] = reward.Sample{Prompt: t.texts[r], Completion: s.Text, Truncated: s.FinishReason == "length", Tokens: len(s.Tokens)}
 	}
+	var acc float64
+	for _, ok := range judge(ctx, t.judges, t.rows, reqOf, rs) {
+		if ok {
+			acc++
+		}
+	}
+	m["accuracy"] = acc / n
 	if j := indexOf(ro.scores.Labels, t.Config.FormatReward); j >= 0 {
 		var f float64
 		for i := range ro.samples {

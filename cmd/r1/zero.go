@@ -76,7 +76,7 @@ func runZero(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		pre = append(pre, "data.dataset="+*dataset)
 		switch {
 		case *dataset == "countdown" || *dataset == "synthetic:countdown":
-			pre = append(pre, "reward.rewards=[{name: countdown}, {name: format, weight: 0.5}]", "accuracy_reward=countdown")
+			pre = append(pre, "reward.rewards=[{name: countdown}, {name: format, weight: 0.5}]")
 			if *dataset == "countdown" {
 				pre = append(pre, "data.split=train")
 			}
