@@ -156,8 +156,8 @@ func Default() Config {
 		Rewards: reward.Config{Rewards: []reward.Spec{
 			{Name: "math"}, {Name: "format"},
 		}},
-		FormatReward:   "format",
-		LogSamples:     4,
+		FormatReward: "format",
+		LogSamples:   4,
 	}
 }
 
