@@ -1,6 +1,9 @@
 // Package model builds the decoder-only transformers r1 trains — Llama-3,
 // Qwen2/Qwen2.5 and Qwen3 — from a Hugging Face config.json, binds their
-// weights by HF tensor name, and saves them back in the same format.
+// weights by HF tensor name, and saves them back in the same format. One
+// decoder forward (forward.go) serves training batches and the paged
+// inference step; heads (heads.go) turn its hidden states into next-token
+// log-probs, reward-model scores or PPO values.
 package model
 
 import (

@@ -363,8 +363,10 @@ func TestLoadWithHeadOptions(t *testing.T) {
 	if !slices.Equal(logitsOf(t, base, b), logitsOf(t, pv, b)) {
 		t.Fatal("a value head changed the logits")
 	}
-	if _, err := Load(dir, dev, WithScoreHead(-1)); err == nil {
-		t.Fatal("WithScoreHead(-1) loaded")
+	for _, n := range []int{0, -1} {
+		if _, err := Load(dir, dev, WithScoreHead(n)); err == nil {
+			t.Fatalf("WithScoreHead(%d) loaded", n)
+		}
 	}
 }
 

@@ -76,7 +76,7 @@ func Load(dir string, dev tensor.Backend, opts ...Option) (*Model, error) {
 // added, which Load may initialize when the checkpoint lacks it.
 func (m *Model) optionalHead(name string, o options) bool {
 	switch {
-	case o.numLabels > 0 && strings.HasPrefix(name, scoreName+"."):
+	case o.score && strings.HasPrefix(name, scoreName+"."):
 		return true
 	case o.valueHead && strings.HasPrefix(name, valueHeadName+"."):
 		return true

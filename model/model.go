@@ -77,7 +77,8 @@ type Option func(*options)
 type options struct {
 	dtype     tensor.DType
 	hasDType  bool
-	numLabels int // > 0: a score head with this many outputs
+	score     bool // a score head with numLabels outputs
+	numLabels int
 	valueHead bool
 }
 
@@ -94,7 +95,7 @@ func WithDType(dt tensor.DType) Option {
 // this way initializes the score head, as transformers'
 // AutoModelForSequenceClassification.from_pretrained does.
 func WithScoreHead(numLabels int) Option {
-	return func(o *options) { o.numLabels = numLabels }
+	return func(o *options) { o.score, o.numLabels = true, numLabels }
 }
 
 // WithValueHead adds TRL's value head (v_head.summary) on top of the LM
@@ -119,10 +120,10 @@ func resolve(cfg *Config, dev tensor.Backend, opts []Option) (*Config, options, 
 	default:
 		return nil, o, fmt.Errorf("model: dtype %v is not a floating-point type", o.dtype)
 	}
-	if o.numLabels < 0 {
-		return nil, o, fmt.Errorf("model: score head with %d labels", o.numLabels)
+	if o.score && o.numLabels < 1 {
+		return nil, o, fmt.Errorf("model: a score head needs at least one label, got %d", o.numLabels)
 	}
-	if o.numLabels > 0 {
+	if o.score {
 		c := *cfg
 		c.Architectures = []string{archPrefix[c.ModelType] + "ForSequenceClassification"}
 		c.NumLabels = o.numLabels
