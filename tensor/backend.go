@@ -15,6 +15,9 @@ package tensor
 type Backend interface {
 	// Name is "cpu" or "cuda:N".
 	Name() string
+	// ComputeDType is the dtype the device prefers for weights, activations
+	// and KV caches: F32 on the CPU, BF16 on the GPU. Models default to it.
+	ComputeDType() DType
 
 	// --- memory ---
 
