@@ -569,7 +569,7 @@ func batchOf(seqs []*seqData) (model.Batch, []int32, [][]int) {
 // logProbs returns the completion tokens' log-probs of each sequence under
 // m, without recording a gradient.
 func (t *Trainer) logProbs(m *model.Model, seqs []*seqData) ([][]float64, error) {
-	tp := autograd.NewTape(t.Dev)
+	tp := m.NewTape()
 	tp.NoGrad = true
 	defer tp.Reset()
 	b, target, pos := batchOf(seqs)

@@ -344,7 +344,7 @@ func (t *Trainer) EvalLoss() (float64, error) {
 	var n int
 	for lo := 0; lo < len(t.Eval); lo += t.Config.MicroBatch {
 		b, target := Batch(onePerRow(t.Eval[lo:min(lo+t.Config.MicroBatch, len(t.Eval))]), t.pad)
-		tp := autograd.NewTape(t.Model.Dev)
+		tp := t.Model.NewTape()
 		tp.NoGrad = true
 		loss, k, err := t.Model.LMLoss(tp, b, target, 1)
 		tp.Reset()

@@ -65,7 +65,7 @@ func (t *Trainer) Save() error {
 
 func (t *Trainer) writeCheckpoint(dir string) error {
 	c := t.Config
-	if err := t.Model.Save(dir, tensor.F32); err != nil {
+	if err := t.Model.Save(dir, checkpointDType(t.Model.DType)); err != nil {
 		return err
 	}
 	if c.TokenizerDir != "" {
@@ -87,6 +87,17 @@ func (t *Trainer) writeCheckpoint(dir string) error {
 	}
 	st, _ := json.MarshalIndent(checkpointState{Step: t.step, Seed: c.Seed, State: algo}, "", "  ")
 	return atomicfile.Write(filepath.Join(dir, "state.json"), append(st, '\n'))
+}
+
+// checkpointDType is the dtype weights stored as d are saved in: as they
+// are (F32 on the CPU; a 16-bit model's, e.g. BF16 on a GPU, in 16 bits,
+// its fp32 master copy being in the optimizer state), so a resume is exact
+// either way.
+func checkpointDType(d tensor.DType) tensor.DType {
+	if d == tensor.BF16 || d == tensor.F16 {
+		return d
+	}
+	return tensor.F32
 }
 
 func (t *Trainer) prune() error {

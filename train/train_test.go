@@ -328,3 +328,17 @@ func TestPrepareRefusesAnExistingRun(t *testing.T) {
 		t.Fatalf("after --overwrite: %v", err)
 	}
 }
+
+// A 16-bit model is checkpointed in its own dtype, not widened to F32
+// (its fp32 master copy is in the optimizer state); F32 stays F32 and the
+// F64 of gradient checks is written as F32, which safetensors readers
+// expect of a model.
+func TestCheckpointDType(t *testing.T) {
+	for _, c := range []struct{ in, want tensor.DType }{
+		{tensor.F32, tensor.F32}, {tensor.BF16, tensor.BF16}, {tensor.F16, tensor.F16}, {tensor.F64, tensor.F32},
+	} {
+		if got := checkpointDType(c.in); got != c.want {
+			t.Errorf("%v model saved as %v, want %v", c.in, got, c.want)
+		}
+	}
+}
