@@ -349,3 +349,69 @@ func BenchmarkScoreMBPP(b *testing.B) {
 		}
 	}
 }
+
+// TestAllReferenceSolutions scores every HumanEval canonical solution and
+// every MBPP reference solution (all 974 rows, challenge tests aside) and
+// reports the fraction that pass all their tests, and how many tests could
+// not be judged out of process (NotDecomposable). It takes minutes on two
+// cores, so it runs only with R1_CODE_ALL=1; TestCanonicalSolutionsScoreOne
+// and TestTrickyRows cover samples of it in every run.
+func TestAllReferenceSolutions(t *testing.T) {
+	if os.Getenv("R1_CODE_ALL") == "" {
+		t.Skip("set R1_CODE_ALL=1 to score every reference solution")
+	}
+	r := newReward(t, nil)
+	type set struct {
+		name string
+		rows []map[string]any
+		code func(map[string]any) string
+	}
+	for _, s := range []set{
+		{"HumanEval", loadHumanEval(t, 1<<30), func(row map[string]any) string { return row["canonical_solution"].(string) }},
+		{"MBPP", loadMBPP(t, 1<<30), func(row map[string]any) string { return row["code"].(string) }},
+	} {
+		var full, tests, passed, undecomposable int
+		type res struct {
+			o   outcome
+			err error
+		}
+		results := make([]res, len(s.rows))
+		sem := make(chan struct{}, 4)
+		done := make(chan struct{})
+		for i, row := range s.rows {
+			go func() {
+				sem <- struct{}{}
+				defer func() { <-sem; done <- struct{}{} }()
+				j, err := buildJob(s.code(row), row)
+				if err == nil {
+					results[i].o, err = r.run(context.Background(), j)
+				}
+				results[i].err = err
+			}()
+		}
+		for range s.rows {
+			<-done
+		}
+		for i, x := range results {
+			id := fmt.Sprint(s.rows[i]["task_id"])
+			if x.err != nil {
+				t.Errorf("%s %s: %v", s.name, id, x.err)
+				continue
+			}
+			tests += x.o.Total
+			passed += x.o.Passed
+			if x.o.Passed == x.o.Total && x.o.Total > 0 {
+				full++
+			} else {
+				t.Logf("%s %s: %d/%d passed; program error %q; failures %v", s.name, id, x.o.Passed, x.o.Total, x.o.ProgramError, x.o.Failures)
+			}
+			for _, f := range x.o.Failures {
+				if strings.HasPrefix(f, "NotDecomposable") {
+					undecomposable++
+				}
+			}
+		}
+		t.Logf("%s: %d/%d reference solutions pass every test (%.1f%%); %d/%d tests pass; %d tests not decomposable",
+			s.name, full, len(s.rows), 100*float64(full)/float64(len(s.rows)), passed, tests, undecomposable)
+	}
+}
