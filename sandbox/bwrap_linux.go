@@ -50,10 +50,11 @@ func runBwrap(ctx context.Context, spec Spec) (Result, error) {
 
 	// A root caller runs bwrap as nobody, who may not be able to walk to a
 	// bind source (a pyenv under /root, a command in a private directory).
-	// bwrap resolves sources with the caller's permissions, so those are
-	// bound, in a mount namespace private to the trampoline, onto empty
-	// files and directories in a fresh world-searchable directory, and bwrap
-	// binds them from there.
+	// bwrap resolves sources with its own ids (even those given to it as
+	// descriptors, which it turns back into paths), so those are bound, in
+	// a mount namespace private to the trampoline, onto empty files and
+	// directories in a fresh world-searchable directory, and bwrap binds
+	// them from there.
 	root := os.Getuid() == 0
 	staged := map[string]string{}
 	var stage bwrapStage

@@ -166,8 +166,9 @@ func init() { Main() }
 
 // Main turns the process into the sandbox helper when it was started as one
 // (os.Args[1] == ChildArg, or the trampoline that starts bubblewrap) and
-// never returns in that case; otherwise it returns at once. The package calls it from init, so importing the package
-// is enough; calling it first thing in main is harmless and documents it.
+// never returns in that case; otherwise it returns at once. The package
+// calls it from init, so importing the package is enough; calling it first
+// thing in main is harmless and documents it.
 func Main() {
 	if len(os.Args) < 2 {
 		return

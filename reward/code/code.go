@@ -61,7 +61,8 @@ type Reward struct {
 	Mode sandbox.Mode
 	// Python is the interpreter name or path looked up on the host.
 	Python string
-	// Limits bound the whole run of one sample.
+	// Limits bound each of the sample's two sandboxes (the worker running
+	// the candidate, and the judge).
 	Limits sandbox.Limits
 	// PerTest is the time limit of each test.
 	PerTest time.Duration
@@ -72,23 +73,26 @@ const (
 	DefaultPython  = "python3"
 	DefaultPerTest = 3 * time.Second
 	DefaultWall    = 20 * time.Second
-	// DefaultProcs counts the harness too: room for a little subprocess
-	// use, not for a fork bomb.
+	// DefaultProcs counts the worker's interpreter too: room for a little
+	// subprocess use, not for a fork bomb.
 	DefaultProcs    = 4
 	DefaultMemoryMB = 512
 )
 
 // New builds the reward from config parameters: "sandbox" (auto, bwrap or
 // namespaces), "python" (interpreter, default python3), "timeout_s" (wall and
-// CPU limit per sample), "per_test_timeout_s", "memory_mb" (address space per
-// process), "procs" (process limit).
+// CPU limit per sample), "per_test_timeout_s", "memory_mb" (memory of the
+// candidate's sandbox: the total of its processes where the machine gives a
+// memory cgroup, else each process's address space, so at most procs ×
+// memory_mb; the judge's sandbox has the same limits), "procs" (process
+// limit).
 func New(params map[string]any) (*Reward, error) {
 	p := reward.NewParams(params)
 	r := &Reward{
 		Python:  DefaultPython,
 		PerTest: DefaultPerTest,
-		// RLIMIT_AS is per process, so a sample may hold up to
-		// procs × memory: both stay small by default.
+		// Without a memory cgroup, memory is bounded per process, so a
+		// sample may hold up to procs × memory: both stay small by default.
 		Limits: sandbox.Limits{Wall: DefaultWall, CPU: DefaultWall, OutputBytes: 256 << 10, Procs: DefaultProcs},
 	}
 	mode, err := p.String("sandbox", "auto")

@@ -415,3 +415,50 @@ func TestAllReferenceSolutions(t *testing.T) {
 			s.name, full, len(s.rows), 100*float64(full)/float64(len(s.rows)), passed, tests, undecomposable)
 	}
 }
+
+// TestTrickyRows: rows whose tests are more than `assert f(literals) ==
+// literal` still score 1 with their reference solution: check loops over
+// random inputs with helpers from the prompt (HumanEval/32, /38), a builtin
+// name the reference redefines (MBPP 126's sum), a type as argument (533),
+// objects built with the candidate's class (601), setup code building trees
+// (367, 927). Redefining a prompt helper the test relies on (poly,
+// encode_cyclic) no longer helps: the judge uses the prompt's.
+func TestTrickyRows(t *testing.T) {
+	he := loadHumanEval(t, 39)
+	mb := loadMBPP(t, 974)
+	byID := func(id int) map[string]any {
+		for _, row := range mb {
+			if row["task_id"].(float64) == float64(id) {
+				return row
+			}
+		}
+		t.Fatalf("MBPP %d not found", id)
+		return nil
+	}
+	r := newReward(t, nil)
+	cases := []struct {
+		name, completion string
+		row              map[string]any
+		want             float64
+	}{
+		{"HumanEval/32", he[32]["canonical_solution"].(string), he[32], 1},
+		{"HumanEval/38", he[38]["canonical_solution"].(string), he[38], 1},
+		{"HumanEval/32 redefines poly", "def poly(xs, x):\n    return 0\n\ndef find_zero(xs):\n    return 0.5\n", he[32], 0},
+		{"HumanEval/38 redefines encode_cyclic", "def encode_cyclic(s):\n    return s\n\ndef decode_cyclic(s):\n    return s\n", he[38], 0},
+	}
+	for _, id := range []int{126, 533, 601, 367, 927} {
+		row := byID(id)
+		cases = append(cases, struct {
+			name, completion string
+			row              map[string]any
+			want             float64
+		}{fmt.Sprintf("MBPP %d", id), row["code"].(string), row, 1})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if s := score(t, r, c.completion, c.row); s.Value != c.want {
+				t.Fatalf("score %v (parts %v), want %v", s.Value, s.Parts, c.want)
+			}
+		})
+	}
+}
