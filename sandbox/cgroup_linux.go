@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -35,8 +36,37 @@ var (
 // can be) enabled for its children, else its cgroup in a writable v1 memory
 // hierarchy. The error says why neither works; runs then rely on RLIMIT_AS.
 func memoryCgroupBase() (*cgroupBase, error) {
-	cgroupOnce.Do(func() { cgroupRoot, cgroupWhy = findCgroupBase() })
+	cgroupOnce.Do(func() {
+		cgroupRoot, cgroupWhy = findCgroupBase()
+		if cgroupRoot != nil {
+			sweepCgroups(cgroupRoot.dir)
+		}
+	})
 	return cgroupRoot, cgroupWhy
+}
+
+// sweepCgroups removes the cgroups of runs whose process was killed before
+// it could remove them (r1-sandbox-PID-N with PID gone). rmdir only
+// succeeds on a cgroup without processes, so a live one is never touched.
+func sweepCgroups(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), "r1-sandbox-")
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pidText, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // CgroupMemory reports whether runs get a memory cgroup on this machine,
