@@ -221,13 +221,22 @@ func (r *Runner) Run(ctx context.Context, spec Spec) (Result, error) {
 	if mode == Auto {
 		mode = pickMode(spec)
 	}
+	var res Result
+	var err error
 	switch mode {
 	case Bwrap:
-		return runBwrap(ctx, spec)
+		res, err = runBwrap(ctx, spec)
 	case Namespaces:
-		return runNamespaces(ctx, spec)
+		res, err = runNamespaces(ctx, spec)
+	default:
+		return Result{}, fmt.Errorf("sandbox: unknown mode %v", mode)
 	}
-	return Result{}, fmt.Errorf("sandbox: unknown mode %v", mode)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		// A run killed by the context can fail anywhere in its start-up;
+		// callers tell a cancellation from a sandbox fault by ctx's error.
+		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	return res, err
 }
 
 func (s *Spec) validate() error {
