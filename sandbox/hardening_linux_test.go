@@ -325,6 +325,18 @@ func TestBwrapReachesPrivatePaths(t *testing.T) {
 	if err := os.WriteFile(prog, []byte("#!/bin/sh\necho hello from $(id -u)\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Staging directories go under TMPDIR: a directory of this test's own,
+	// so that other tests running bwrap at the same time (go test runs
+	// packages in parallel) do not look like leftovers.
+	tmp, err := os.MkdirTemp("", "r1-staging-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil { // nobody must reach the staged binds
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", tmp)
 	spec := Spec{Cmd: []string{prog}, Binds: []string{prefix}}
 	res, err := Run(context.Background(), spec)
 	if err != nil {
