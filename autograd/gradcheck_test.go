@@ -136,6 +136,8 @@ func TestGradAttention(t *testing.T) {
 		{"GQA", 4, 2, nil, 1},
 		{"GQA left-padded", 4, 1, []int32{1, 1, 1, 1, 0, 0, 1, 1}, 1},
 		{"MQA padded sharp", 2, 1, []int32{0, 1, 1, 1, 0, 1, 1, 1}, 3},
+		// Segment ids: two packed samples per row, right padding.
+		{"GQA packed segments", 4, 2, []int32{1, 1, 2, 2, 1, 2, 2, 0}, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

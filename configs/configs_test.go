@@ -35,7 +35,7 @@ func TestPresetsValidate(t *testing.T) {
 }
 
 func TestSetOverridesAndErrors(t *testing.T) {
-	c, err := loadGRPO("", []string{"model=m", "sampling.temperature=0.7", "loss.beta=0", "reward.rewards=[{name: countdown}]", "accuracy_reward=countdown", "format_reward="})
+	c, err := loadGRPO("", []string{"model=m", "sampling.temperature=0.7", "loss.beta=0", "reward.rewards=[{name: countdown}]", "format_reward="})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,13 +58,13 @@ func TestSetOverridesAndErrors(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "num_generations") {
 		t.Errorf("G=1 validated: %v", err)
 	}
-	c, _ = loadGRPO("", []string{"model=m", "reward.rewards=[{name: nosuch}]", "accuracy_reward=", "format_reward="})
+	c, _ = loadGRPO("", []string{"model=m", "reward.rewards=[{name: nosuch}]", "format_reward="})
 	if _, err := grpo.New(c, nil); err == nil || !strings.Contains(err.Error(), "nosuch") {
 		t.Errorf("unknown reward: %v", err)
 	}
 	// An unknown reward is named before anything that depends on it.
 	c, _ = loadGRPO("", []string{"model=m", "reward.rewards=[{name: nosuch}]"})
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `unknown reward "nosuch"`) {
-		t.Errorf("unknown reward with default accuracy_reward: %v", err)
+		t.Errorf("unknown reward with default format_reward: %v", err)
 	}
 }

@@ -3,44 +3,9 @@ package data
 import (
 	"fmt"
 	"math/big"
-	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 )
-
-var (
-	formatRE = regexp.MustCompile(`(?s)^\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*$`)
-	answerRE = regexp.MustCompile(`(?s)<answer>(.*?)</answer>`)
-)
-
-// Grade scores a completion of an R1-Zero prompt for p. format: the
-// completion is exactly "<think> … </think> <answer> … </answer>" (with
-// no further tags inside). correct: the last <answer> block holds the right
-// integer (arithmetic) or an equation that uses p.Nums once each and equals
-// p.Target (Countdown). It is a quick check for pretraining reports; the
-// reward package holds the rewards RL uses.
-func Grade(p Problem, completion string) (format, correct bool) {
-	if m := formatRE.FindStringSubmatch(completion); m != nil {
-		format = !strings.Contains(m[1], "<think>") && !strings.Contains(m[1], "<answer>") && !strings.Contains(m[2], "<")
-	}
-	all := answerRE.FindAllStringSubmatch(completion, -1)
-	if len(all) == 0 {
-		return format, false
-	}
-	ans := strings.TrimSpace(all[len(all)-1][1])
-	switch p.Kind {
-	case Countdown:
-		return format, CheckEquation(ans, p.Nums, p.Target) == nil
-	default:
-		want, err := strconv.Atoi(strings.TrimSpace(p.Answer))
-		if err != nil {
-			return format, false
-		}
-		got, err := strconv.Atoi(strings.TrimSuffix(ans, "."))
-		return format, err == nil && got == want
-	}
-}
 
 // CheckEquation verifies a Countdown equation: it parses (integers, + - * /
 // and parentheses), uses exactly the multiset nums, and equals target in

@@ -39,34 +39,6 @@ func TestCheckEquation(t *testing.T) {
 	}
 }
 
-func TestGrade(t *testing.T) {
-	ar := Problem{Kind: Arithmetic, Problem: "What is 2 + 3?", Answer: "5"}
-	cd := Problem{Kind: Countdown, Nums: []int{3, 7, 12}, Target: 48, Answer: "(7 - 3) * 12"}
-	for _, tc := range []struct {
-		p                Problem
-		completion       string
-		format, accurate bool
-	}{
-		{ar, " <think> 2 + 3 = 5. </think> <answer> 5 </answer>", true, true},
-		{ar, "<think>\n2 + 3 = 6.\n</think>\n<answer>6</answer>\n", true, false},
-		{ar, " 2 + 3 = 5. The answer is 5.", false, false},
-		{ar, " <think> 2 + 3 = 5. </think> The answer is <answer> 5 </answer>", false, true},
-		{ar, " <think> a <think> b </think> <answer> 5 </answer>", false, true},
-		{ar, " <think> ok </think> <answer> 5 </answer> more", false, true},
-		{ar, " <think> ok </think> <answer> five </answer>", true, false},
-		{cd, " <think> 7 - 3 = 4, 4 * 12 = 48. </think> <answer> (7 - 3) * 12 </answer>", true, true},
-		{cd, " <think> hmm </think> <answer> 12 * (7 - 3) </answer>", true, true},
-		{cd, " <think> hmm </think> <answer> 12 * 4 </answer>", true, false},
-		{cd, " <think> hmm </think> <answer> 48 </answer>", true, false},
-		{cd, "", false, false},
-	} {
-		f, ok := Grade(tc.p, tc.completion)
-		if f != tc.format || ok != tc.accurate {
-			t.Errorf("%s %q: format %v correct %v, want %v %v", tc.p.Kind, tc.completion, f, ok, tc.format, tc.accurate)
-		}
-	}
-}
-
 func TestJSONLRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "held.jsonl")
@@ -124,7 +96,11 @@ func TestProblemFields(t *testing.T) {
 	}
 	for _, p := range ps {
 		f := p.Fields()
-		if f["answer"] != p.Answer || !reflect.DeepEqual(f["nums"], p.Nums) || f["target"] != p.Target {
+		nums := make([]any, len(p.Nums))
+		for i, n := range p.Nums {
+			nums[i] = float64(n)
+		}
+		if f["answer"] != p.Answer || !reflect.DeepEqual(f["nums"], nums) || f["target"] != float64(p.Target) {
 			t.Errorf("fields %v of %+v", f, p)
 		}
 		if got := p.R1ZeroPrompt(); !strings.HasSuffix(got, "User: "+p.Problem+". Assistant:") {
@@ -148,6 +124,5 @@ func FuzzCheckEquation(f *testing.F) {
 		if err == nil && CheckEquation(expr, []int{3, 7, 12}, 47) == nil {
 			t.Fatalf("%q equals both 48 and 47", expr)
 		}
-		Grade(Problem{Kind: Countdown, Nums: []int{3, 7, 12}, Target: 48}, "<answer>"+expr+"</answer>")
 	})
 }

@@ -132,7 +132,7 @@ func TestCorpusColumnAndReflectMix(t *testing.T) {
 		}
 		if isReflect || isColumn {
 			completion := text[strings.LastIndex(text, "Assistant:")+len("Assistant:"):]
-			if format, correct := Grade(p, completion); wrong || !format || !correct {
+			if format, correct := grade(t, p, completion); wrong || !format || !correct {
 				t.Fatalf("doc %d: wrong=%v format=%v correct=%v: %q", i, wrong, format, correct, completion)
 			}
 		}

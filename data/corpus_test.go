@@ -66,7 +66,7 @@ func TestCorpusMix(t *testing.T) {
 				}
 				r1z++
 				completion := text[strings.Index(text, ". Assistant:")+len(". Assistant:"):]
-				f, ok := Grade(p, completion)
+				f, ok := grade(t, p, completion)
 				if f {
 					tagged++
 					graded++

@@ -1,6 +1,7 @@
 package data
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
@@ -36,6 +37,10 @@ func ParseKind(s string) (Kind, error) {
 	}
 	return "", fmt.Errorf("unknown synthetic task %q (want arithmetic or countdown)", s)
 }
+
+// ErrTooFewProblems is wrapped by the error of a request for more distinct
+// problems than a task's space (at that difficulty) holds.
+var ErrTooFewProblems = errors.New("not enough distinct problems")
 
 // MinDifficulty and MaxDifficulty bound Problem.Difficulty.
 const (
@@ -272,7 +277,8 @@ func problems(kind Kind, n int, seed uint64, difficulty int, heldOut bool) ([]Pr
 	misses := 0
 	for len(out) < n {
 		if len(levels) == 0 {
-			return out, fmt.Errorf("synthetic %s problems: only %d distinct problems exist of the %d asked for (difficulty %d)", kind, len(out), n, difficulty)
+			return out, fmt.Errorf("synthetic %s problems: only %d distinct problems exist of the %d asked for (difficulty %d): %w",
+				kind, len(out), n, difficulty, ErrTooFewProblems)
 		}
 		i := len(out) % len(levels)
 		p := draw(rng, kind, levels[i])
@@ -312,13 +318,3 @@ func TrainProblems(kind Kind, n int, seed uint64, difficulty int) ([]Problem, er
 // R1ZeroPrompt is the problem in the R1-Zero template (chat.R1Zero), as the
 // corpus renders it.
 func (p Problem) R1ZeroPrompt() string { return chat.R1Zero(p.Problem) }
-
-// Fields are the reward fields of the problem: "answer" for math
-// verification, plus "nums" and "target" for the Countdown reward.
-func (p Problem) Fields() map[string]any {
-	f := map[string]any{"answer": p.Answer, "kind": string(p.Kind)}
-	if p.Kind == Countdown {
-		f["nums"], f["target"] = slices.Clone(p.Nums), p.Target
-	}
-	return f
-}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/r1go/r1/backend/cpu"
+	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/sample"
 	"github.com/r1go/r1/tokenizer"
@@ -82,7 +83,7 @@ func TestRunRandomModel(t *testing.T) {
 	b := fixtureBench(t)
 	cfg := fixtureConfig(filepath.Join(t.TempDir(), "out"))
 	cfg.Settings.Samples, cfg.Settings.K = 2, 2
-	res, err := Run(context.Background(), cfg, g, []*Benchmark{b})
+	res, err := Run(context.Background(), cfg, g, []*data.Dataset{b})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func TestRunChunkingInvariant(t *testing.T) {
 	for i, chunk := range []int{1, 0} {
 		cfg := fixtureConfig(filepath.Join(t.TempDir(), "out"))
 		cfg.Chunk = chunk
-		if _, err := Run(context.Background(), cfg, g, []*Benchmark{b}); err != nil {
+		if _, err := Run(context.Background(), cfg, g, []*data.Dataset{b}); err != nil {
 			t.Fatal(err)
 		}
 		recs, err := ReadRecords(filepath.Join(cfg.Out, SamplesFile))

@@ -3,20 +3,15 @@
 // pass@1 as the mean correctness of those samples, the unbiased pass@k
 // estimator of Chen et al. (2021), and cons@k, the correctness of the
 // majority answer when equivalent answers (by mathverify, not string
-// equality) vote together. It loads the built-in benchmarks (GSM8K,
-// MATH-500, AIME 2024, AMC 2023, Countdown, HumanEval, MBPP) or a user's
-// JSONL file, runs generation through a Generator, scores the samples with
-// the registered rewards, caches per-problem results for resuming, and
-// writes results.json, samples.jsonl and a markdown report.
+// equality) vote together. It evaluates datasets from package data's
+// registry (GSM8K, MATH-500, AIME 2024, AMC 2023, Countdown, HumanEval,
+// MBPP, the synthetic tasks, a user's JSONL file), runs generation through
+// a Generator, judges the samples with each dataset's judge (data.Judge,
+// the correctness training reports too), caches per-problem results for
+// resuming, and writes results.json, samples.jsonl and a markdown report.
 package eval
 
-import (
-	"context"
-	"fmt"
-	"time"
-
-	"github.com/r1go/r1/reward/mathverify"
-)
+import "fmt"
 
 // PassAtK is the unbiased pass@k estimator of Chen et al. 2021 for a
 // problem with n samples of which c are correct: 1 - C(n-c, k) / C(n, k).
@@ -52,19 +47,6 @@ type Voter struct {
 	// representatives are equivalent (mathverify's Key is not complete:
 	// sin^2 x + cos^2 x and 1 get different keys but are Equal).
 	Equal func(a, b string) bool
-}
-
-// MathVoter clusters answers by mathverify equivalence. Each Equal call
-// is bounded by timeout so a pathological answer cannot stall voting.
-func MathVoter(ctx context.Context, timeout time.Duration) Voter {
-	return Voter{
-		Key: mathverify.Key,
-		Equal: func(a, b string) bool {
-			c, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			return mathverify.Equal(c, a, b)
-		},
-	}
 }
 
 // Cluster is one group of equivalent answers.

@@ -1,11 +1,9 @@
 package eval
 
 import (
-	"context"
 	"math"
 	"slices"
 	"testing"
-	"time"
 )
 
 func TestPassAtK(t *testing.T) {
@@ -75,7 +73,7 @@ func TestPassAtKErrors(t *testing.T) {
 }
 
 func TestVoteMath(t *testing.T) {
-	v := MathVoter(context.Background(), time.Second)
+	v := mathVoter(t)
 	tests := []struct {
 		name     string
 		answers  []string
@@ -118,7 +116,7 @@ func TestVoteTextAndMerge(t *testing.T) {
 }
 
 func TestScore(t *testing.T) {
-	v := MathVoter(context.Background(), time.Second)
+	v := mathVoter(t)
 	tests := []struct {
 		name    string
 		correct []bool

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
+
+	"github.com/r1go/r1/chat"
+	"github.com/r1go/r1/data"
 )
 
 func BenchmarkPassAtK(b *testing.B) {
@@ -17,7 +19,7 @@ func BenchmarkPassAtK(b *testing.B) {
 
 // A realistic vote: 16 answers in a few equivalent spellings.
 func BenchmarkVoteMath16(b *testing.B) {
-	v := MathVoter(context.Background(), time.Second)
+	v := mathVoter(b)
 	answers := []string{`\frac{1}{2}`, "0.5", "1/2", "3", `\sqrt{2}`, "", "3", "0.50", `\dfrac12`, "3.0",
 		`2^{1/2}`, "7", "", "1/2", "x+1", "1+x"}
 	for i := 0; i < b.N; i++ {
@@ -30,15 +32,15 @@ func BenchmarkVoteMath16(b *testing.B) {
 // Scoring throughput of math completions (samples/s), the part of an eval
 // that runs on the CPU next to generation.
 func BenchmarkCheckMath(b *testing.B) {
-	c, err := NewChecker(KindMath, nil)
+	js, err := data.NewJudges([]data.Task{data.TaskMath}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := Problem{Gold: `\frac{14}{3}`}
+	p := data.Example{Task: data.TaskMath, Gold: `\frac{14}{3}`, Fields: map[string]any{"answer": `\frac{14}{3}`}}
 	comp := Completion{Text: "<think>First 2+2 = 4, then add 2/3.</think> So the total is \\boxed{\\dfrac{14}{3}}."}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if r := c.Check(context.Background(), p, "", comp); !r.Correct {
+		if r := check(context.Background(), js, p, "", comp, false); !r.Correct {
 			b.Fatal("not correct")
 		}
 	}
@@ -50,15 +52,17 @@ func BenchmarkCheckMath(b *testing.B) {
 func BenchmarkRunTinyModel(b *testing.B) {
 	g := tinyGen(b, 512, 16)
 	p := b.TempDir()
-	bench := &Benchmark{Name: "arith", Kind: KindMath}
+	bench := &data.Dataset{Name: "arith", Task: data.TaskMath}
 	for i := 0; i < 4; i++ {
-		bench.Problems = append(bench.Problems, Problem{Index: i, Question: fmt.Sprintf("What is %d plus 30?", i), Gold: fmt.Sprint(i + 30)})
+		gold := fmt.Sprint(i + 30)
+		bench.Examples = append(bench.Examples, data.Example{Index: i, Input: chat.PromptInput{Question: fmt.Sprintf("What is %d plus 30?", i)},
+			Gold: gold, Task: data.TaskMath, Fields: map[string]any{"answer": gold}})
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		cfg := Config{Settings: Settings{Model: "tiny", Prompt: "r1-zero", K: 4, Samples: 4, Temperature: 0.6, TopP: 0.95,
 			MaxNewTokens: 16, Seed: uint64(i)}, Out: fmt.Sprintf("%s/%d", p, i)}
-		if _, err := Run(context.Background(), cfg, g, []*Benchmark{bench}); err != nil {
+		if _, err := Run(context.Background(), cfg, g, []*data.Dataset{bench}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/internal/atomicfile"
 )
 
@@ -24,10 +25,10 @@ type BenchResult struct {
 	PassAtK float64 `json:"pass@k"`
 	ConsAtK float64 `json:"cons@k"`
 	// Samples per problem (≥ k); pass@1 and pass@k use all of them.
-	Samples    int     `json:"samples"`
-	Kind       Kind    `json:"kind"`
-	File       string  `json:"file"`
-	MeanTokens float64 `json:"mean_tokens"`
+	Samples    int       `json:"samples"`
+	Kind       data.Task `json:"kind"`
+	File       string    `json:"file"`
+	MeanTokens float64   `json:"mean_tokens"`
 	// Truncated counts samples cut at max_new_tokens.
 	Truncated int `json:"truncated"`
 	// Unscored counts samples that could not be checked (counted wrong).

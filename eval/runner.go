@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/r1go/r1/chat"
+	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/internal/atomicfile"
 )
 
@@ -224,10 +225,12 @@ func newLineEncoder(w io.Writer) *json.Encoder {
 	return enc
 }
 
-// Run evaluates the benchmarks, resuming from Out's cache, and writes
-// results.json, samples.jsonl and report.md there. An interrupted run
-// (ctx cancelled) keeps every finished chunk and returns ctx's error.
-func Run(ctx context.Context, cfg Config, gen Generator, benches []*Benchmark) (*Results, error) {
+// Run evaluates the benchmarks (datasets from data.Open, usually their test
+// split), resuming from Out's cache, and writes results.json, samples.jsonl
+// and report.md there. Each example is judged by its dataset's judge
+// (data.Judge). An interrupted run (ctx cancelled) keeps every finished
+// chunk and returns ctx's error.
+func Run(ctx context.Context, cfg Config, gen Generator, benches []*data.Dataset) (*Results, error) {
 	s := cfg.Settings
 	if err := s.Validate(); err != nil {
 		return nil, err
@@ -252,22 +255,21 @@ func Run(ctx context.Context, cfg Config, gen Generator, benches []*Benchmark) (
 	}
 
 	type job struct {
-		bench   *Benchmark
-		checker *Checker
+		bench   *data.Dataset
+		judges  data.Judges
 		prompts []string
 		todo    []int // problem indices to generate
 	}
 	var jobs []job
 	total, cached := 0, 0
 	for _, b := range benches {
-		ch, err := NewChecker(b.Kind, cfg.CodeParams)
+		js, err := data.NewJudges(b.Tasks(), map[data.Task]map[string]any{data.TaskCode: cfg.CodeParams})
 		if err != nil {
 			return nil, fmt.Errorf("benchmark %s: %w", b.Name, err)
 		}
-		ch.Plain = s.Prompt == "plain"
-		j := job{bench: b, checker: ch, prompts: make([]string, len(b.Problems))}
-		for i, p := range b.Problems {
-			if j.prompts[i], err = BuildPrompt(s.Prompt, b.Kind, p, cfg.Template); err != nil {
+		j := job{bench: b, judges: js, prompts: make([]string, len(b.Examples))}
+		for i, p := range b.Examples {
+			if j.prompts[i], err = BuildPrompt(s.Prompt, p, cfg.Template); err != nil {
 				return nil, fmt.Errorf("benchmark %s problem %d: %w", b.Name, i, err)
 			}
 			if r, ok := c.recs[recordKey(b.Name, p.Index)]; ok && r.Prompt == j.prompts[i] && r.Gold == p.Gold && len(r.Samples) == s.Samples {
@@ -308,7 +310,7 @@ func Run(ctx context.Context, cfg Config, gen Generator, benches []*Benchmark) (
 				prog.done()
 				return nil, fmt.Errorf("benchmark %s: generator returned %d results for %d prompts", j.bench.Name, len(outs), len(prompts))
 			}
-			recs, err := scoreChunk(ctx, cfg.Workers, j.bench, j.checker, idx, prompts, outs, s, hash)
+			recs, err := scoreChunk(ctx, cfg.Workers, j.bench, j.judges, idx, prompts, outs, s, hash)
 			if err != nil {
 				prog.done()
 				return nil, err
@@ -323,8 +325,8 @@ func Run(ctx context.Context, cfg Config, gen Generator, benches []*Benchmark) (
 
 	res := &Results{Model: s.Model, Settings: s, SettingsHash: hash, Benchmarks: map[string]BenchResult{}}
 	for _, j := range jobs {
-		br := BenchResult{N: len(j.bench.Problems), K: s.K, Samples: s.Samples, Kind: j.bench.Kind, File: j.bench.File}
-		for _, p := range j.bench.Problems {
+		br := BenchResult{N: len(j.bench.Examples), K: s.K, Samples: s.Samples, Kind: j.bench.Task, File: j.bench.File}
+		for _, p := range j.bench.Examples {
 			r := c.recs[recordKey(j.bench.Name, p.Index)]
 			br.PassAt1 += r.PassAt1
 			br.PassAtK += r.PassAtK
@@ -362,7 +364,7 @@ func Run(ctx context.Context, cfg Config, gen Generator, benches []*Benchmark) (
 // scoreChunk checks every sample of a chunk with a pool of workers (code
 // runs Python, so scoring can take as long as generating) and computes
 // each problem's metrics.
-func scoreChunk(ctx context.Context, workers int, b *Benchmark, ch *Checker, idx []int, prompts []string,
+func scoreChunk(ctx context.Context, workers int, b *data.Dataset, js data.Judges, idx []int, prompts []string,
 	outs [][]Completion, s Settings, hash string) ([]Record, error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -372,7 +374,7 @@ func scoreChunk(ctx context.Context, workers int, b *Benchmark, ch *Checker, idx
 	tasks := make(chan task)
 	var wg sync.WaitGroup
 	for i, pi := range idx {
-		p := b.Problems[pi]
+		p := b.Examples[pi]
 		if len(outs[i]) != s.Samples {
 			return nil, fmt.Errorf("benchmark %s problem %d: generator returned %d samples, expected %d", b.Name, pi, len(outs[i]), s.Samples)
 		}
@@ -384,7 +386,7 @@ func scoreChunk(ctx context.Context, workers int, b *Benchmark, ch *Checker, idx
 		go func() {
 			defer wg.Done()
 			for t := range tasks {
-				recs[t.r].Samples[t.j] = ch.Check(ctx, b.Problems[idx[t.r]], prompts[t.r], outs[t.r][t.j])
+				recs[t.r].Samples[t.j] = check(ctx, js, b.Examples[idx[t.r]], prompts[t.r], outs[t.r][t.j], s.Prompt == "plain")
 			}
 		}()
 	}
@@ -399,8 +401,8 @@ func scoreChunk(ctx context.Context, workers int, b *Benchmark, ch *Checker, idx
 		// Checks cut short by cancellation would be cached as wrong.
 		return nil, err
 	}
-	v := ch.Voter(ctx)
 	for r := range recs {
+		v := voter(ctx, js, b.Examples[idx[r]])
 		correct := make([]bool, s.Samples)
 		answers := make([]string, s.Samples)
 		for j, sr := range recs[r].Samples {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/r1go/r1/data"
 )
 
 // fakeGen answers each prompt with the completions listed for the first
@@ -47,14 +49,14 @@ func (f *fakeGen) Generate(ctx context.Context, prompts []string, n int, onSampl
 	return out, nil
 }
 
-func fixtureBench(t *testing.T) *Benchmark {
+func fixtureBench(t *testing.T) *data.Dataset {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "tiny.jsonl")
 	body := `{"problem": "What is 1+1?", "answer": "2"}` + "\n" + `{"problem": "What is 2+3?", "answer": 5}` + "\n"
 	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	b, err := Load(p, "", 0)
+	b, err := data.Open(p, "", data.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +94,7 @@ func TestRunAndResume(t *testing.T) {
 	out := t.TempDir()
 	ctx := context.Background()
 	g := fixtureGen()
-	res, err := Run(ctx, fixtureConfig(out), g, []*Benchmark{fixtureBench(t)})
+	res, err := Run(ctx, fixtureConfig(out), g, []*data.Dataset{fixtureBench(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,23 +104,23 @@ func TestRunAndResume(t *testing.T) {
 	}
 
 	// results.json carries the names scripts rely on.
-	data, err := os.ReadFile(filepath.Join(out, ResultsFile))
+	js, err := os.ReadFile(filepath.Join(out, ResultsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var raw map[string]any
-	if err := json.Unmarshal(data, &raw); err != nil {
+	if err := json.Unmarshal(js, &raw); err != nil {
 		t.Fatal(err)
 	}
 	bm, _ := raw["benchmarks"].(map[string]any)
 	tiny, _ := bm["tiny"].(map[string]any)
 	for _, k := range []string{"n", "k", "pass@1", "pass@k", "cons@k"} {
 		if _, ok := tiny[k]; !ok {
-			t.Errorf("results.json benchmarks.tiny lacks %q: %s", k, data)
+			t.Errorf("results.json benchmarks.tiny lacks %q: %s", k, js)
 		}
 	}
 	if raw["model"] != "fake" || raw["settings"] == nil {
-		t.Errorf("results.json lacks model or settings: %s", data)
+		t.Errorf("results.json lacks model or settings: %s", js)
 	}
 	recs, err := ReadRecords(filepath.Join(out, SamplesFile))
 	if err != nil || len(recs) != 2 || len(recs[0].Samples) != 4 || recs[0].Samples[0].Answer != "2" || !recs[0].Samples[0].Correct {
@@ -130,7 +132,7 @@ func TestRunAndResume(t *testing.T) {
 
 	// A second run finds everything cached.
 	g2 := fixtureGen()
-	res, err = Run(ctx, fixtureConfig(out), g2, []*Benchmark{fixtureBench(t)})
+	res, err = Run(ctx, fixtureConfig(out), g2, []*data.Dataset{fixtureBench(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,12 +144,12 @@ func TestRunAndResume(t *testing.T) {
 	// Other settings are refused, then accepted with Fresh.
 	cfg := fixtureConfig(out)
 	cfg.Settings.Temperature = 1
-	if _, err := Run(ctx, cfg, fixtureGen(), []*Benchmark{fixtureBench(t)}); err == nil || !strings.Contains(err.Error(), "other settings") {
+	if _, err := Run(ctx, cfg, fixtureGen(), []*data.Dataset{fixtureBench(t)}); err == nil || !strings.Contains(err.Error(), "other settings") {
 		t.Fatalf("run with other settings: %v, want a refusal", err)
 	}
 	cfg.Fresh = true
 	g3 := fixtureGen()
-	if _, err := Run(ctx, cfg, g3, []*Benchmark{fixtureBench(t)}); err != nil || g3.prompts != 2 {
+	if _, err := Run(ctx, cfg, g3, []*data.Dataset{fixtureBench(t)}); err != nil || g3.prompts != 2 {
 		t.Fatalf("fresh run: %v, %d prompts", err, g3.prompts)
 	}
 }
@@ -160,7 +162,7 @@ func TestRunInterruptedResumes(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g.cancel = cancel
-	if _, err := Run(cctx, fixtureConfig(out), g, []*Benchmark{fixtureBench(t)}); !errors.Is(err, context.Canceled) ||
+	if _, err := Run(cctx, fixtureConfig(out), g, []*data.Dataset{fixtureBench(t)}); !errors.Is(err, context.Canceled) ||
 		!strings.Contains(err.Error(), "1 problems are saved") {
 		t.Fatalf("interrupted run: %v, want context.Canceled and how much was saved", err)
 	}
@@ -173,7 +175,7 @@ func TestRunInterruptedResumes(t *testing.T) {
 	f.Close()
 
 	g2 := fixtureGen()
-	res, err := Run(ctx, fixtureConfig(out), g2, []*Benchmark{fixtureBench(t)})
+	res, err := Run(ctx, fixtureConfig(out), g2, []*data.Dataset{fixtureBench(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,14 +207,14 @@ func TestRunRejectsBadInput(t *testing.T) {
 	for _, tt := range tests {
 		cfg := fixtureConfig(t.TempDir())
 		tt.mod(&cfg)
-		if _, err := Run(ctx, cfg, tt.gen, []*Benchmark{b}); err == nil || !strings.Contains(err.Error(), tt.want) {
+		if _, err := Run(ctx, cfg, tt.gen, []*data.Dataset{b}); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: Run = %v, want an error mentioning %q", tt.name, err, tt.want)
 		}
 	}
 	// A corrupt line in the middle of the cache is reported, not skipped.
 	out := t.TempDir()
 	os.WriteFile(filepath.Join(out, SamplesFile), []byte("garbage\n{}\n"), 0o644)
-	if _, err := Run(ctx, fixtureConfig(out), fixtureGen(), []*Benchmark{b}); err == nil || !strings.Contains(err.Error(), SamplesFile+":1") {
+	if _, err := Run(ctx, fixtureConfig(out), fixtureGen(), []*data.Dataset{b}); err == nil || !strings.Contains(err.Error(), SamplesFile+":1") {
 		t.Errorf("corrupt cache: %v", err)
 	}
 }

@@ -49,10 +49,11 @@ type Config struct {
 	Schedule optim.Schedule    `yaml:"schedule"`
 
 	Rewards reward.Config `yaml:"reward"`
-	// AccuracyReward is the label of the reward that measures correctness
-	// (for the accuracy metric); FormatReward the one for the format rate.
-	AccuracyReward string `yaml:"accuracy_reward"`
-	FormatReward   string `yaml:"format_reward"`
+	// FormatReward is the label of the reward whose value ≥ 1 counts a
+	// sample as well formed (the format_rate metric). Accuracy needs no
+	// key: it is the dataset's own correctness check (data.Judge), the one
+	// evaluation uses.
+	FormatReward string `yaml:"format_reward"`
 
 	// SaveEvery writes a checkpoint every N steps (and at the end); 0 = end only.
 	SaveEvery int `yaml:"save_every"`
@@ -64,9 +65,11 @@ type Config struct {
 
 // DataConfig chooses the prompts.
 type DataConfig struct {
-	// Dataset is a built-in name (gsm8k, math500, countdown, aime24,
-	// amc23, synthetic) or a JSONL file with "problem"/"question"/"prompt"
-	// and "answer" fields (Countdown rows: "nums", "target").
+	// Dataset is a name of the dataset registry (package data: gsm8k,
+	// math500, aime24, amc23, countdown, humaneval, mbpp,
+	// synthetic[:arithmetic|countdown|mixed[:DIFFICULTY]]) or a JSONL(.gz)
+	// file with "problem"/"question"/"prompt" and "answer" fields
+	// (Countdown rows: "nums", "target").
 	Dataset string `yaml:"dataset"`
 	// Split for built-ins that have one (train, test).
 	Split string `yaml:"split"`
@@ -153,9 +156,8 @@ func Default() Config {
 		Rewards: reward.Config{Rewards: []reward.Spec{
 			{Name: "math"}, {Name: "format"},
 		}},
-		AccuracyReward: "math",
-		FormatReward:   "format",
-		LogSamples:     4,
+		FormatReward: "format",
+		LogSamples:   4,
 	}
 }
 
@@ -211,9 +213,6 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("reward.rewards[%d].name: unknown reward %q (known: %v)", i, s.Name, reward.Names())
 		}
 		labels[s.L()] = true
-	}
-	if c.AccuracyReward != "" && !labels[c.AccuracyReward] {
-		return fmt.Errorf("accuracy_reward: %q is not one of the rewards' labels", c.AccuracyReward)
 	}
 	if c.FormatReward != "" && !labels[c.FormatReward] {
 		return fmt.Errorf("format_reward: %q is not one of the rewards' labels", c.FormatReward)

@@ -3,15 +3,18 @@ package grpo
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/r1go/r1/chat"
+	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/reward"
 	"github.com/r1go/r1/sample"
 )
 
 // EvalResult summarises a policy on held-out problems.
 type EvalResult struct {
-	Accuracy   float64 `json:"accuracy"`    // share of samples with the accuracy reward ≥ 1 (pass@1 over K samples)
+	Accuracy   float64 `json:"accuracy"`    // share of samples the dataset's judge finds correct (pass@1 over K samples)
 	FormatRate float64 `json:"format_rate"` // share of samples with the format reward ≥ 1
 	MeanLength float64 `json:"mean_length"` // completion tokens
 	// ReflectionRate is the share of samples with reflection words ("wait",
@@ -35,13 +38,17 @@ func DefaultEvalSampling() EvalSampling {
 }
 
 // Evaluate samples K completions per row with the current policy (same
-// template, tokenizer, stop ids and max_new_tokens as training) and scores
-// them with the training rewards. The seed is fixed, so evaluating the same
-// weights twice gives the same numbers.
-func (t *Trainer) Evaluate(ctx context.Context, rows []Row, es EvalSampling) (EvalResult, error) {
+// template, tokenizer, stop ids and max_new_tokens as training). Accuracy
+// is decided by each row's judge (package data: the same correctness r1
+// eval reports), the format rate by the run's format reward. The seed is
+// fixed, so evaluating the same weights twice gives the same numbers.
+func (t *Trainer) Evaluate(ctx context.Context, rows []data.Example, es EvalSampling) (EvalResult, error) {
 	c := t.Config
+	judges, err := data.NewJudges(data.TasksOf(rows), judgeParams(c.Rewards))
+	if err != nil {
+		return EvalResult{}, fmt.Errorf("eval: %w", err)
+	}
 	var tmpl *chat.Template
-	var err error
 	if c.Data.Template == "chat" {
 		if tmpl, err = chat.FromTokenizerConfig(c.Model); err != nil {
 			return EvalResult{}, err
@@ -65,10 +72,12 @@ func (t *Trainer) Evaluate(ctx context.Context, rows []Row, es EvalSampling) (Ev
 		return EvalResult{}, err
 	}
 	rs := make([]reward.Sample, len(out))
+	reqOf := make([]int, len(out))
 	var length, reflections float64
 	for i, s := range out {
 		rs[i] = reward.Sample{Prompt: texts[s.Request], Completion: s.Text, Fields: rows[s.Request].Fields,
 			Truncated: s.FinishReason == "length", Tokens: len(s.Tokens)}
+		reqOf[i] = s.Request
 		length += float64(len(s.Tokens))
 		if HasReflection(s.Text) {
 			reflections++
@@ -76,17 +85,64 @@ func (t *Trainer) Evaluate(ctx context.Context, rows []Row, es EvalSampling) (Ev
 	}
 	res := t.scorer.Score(ctx, rs)
 	ev := EvalResult{N: len(rows), K: max(1, es.K), MeanLength: length / float64(max(1, len(out)))}
-	acc, fmtIdx := indexOf(res.Labels, c.AccuracyReward), indexOf(res.Labels, c.FormatReward)
-	for i := range out {
-		if acc >= 0 && res.Scores[i][acc].Value >= 1 {
+	for _, ok := range judge(ctx, judges, rows, reqOf, rs) {
+		if ok {
 			ev.Accuracy++
 		}
-		if fmtIdx >= 0 && res.Scores[i][fmtIdx].Value >= 1 {
-			ev.FormatRate++
+	}
+	if ctx.Err() != nil {
+		// Checks cut short would count as wrong answers.
+		return EvalResult{}, ctx.Err()
+	}
+	if fmtIdx := indexOf(res.Labels, c.FormatReward); fmtIdx >= 0 {
+		for i := range out {
+			if res.Scores[i][fmtIdx].Value >= 1 {
+				ev.FormatRate++
+			}
 		}
 	}
 	ev.Accuracy /= float64(max(1, len(out)))
 	ev.FormatRate /= float64(max(1, len(out)))
 	ev.ReflectionRate = reflections / float64(max(1, len(out)))
 	return ev, nil
+}
+
+// judge checks every sample against its row with a pool of workers (code
+// runs programs, so checking can take as long as sampling); reqOf[i] is
+// sample i's row.
+func judge(ctx context.Context, judges data.Judges, rows []data.Example, reqOf []int, rs []reward.Sample) []bool {
+	correct := make([]bool, len(rs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(runtime.GOMAXPROCS(0), len(rs)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				s := rs[i]
+				v := judges.Check(ctx, rows[reqOf[i]], data.Attempt{Prompt: s.Prompt, Completion: s.Completion,
+					Truncated: s.Truncated, Tokens: s.Tokens})
+				correct[i] = v.Correct
+			}
+		}()
+	}
+	for i := range rs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return correct
+}
+
+// judgeParams are the judges' reward parameters: the code reward's from the
+// run's reward config, since they say how to run programs (sandbox,
+// interpreter, limits), not what counts as correct. Every other judge
+// keeps its reward's defaults, which define correctness.
+func judgeParams(rc reward.Config) map[data.Task]map[string]any {
+	for _, s := range rc.Rewards {
+		if s.Name == string(data.TaskCode) {
+			return map[data.Task]map[string]any{data.TaskCode: s.Params}
+		}
+	}
+	return nil
 }

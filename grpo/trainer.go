@@ -14,6 +14,7 @@ import (
 
 	"github.com/r1go/r1/autograd"
 	"github.com/r1go/r1/chat"
+	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/reward"
 	"github.com/r1go/r1/sample"
@@ -33,10 +34,11 @@ type Trainer struct {
 	Ref    *model.Model // nil when beta = 0
 	Tok    *tokenizer.Tokenizer
 
-	rows    []Row
+	rows    []data.Example
 	prompts [][]int32 // tokenized prompts, one per row
 	texts   []string  // rendered prompts
 	scorer  *reward.Scorer
+	judges  data.Judges // the datasets' correctness checks: the accuracy metric
 	engine  *sample.Engine
 	samples io.Writer // samples.jsonl while Run runs
 	stopIDs []int32
@@ -74,6 +76,9 @@ func New(cfg Config, dev tensor.Backend) (*Trainer, error) {
 	}
 	if err := t.loadData(); err != nil {
 		return nil, err
+	}
+	if t.judges, err = data.NewJudges(data.TasksOf(t.rows), judgeParams(cfg.Rewards)); err != nil {
+		return nil, fmt.Errorf("data: %w", err)
 	}
 	if t.Trainer, err = train.New(train.Config{Out: cfg.Out, Steps: cfg.Steps, Seed: cfg.Seed, Optim: cfg.Optim, Schedule: cfg.Schedule,
 		SaveEvery: cfg.SaveEvery, KeepCheckpoints: cfg.KeepCheckpoints, TokenizerDir: cfg.Model, Resolved: &t.Config,
@@ -261,7 +266,7 @@ func (t *Trainer) TrainStep(ctx context.Context, u *train.Update) (map[string]fl
 		ro = kept
 	}
 	tGen := time.Since(t0)
-	t.rolloutMetrics(step, logged, m)
+	t.rolloutMetrics(ctx, step, logged, m)
 	t1 := time.Now()
 	if len(ro.rows) > 0 {
 		if err := t.update(u, ro, m); err != nil {
@@ -293,7 +298,7 @@ func HasReflection(text string) bool {
 	return false
 }
 
-func (t *Trainer) rolloutMetrics(step int, ro *rollout, m map[string]float64) {
+func (t *Trainer) rolloutMetrics(ctx context.Context, step int, ro *rollout, m map[string]float64) {
 	n := float64(len(ro.samples))
 	if n == 0 {
 		return
@@ -338,15 +343,20 @@ func (t *Trainer) rolloutMetrics(step int, ro *rollout, m map[string]float64) {
 	m["completion/length_max"] = lmax
 	m["completion/truncated_ratio"] = trunc / n
 	m["completion/reflection_rate"] = refl / n
-	if j := indexOf(ro.scores.Labels, t.Config.AccuracyReward); j >= 0 {
-		var acc float64
-		for i := range ro.samples {
-			if ro.scores.Scores[i][j].Value >= 1 {
-				acc++
-			}
-		}
-		m["accuracy"] = acc / n
+	reqOf := make([]int, len(ro.samples))
+	rs := make([]reward.Sample, len(ro.samples))
+	for i, s := range ro.samples {
+		r := ro.rows[s.Request]
+		reqOf[i] = r
+		rs[i] = reward.Sample{Prompt: t.texts[r], Completion: s.Text, Truncated: s.FinishReason == "length", Tokens: len(s.Tokens)}
 	}
+	var acc float64
+	for _, ok := range judge(ctx, t.judges, t.rows, reqOf, rs) {
+		if ok {
+			acc++
+		}
+	}
+	m["accuracy"] = acc / n
 	if j := indexOf(ro.scores.Labels, t.Config.FormatReward); j >= 0 {
 		var f float64
 		for i := range ro.samples {
@@ -447,7 +457,7 @@ func (t *Trainer) update(u *train.Update, ro *rollout, m map[string]float64) err
 			}
 		}
 	}
-	var stats lossStats
+	stats := make([]lossStats, c.Loss.NumIterations)
 	for it := 0; it < c.Loss.NumIterations; it++ {
 		_, err := u.Update(len(micro), func(tp *autograd.Tape, k int) error {
 			mb := micro[k]
@@ -456,11 +466,7 @@ func (t *Trainer) update(u *train.Update, ro *rollout, m map[string]float64) err
 			if err != nil {
 				return err
 			}
-			st := &stats
-			if it > 0 {
-				st = nil // the metrics describe the first iteration
-			}
-			grad, err := policyGrad(mb, pos, t.Dev.Download(logp.Val), t.Dev.Download(entropy.Val), lc, st)
+			grad, err := policyGrad(mb, pos, t.Dev.Download(logp.Val), t.Dev.Download(entropy.Val), lc, &stats[it])
 			if err != nil {
 				return fmt.Errorf("%w at step %d", err, u.Step()+1)
 			}
@@ -471,11 +477,20 @@ func (t *Trainer) update(u *train.Update, ro *rollout, m map[string]float64) err
 			return err
 		}
 	}
-	m["loss"] = stats.loss
-	m["entropy"] = stats.ent / stats.ntok
-	m["kl"] = stats.kl / stats.ntok
-	m["clip/low_fraction"] = stats.clipLo / stats.ntok
-	m["clip/high_fraction"] = stats.clipHi / stats.ntok
+	// Loss, entropy and KL describe the policy that generated the rollout
+	// (the first iteration). The clip fractions count every iteration: at
+	// the first the ratio is exactly 1, so with μ > 1 only the later ones
+	// can clip, and counting the first alone always reported 0.
+	first := stats[0]
+	m["loss"] = first.loss
+	m["entropy"] = first.ent / first.ntok
+	m["kl"] = first.kl / first.ntok
+	var clipLo, clipHi, ntok float64
+	for _, st := range stats {
+		clipLo, clipHi, ntok = clipLo+st.clipLo, clipHi+st.clipHi, ntok+st.ntok
+	}
+	m["clip/low_fraction"] = clipLo / ntok
+	m["clip/high_fraction"] = clipHi / ntok
 	return nil
 }
 
@@ -554,7 +569,7 @@ func batchOf(seqs []*seqData) (model.Batch, []int32, [][]int) {
 // logProbs returns the completion tokens' log-probs of each sequence under
 // m, without recording a gradient.
 func (t *Trainer) logProbs(m *model.Model, seqs []*seqData) ([][]float64, error) {
-	tp := autograd.NewTape(t.Dev)
+	tp := m.NewTape()
 	tp.NoGrad = true
 	defer tp.Reset()
 	b, target, pos := batchOf(seqs)

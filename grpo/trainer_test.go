@@ -175,3 +175,27 @@ func TestResumeIsExact(t *testing.T) {
 		t.Fatal("final weights differ between the resumed and the uninterrupted run")
 	}
 }
+
+// With μ = 2 the second update sees ratios away from 1, and the clip
+// fractions count it (they used to count only the first iteration, where
+// the ratio is exactly 1, and were always 0).
+func TestClipFractionsCountEveryIteration(t *testing.T) {
+	dir := t.TempDir()
+	modelDir := filepath.Join(dir, "model")
+	if _, err := testmodel.Write(modelDir, "qwen2", 3); err != nil {
+		t.Fatal(err)
+	}
+	c := testConfig(t, modelDir, writeData(t, dir), filepath.Join(dir, "run"))
+	c.Optim.LR = 5e-2 // a large first update, so the second one clips
+	c.Loss.EpsLow, c.Loss.EpsHigh = 0.01, 0.01
+	var clipped float64
+	for _, m := range stepMetrics(t, c, cpu.New(), 3, nil) {
+		clipped += m["clip/low_fraction"] + m["clip/high_fraction"]
+		if f := m["clip/low_fraction"] + m["clip/high_fraction"]; f > 0.5 {
+			t.Fatalf("clip fraction %v: at most the second of two iterations can clip", f)
+		}
+	}
+	if clipped == 0 {
+		t.Fatal("no clipping counted with μ = 2, a large step and ε = 0.01")
+	}
+}

@@ -1,6 +1,9 @@
 // Package model builds the decoder-only transformers r1 trains — Llama-3,
 // Qwen2/Qwen2.5 and Qwen3 — from a Hugging Face config.json, binds their
-// weights by HF tensor name, and saves them back in the same format.
+// weights by HF tensor name, and saves them back in the same format. One
+// decoder forward (forward.go) serves training batches and the paged
+// inference step; heads (heads.go) turn its hidden states into next-token
+// log-probs, reward-model scores or PPO values.
 package model
 
 import (
@@ -9,6 +12,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Config is the architecture, read from config.json as transformers v4 and
@@ -37,6 +41,14 @@ type Config struct {
 	EOSTokenIDs       []int32
 	PadTokenID        *int32
 	TransformersStyle int // 4 or 5: which spelling to write back
+
+	// Architectures are the transformers classes the checkpoint is for
+	// (architectures); a *ForSequenceClassification one makes the model a
+	// sequence classifier with a score head instead of the LM head.
+	Architectures []string
+	// NumLabels is a score head's outputs: len(id2label), else
+	// num_labels, else transformers' default 2.
+	NumLabels int
 
 	// raw keeps every field of the file so that saving writes back what r1
 	// does not interpret (architectures, sliding_window, …).
@@ -134,6 +146,22 @@ func ParseConfig(data []byte) (*Config, error) {
 		c.HeadDim = integer("head_dim", 0, false)
 	}
 	c.TieEmbeddings = boolean("tie_word_embeddings", false)
+	if as, ok := raw["architectures"].([]any); ok {
+		for _, a := range as {
+			if s, ok := a.(string); ok {
+				c.Architectures = append(c.Architectures, s)
+			}
+		}
+	}
+	// transformers keeps labels as id2label (num_labels is derived from
+	// it, and only read from the file when id2label is absent).
+	c.NumLabels = integer("num_labels", 2, false)
+	if id2label, ok := raw["id2label"].(map[string]any); ok && len(id2label) > 0 {
+		c.NumLabels = len(id2label)
+	}
+	if err != nil {
+		return nil, err
+	}
 	switch c.ModelType {
 	case "qwen2":
 		c.AttentionBias = true // Qwen2 always has q/k/v biases and no o bias
@@ -239,6 +267,12 @@ func (c *Config) Validate() error {
 	if c.RMSNormEps <= 0 {
 		return fmt.Errorf("rms_norm_eps must be positive, got %g", c.RMSNormEps)
 	}
+	if c.ScoreHead() && c.NumLabels < 1 {
+		return fmt.Errorf("num_labels must be positive for %s, got %d", c.Architectures[0], c.NumLabels)
+	}
+	if c.NumLabels > math.MaxInt32 {
+		return fmt.Errorf("field \"num_labels\" is %d, beyond the largest supported size %d", c.NumLabels, math.MaxInt32)
+	}
 	return nil
 }
 
@@ -251,13 +285,27 @@ func (c *Config) numParamsFloat() float64 {
 	h, f := float64(c.Hidden), float64(c.Intermediate)
 	q, kv := float64(c.Heads)*float64(c.HeadDim), float64(c.KVHeads)*float64(c.HeadDim)
 	per := 2*h + 2*h*q + 2*h*kv + 3*h*f + q + 2*kv + 3*h + 2*f + 2*float64(c.HeadDim)
-	return float64(c.Layers)*per + 2*float64(c.VocabSize)*h + h
+	return float64(c.Layers)*per + 2*float64(c.VocabSize)*h + h + float64(max(c.NumLabels, 0))*h
 }
 
 // sizes names the size fields with their values, for messages.
 func (c *Config) sizes() string {
 	return fmt.Sprintf("vocab_size=%d hidden_size=%d intermediate_size=%d num_hidden_layers=%d num_attention_heads=%d num_key_value_heads=%d head_dim=%d",
 		c.VocabSize, c.Hidden, c.Intermediate, c.Layers, c.Heads, c.KVHeads, c.HeadDim)
+}
+
+// archPrefix is the transformers class-name prefix of each model type.
+var archPrefix = map[string]string{"llama": "Llama", "qwen2": "Qwen2", "qwen3": "Qwen3"}
+
+// ScoreHead reports whether the config is a sequence classifier
+// (*ForSequenceClassification): a score head replaces the LM head.
+func (c *Config) ScoreHead() bool {
+	for _, a := range c.Architectures {
+		if strings.HasSuffix(a, "ForSequenceClassification") {
+			return true
+		}
+	}
+	return false
 }
 
 // MarshalJSON writes config.json in the spelling of the transformers
@@ -267,9 +315,22 @@ func (c *Config) MarshalJSON() ([]byte, error) {
 	for k, v := range c.raw {
 		out[k] = v
 	}
-	arch := map[string]string{"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"}[c.ModelType]
-	if _, ok := out["architectures"]; !ok {
-		out["architectures"] = []string{arch}
+	if len(c.Architectures) > 0 {
+		out["architectures"] = c.Architectures
+	} else if _, ok := out["architectures"]; !ok {
+		out["architectures"] = []string{archPrefix[c.ModelType] + "ForCausalLM"}
+	}
+	if c.ScoreHead() {
+		// Labels as transformers writes them: id2label and label2id.
+		if id2label, ok := out["id2label"].(map[string]any); !ok || len(id2label) != c.NumLabels {
+			id2, label2 := map[string]string{}, map[string]int{}
+			for i := 0; i < c.NumLabels; i++ {
+				id2[fmt.Sprint(i)] = fmt.Sprintf("LABEL_%d", i)
+				label2[fmt.Sprintf("LABEL_%d", i)] = i
+			}
+			out["id2label"], out["label2id"] = id2, label2
+		}
+		delete(out, "num_labels")
 	}
 	out["model_type"] = c.ModelType
 	out["vocab_size"] = c.VocabSize
@@ -354,7 +415,10 @@ func (c *Config) NumParams() int64 {
 		per += 2 * int64(c.HeadDim)
 	}
 	n := int64(c.Layers)*per + int64(c.VocabSize)*h + h
-	if !c.TieEmbeddings {
+	switch {
+	case c.ScoreHead():
+		n += int64(c.NumLabels) * h
+	case !c.TieEmbeddings:
 		n += int64(c.VocabSize) * h
 	}
 	return n

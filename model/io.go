@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,14 +17,23 @@ import (
 
 // Load reads a Hugging Face checkpoint directory: config.json and
 // model.safetensors (or shards listed in model.safetensors.index.json), in
-// F32, BF16 or F16. Weights are converted to the backend's compute type.
-// Every weight the architecture needs must be present with the shape the
-// config implies; extra tensors (e.g. rotary_emb.inv_freq) are ignored and
-// listed in Model.Ignored.
-func Load(dir string, dev tensor.Backend) (*Model, error) {
+// F32, BF16 or F16. Weights are converted to the model's dtype (the
+// backend's ComputeDType unless WithDType says otherwise). Every weight the
+// architecture needs must be present with the shape the config implies;
+// extra tensors (e.g. rotary_emb.inv_freq) are ignored and listed in
+// Model.Ignored. The heads follow config.json's architectures and the
+// options; a TRL value head (v_head.summary.*) in the checkpoint is loaded.
+// Head weights an option adds and the checkpoint lacks are initialized
+// (N(0, initializer_range) from a fixed seed, biases 0) and listed in
+// Model.Initialized.
+func Load(dir string, dev tensor.Backend, opts ...Option) (*Model, error) {
 	cfg, err := LoadConfig(dir)
 	if err != nil {
 		return nil, err
+	}
+	cfg, o, err := resolve(cfg, dev, opts)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", dir, err)
 	}
 	st, err := safetensors.OpenModel(dir)
 	if err != nil {
@@ -36,14 +46,23 @@ func Load(dir string, dev tensor.Backend) (*Model, error) {
 	if err := CheckTensors(cfg, st); err != nil {
 		return nil, fmt.Errorf("load %s: %w", dir, err)
 	}
-	if err := CheckMemory(cfg); err != nil {
+	if err := CheckMemory(cfg, o.dtype); err != nil {
 		return nil, fmt.Errorf("load %s: %w", dir, err)
 	}
-	m := build(cfg, dev)
+	if _, ok := st.Tensor(valueHeadName + ".weight"); ok {
+		o.valueHead = true
+	}
+	m := build(cfg, dev, o)
+	rng := rand.New(rand.NewPCG(0, 0x5eed))
 	want := map[string]bool{}
 	for _, p := range m.params {
 		want[p.Name] = true
 		t, ok := st.Tensor(p.Name)
+		if !ok && m.optionalHead(p.Name, o) {
+			m.initParam(p, rng)
+			m.Initialized = append(m.Initialized, p.Name)
+			continue
+		}
 		if !ok {
 			return nil, fmt.Errorf("load %s: tensor %q is missing (config.json describes a %s with %d layers)", dir, p.Name, cfg.ModelType, cfg.Layers)
 		}
@@ -54,9 +73,7 @@ func Load(dir string, dev tensor.Backend) (*Model, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load %s: %w", dir, err)
 		}
-		src := dev.Upload(vals, tensor.F32, t.Shape...)
-		dev.Copy(p.Var.Val, src) // converts to the weight's dtype
-		dev.Free(src)
+		m.setParam(p, vals)
 	}
 	for _, name := range st.Names() {
 		if !want[name] {
@@ -64,6 +81,18 @@ func Load(dir string, dev tensor.Backend) (*Model, error) {
 		}
 	}
 	return m, nil
+}
+
+// optionalHead reports whether name is a weight of a head that an option
+// added, which Load may initialize when the checkpoint lacks it.
+func (m *Model) optionalHead(name string, o options) bool {
+	switch {
+	case o.score && strings.HasPrefix(name, scoreName+"."):
+		return true
+	case o.valueHead && strings.HasPrefix(name, valueHeadName+"."):
+		return true
+	}
+	return false
 }
 
 // Save writes config.json and model.safetensors (sharded above 5 GB, as
@@ -118,7 +147,9 @@ func CopyTokenizerFiles(src, dst string) error {
 func (c *Config) Describe() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %dL d%d %dh/%dkv hd%d ff%d V%d", c.ModelType, c.Layers, c.Hidden, c.Heads, c.KVHeads, c.HeadDim, c.Intermediate, c.VocabSize)
-	if c.TieEmbeddings {
+	if c.ScoreHead() {
+		fmt.Fprintf(&b, " score(%d)", c.NumLabels)
+	} else if c.TieEmbeddings {
 		b.WriteString(" tied")
 	}
 	fmt.Fprintf(&b, " %.1fM params", float64(c.NumParams())/1e6)
@@ -174,6 +205,11 @@ func CheckTensors(cfg *Config, st TensorShapes) error {
 			return err
 		}
 	}
+	if cfg.ScoreHead() {
+		if err := check(scoreName+".weight", fmt.Sprintf("num_labels=%d, hidden_size=%d", cfg.NumLabels, cfg.Hidden), cfg.NumLabels, cfg.Hidden); err != nil {
+			return err
+		}
+	}
 	q, kv := cfg.Heads*cfg.HeadDim, cfg.KVHeads*cfg.HeadDim
 	for _, c := range []struct {
 		name, fields string
@@ -205,19 +241,20 @@ func CheckTensors(cfg *Config, st TensorShapes) error {
 	return nil
 }
 
-// WeightBytes is the memory the model's weights take once loaded (float32).
+// WeightBytes is the memory the model's weights take once loaded as float32
+// (an upper bound for the 16-bit compute types).
 func (c *Config) WeightBytes() int64 { return 4 * c.NumParams() }
 
-// CheckMemory refuses a model whose float32 weights do not fit in the
+// CheckMemory refuses a model whose weights, stored as dt, do not fit in the
 // machine's memory, naming the sizes; it passes when the memory is unknown.
-func CheckMemory(c *Config) error {
+func CheckMemory(c *Config, dt tensor.DType) error {
 	limit, ok := HostMemory()
 	if !ok {
 		return nil
 	}
-	if need := c.WeightBytes(); need > limit {
-		return fmt.Errorf("the weights need %s as float32 (%d parameters: %s) but this machine has %s of memory",
-			humanBytes(need), c.NumParams(), c.sizes(), humanBytes(limit))
+	if need := int64(dt.Size()) * c.NumParams(); need > limit {
+		return fmt.Errorf("the weights need %s as %v (%d parameters: %s) but this machine has %s of memory",
+			humanBytes(need), dt, c.NumParams(), c.sizes(), humanBytes(limit))
 	}
 	return nil
 }

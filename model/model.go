@@ -9,59 +9,170 @@ import (
 	"github.com/r1go/r1/tensor"
 )
 
-// Layer holds one decoder block's weights; optional ones are nil.
+// Layer holds one decoder block's weights; optional biases are nil in
+// their Linear.
 type Layer struct {
-	AttnNorm, Q, K, V, O       *autograd.Var
-	QBias, KBias, VBias, OBias *autograd.Var
-	QNorm, KNorm               *autograd.Var // qwen3
-	MLPNorm, Gate, Up, Down    *autograd.Var
-	GateBias, UpBias, DownBias *autograd.Var // llama mlp_bias
+	AttnNorm       *autograd.Var // input_layernorm (C)
+	Q, K, V, O     *Linear       // self_attn.{q,k,v,o}_proj
+	QNorm, KNorm   *autograd.Var // self_attn.{q,k}_norm (D), qwen3; nil otherwise
+	MLPNorm        *autograd.Var // post_attention_layernorm (C)
+	Gate, Up, Down *Linear       // mlp.{gate,up,down}_proj
 }
 
 // Model is a decoder-only transformer (Llama-3, Qwen2, Qwen3 differ only in
-// biases, q/k norms and config defaults).
+// biases, q/k norms and config defaults) with its heads: the LM head of a
+// *ForCausalLM, the score head of a *ForSequenceClassification (reward
+// models), and optionally TRL's value head (PPO). One decoder body serves
+// the padded training batch (Hidden) and the paged inference step
+// (Forward); the heads read its final hidden states.
 type Model struct {
 	Config *Config
 	Dev    tensor.Backend
+	// DType is the element type of the weights, the KV cache and the
+	// activations of the inference step (and of NewTape's tapes): the
+	// backend's ComputeDType unless WithDType says otherwise.
+	DType  tensor.DType
 	Embed  *autograd.Var // model.embed_tokens.weight (V,C)
 	Layers []Layer
 	Norm   *autograd.Var // model.norm.weight (C)
-	LMHead *autograd.Var // lm_head.weight (V,C); == Embed when tied
+
+	// LMHead is lm_head (V,C), no bias; its Weight is Embed when tied. Nil
+	// for a score model (transformers' *ForSequenceClassification has none).
+	LMHead *Linear
+	// Score is score (num_labels,C), no bias: set when config.json's
+	// architectures name a *ForSequenceClassification (or WithScoreHead).
+	Score *Linear
+	// Value is TRL's v_head.summary (1,C) with bias (1): set by
+	// WithValueHead or when the checkpoint holds one.
+	Value *Linear
 
 	// Ignored lists checkpoint tensors Load did not use.
 	Ignored []string
+	// Initialized lists the head weights Load had to initialize because the
+	// checkpoint lacks them (a score or value head asked for by option on
+	// top of a causal LM, as transformers and TRL do).
+	Initialized []string
 
 	params   []autograd.Param
 	cos, sin *tensor.Tensor // (P, D/2) rotary tables, grown on demand
 	oldRope  []*tensor.Tensor
 }
 
-// Params lists the weights in HF order (tied lm_head omitted).
+// Params lists the weights in HF order (tied lm_head omitted): the
+// decoder's, then lm_head or score, then v_head. Optimizer state and
+// checkpoints rely on this order and these names.
 func (m *Model) Params() []autograd.Param { return m.params }
 
+// NewTape returns a tape that records activations in the model's dtype.
+// (A tape from autograd.NewTape records F32 unless its DType is set.)
+func (m *Model) NewTape() *autograd.Tape {
+	tp := autograd.NewTape(m.Dev)
+	tp.DType = m.DType
+	return tp
+}
+
+// Option configures a model at New or Load.
+type Option func(*options)
+
+type options struct {
+	dtype     tensor.DType
+	hasDType  bool
+	score     bool // a score head with numLabels outputs
+	numLabels int
+	valueHead bool
+}
+
+// WithDType stores weights and the KV cache, and runs the inference step,
+// in dt instead of the backend's ComputeDType (F64 on the CPU backend runs
+// the whole model at gradient-check precision).
+func WithDType(dt tensor.DType) Option {
+	return func(o *options) { o.dtype, o.hasDType = dt, true }
+}
+
+// WithScoreHead makes the model a sequence classifier (a reward model when
+// numLabels is 1): score.weight (numLabels,C) replaces lm_head, and saving
+// writes the *ForSequenceClassification architecture. Loading a causal LM
+// this way initializes the score head, as transformers'
+// AutoModelForSequenceClassification.from_pretrained does.
+func WithScoreHead(numLabels int) Option {
+	return func(o *options) { o.score, o.numLabels = true, numLabels }
+}
+
+// WithValueHead adds TRL's value head (v_head.summary) on top of the LM
+// head, initialized when the checkpoint has none. A checkpoint that holds
+// one loads it without this option.
+func WithValueHead() Option {
+	return func(o *options) { o.valueHead = true }
+}
+
+// resolve applies opts to cfg and dev: the dtype and the config the model
+// is built from (a copy when an option changes the architecture).
+func resolve(cfg *Config, dev tensor.Backend, opts []Option) (*Config, options, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	if !o.hasDType {
+		o.dtype = dev.ComputeDType()
+	}
+	switch o.dtype {
+	case tensor.F32, tensor.BF16, tensor.F16, tensor.F64:
+	default:
+		return nil, o, fmt.Errorf("model: dtype %v is not a floating-point type", o.dtype)
+	}
+	if o.score && o.numLabels < 1 {
+		return nil, o, fmt.Errorf("model: a score head needs at least one label, got %d", o.numLabels)
+	}
+	if o.score {
+		c := *cfg
+		c.Architectures = []string{archPrefix[c.ModelType] + "ForSequenceClassification"}
+		c.NumLabels = o.numLabels
+		cfg = &c
+	}
+	if cfg.ScoreHead() && cfg.NumLabels < 1 {
+		return nil, o, fmt.Errorf("model: a sequence-classification model needs num_labels ≥ 1, got %d", cfg.NumLabels)
+	}
+	return cfg, o, nil
+}
+
 // New allocates a model with HF-style random init: weights ~ N(0,
-// initializer_range), norms = 1, biases = 0. Use Load for checkpoints.
-func New(cfg *Config, dev tensor.Backend, seed uint64) *Model {
-	m := build(cfg, dev)
+// initializer_range), norms = 1, biases = 0. Use Load for checkpoints. It
+// panics on an invalid option (a programming error, not bad input).
+func New(cfg *Config, dev tensor.Backend, seed uint64, opts ...Option) *Model {
+	cfg, o, err := resolve(cfg, dev, opts)
+	if err != nil {
+		panic(err)
+	}
+	m := build(cfg, dev, o)
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	for _, p := range m.params {
-		vals := make([]float32, p.Var.Val.Numel())
-		switch {
-		case isNorm(p.Name):
-			for i := range vals {
-				vals[i] = 1
-			}
-		case isBias(p.Name):
-		default:
-			for i := range vals {
-				vals[i] = float32(rng.NormFloat64() * cfg.InitializerRange)
-			}
-		}
-		src := dev.Upload(vals, tensor.F32, p.Var.Val.Shape...)
-		dev.Copy(p.Var.Val, src)
-		dev.Free(src)
+		m.initParam(p, rng)
 	}
 	return m
+}
+
+// initParam draws one weight: N(0, initializer_range), norms 1, biases 0.
+func (m *Model) initParam(p autograd.Param, rng *rand.Rand) {
+	vals := make([]float32, p.Var.Val.Numel())
+	switch {
+	case isNorm(p.Name):
+		for i := range vals {
+			vals[i] = 1
+		}
+	case isBias(p.Name):
+	default:
+		for i := range vals {
+			vals[i] = float32(rng.NormFloat64() * m.Config.InitializerRange)
+		}
+	}
+	m.setParam(p, vals)
+}
+
+// setParam uploads host values into a weight (rounding to its dtype).
+func (m *Model) setParam(p autograd.Param, vals []float32) {
+	src := m.Dev.Upload(vals, p.Var.Val.DType, p.Var.Val.Shape...)
+	m.Dev.Copy(p.Var.Val, src)
+	m.Dev.Free(src)
 }
 
 func isNorm(name string) bool {
@@ -72,14 +183,26 @@ func isBias(name string) bool { return hasSuffix(name, ".bias") }
 
 func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }
 
-// build allocates zeroed weights and names them.
-func build(cfg *Config, dev tensor.Backend) *Model {
-	m := &Model{Config: cfg, Dev: dev}
+// Head weight names: transformers' lm_head and score, TRL's value head.
+const (
+	lmHeadName    = "lm_head"
+	scoreName     = "score"
+	valueHeadName = "v_head.summary"
+)
+
+// build allocates zeroed weights in o.dtype and names them. The order of
+// params is the checkpoint's and the optimizer's: never reorder it.
+func build(cfg *Config, dev tensor.Backend, o options) *Model {
+	m := &Model{Config: cfg, Dev: dev, DType: o.dtype}
 	add := func(name string, shape ...int) *autograd.Var {
-		v := autograd.Trainable(dev.New(tensor.F32, shape...))
+		v := autograd.Trainable(dev.New(m.DType, shape...))
 		m.params = append(m.params, autograd.Param{Name: name, Var: v})
 		return v
 	}
+	linear := func(name string, out, in int) *Linear {
+		return &Linear{Name: name, Weight: add(name+".weight", out, in)}
+	}
+	bias := func(l *Linear) { l.Bias = add(l.Name+".bias", l.Out()) }
 	c, f, d := cfg.Hidden, cfg.Intermediate, cfg.HeadDim
 	q, kv := cfg.Heads*d, cfg.KVHeads*d
 	m.Embed = add("model.embed_tokens.weight", cfg.VocabSize, c)
@@ -87,40 +210,54 @@ func build(cfg *Config, dev tensor.Backend) *Model {
 		p := fmt.Sprintf("model.layers.%d.", i)
 		var l Layer
 		l.AttnNorm = add(p+"input_layernorm.weight", c)
-		l.Q = add(p+"self_attn.q_proj.weight", q, c)
-		l.K = add(p+"self_attn.k_proj.weight", kv, c)
-		l.V = add(p+"self_attn.v_proj.weight", kv, c)
-		l.O = add(p+"self_attn.o_proj.weight", c, q)
+		l.Q = linear(p+"self_attn.q_proj", q, c)
+		l.K = linear(p+"self_attn.k_proj", kv, c)
+		l.V = linear(p+"self_attn.v_proj", kv, c)
+		l.O = linear(p+"self_attn.o_proj", c, q)
 		if cfg.AttentionBias {
-			l.QBias = add(p+"self_attn.q_proj.bias", q)
-			l.KBias = add(p+"self_attn.k_proj.bias", kv)
-			l.VBias = add(p+"self_attn.v_proj.bias", kv)
+			bias(l.Q)
+			bias(l.K)
+			bias(l.V)
 		}
 		if cfg.OutputBias {
-			l.OBias = add(p+"self_attn.o_proj.bias", c)
+			bias(l.O)
 		}
 		if cfg.QKNorm {
 			l.QNorm = add(p+"self_attn.q_norm.weight", d)
 			l.KNorm = add(p+"self_attn.k_norm.weight", d)
 		}
 		l.MLPNorm = add(p+"post_attention_layernorm.weight", c)
-		l.Gate = add(p+"mlp.gate_proj.weight", f, c)
-		l.Up = add(p+"mlp.up_proj.weight", f, c)
-		l.Down = add(p+"mlp.down_proj.weight", c, f)
+		l.Gate = linear(p+"mlp.gate_proj", f, c)
+		l.Up = linear(p+"mlp.up_proj", f, c)
+		l.Down = linear(p+"mlp.down_proj", c, f)
 		if cfg.MLPBias {
-			l.GateBias = add(p+"mlp.gate_proj.bias", f)
-			l.UpBias = add(p+"mlp.up_proj.bias", f)
-			l.DownBias = add(p+"mlp.down_proj.bias", c)
+			bias(l.Gate)
+			bias(l.Up)
+			bias(l.Down)
 		}
 		m.Layers = append(m.Layers, l)
 	}
 	m.Norm = add("model.norm.weight", c)
-	if cfg.TieEmbeddings {
-		m.LMHead = m.Embed
-	} else {
-		m.LMHead = add("lm_head.weight", cfg.VocabSize, c)
+	switch {
+	case cfg.ScoreHead():
+		m.Score = linear(scoreName, cfg.NumLabels, c)
+	case cfg.TieEmbeddings:
+		m.LMHead = &Linear{Name: lmHeadName, Weight: m.Embed}
+	default:
+		m.LMHead = linear(lmHeadName, cfg.VocabSize, c)
+	}
+	if o.valueHead {
+		m.addValueHead()
 	}
 	return m
+}
+
+// addValueHead appends v_head.summary (1,C) and its bias (1) to the params.
+func (m *Model) addValueHead() {
+	w := autograd.Trainable(m.Dev.New(m.DType, 1, m.Config.Hidden))
+	b := autograd.Trainable(m.Dev.New(m.DType, 1))
+	m.Value = &Linear{Name: valueHeadName, Weight: w, Bias: b}
+	m.params = append(m.params, autograd.Param{Name: valueHeadName + ".weight", Var: w}, autograd.Param{Name: valueHeadName + ".bias", Var: b})
 }
 
 // invFreq is RoPE's inverse frequencies computed in float32 the way
@@ -159,6 +296,16 @@ func invFreq(cfg *Config) []float32 {
 	return inv
 }
 
+// ropeDType is the rotary tables' dtype: F32 (angles need the precision;
+// kernels read the tables as F32 whatever the activations), or F64 for an
+// F64 model, whose kernels run in float64 throughout.
+func (m *Model) ropeDType() tensor.DType {
+	if m.DType == tensor.F64 {
+		return tensor.F64
+	}
+	return tensor.F32
+}
+
 // ropeTables returns cos/sin tables covering positions [0, n).
 func (m *Model) ropeTables(n int) (cos, sin *tensor.Tensor) {
 	if m.cos != nil && m.cos.Rows() >= n {
@@ -184,175 +331,6 @@ func (m *Model) ropeTables(n int) (cos, sin *tensor.Tensor) {
 	if m.cos != nil {
 		m.oldRope = append(m.oldRope, m.cos, m.sin)
 	}
-	m.cos, m.sin = m.Dev.Upload(cv, tensor.F32, size, half), m.Dev.Upload(sv, tensor.F32, size, half)
+	m.cos, m.sin = m.Dev.Upload(cv, m.ropeDType(), size, half), m.Dev.Upload(sv, m.ropeDType(), size, half)
 	return m.cos, m.sin
-}
-
-// Batch is a (B,T) block of token ids on the host with its attention mask
-// and positions. Left padding is the convention for generation: positions
-// count real tokens only, as transformers' generate computes them.
-type Batch struct {
-	B, T      int
-	IDs       []int32 // (B,T)
-	Mask      []int32 // (B,T) 1 = real token, 0 = padding; nil = all real
-	Positions []int32 // (B,T); nil = cumsum(mask)−1 clamped at 0
-}
-
-// NewBatch pads rows on the left with pad to a common length.
-func NewBatch(rows [][]int32, pad int32) Batch {
-	t := 0
-	for _, r := range rows {
-		t = max(t, len(r))
-	}
-	b := Batch{B: len(rows), T: t, IDs: make([]int32, len(rows)*t), Mask: make([]int32, len(rows)*t)}
-	for i, r := range rows {
-		off := i*t + t - len(r)
-		for j := i * t; j < off; j++ {
-			b.IDs[j] = pad
-		}
-		copy(b.IDs[off:], r)
-		for j := off; j < (i+1)*t; j++ {
-			b.Mask[j] = 1
-		}
-	}
-	return b
-}
-
-func (b *Batch) positions() []int32 {
-	if b.Positions != nil {
-		return b.Positions
-	}
-	pos := make([]int32, b.B*b.T)
-	for i := 0; i < b.B; i++ {
-		var n int32
-		for j := 0; j < b.T; j++ {
-			k := i*b.T + j
-			if b.Mask == nil || b.Mask[k] != 0 {
-				pos[k] = n
-				n++
-			}
-		}
-	}
-	return pos
-}
-
-func (b *Batch) check(vocab int) error {
-	if len(b.IDs) != b.B*b.T || (b.Mask != nil && len(b.Mask) != b.B*b.T) || (b.Positions != nil && len(b.Positions) != b.B*b.T) {
-		return fmt.Errorf("model: batch of %d×%d has %d ids, %d mask entries, %d positions", b.B, b.T, len(b.IDs), len(b.Mask), len(b.Positions))
-	}
-	for _, id := range b.IDs {
-		if id < 0 || int(id) >= vocab {
-			return fmt.Errorf("model: token id %d outside the vocabulary [0,%d)", id, vocab)
-		}
-	}
-	return nil
-}
-
-// Hidden runs the transformer on a batch and returns the final-normed hidden
-// states (B,T,C), recording on tp for the backward pass. Everything it
-// allocates belongs to tp (valid until tp.Reset).
-func (m *Model) Hidden(tp *autograd.Tape, b Batch) (*autograd.Var, error) {
-	cfg := m.Config
-	if err := b.check(cfg.VocabSize); err != nil {
-		return nil, err
-	}
-	pos := b.positions()
-	var maxPos int32
-	for _, p := range pos {
-		maxPos = max(maxPos, p)
-	}
-	cos, sin := m.ropeTables(int(maxPos) + 1)
-	ids := tp.Own(m.Dev.UploadInt32(b.IDs, b.B, b.T)) // (B,T)
-	posT := tp.Own(m.Dev.UploadInt32(pos, b.B, b.T))  // (B,T)
-	var mask *tensor.Tensor
-	if b.Mask != nil {
-		mask = tp.Own(m.Dev.UploadInt32(b.Mask, b.B, b.T)) // (B,T)
-	}
-	eps := float32(cfg.RMSNormEps)
-	d := cfg.HeadDim
-	scale := float32(1 / math.Sqrt(float64(d)))
-	x := tp.Embedding(m.Embed, ids) // (B,T,C)
-	for i := range m.Layers {
-		l := &m.Layers[i]
-		h := tp.RMSNorm(x, l.AttnNorm, eps)
-		q := tp.Reshape(tp.Linear(h, l.Q, l.QBias), b.B, b.T, cfg.Heads, d)   // (B,T,Hq,D)
-		k := tp.Reshape(tp.Linear(h, l.K, l.KBias), b.B, b.T, cfg.KVHeads, d) // (B,T,Hkv,D)
-		v := tp.Reshape(tp.Linear(h, l.V, l.VBias), b.B, b.T, cfg.KVHeads, d) // (B,T,Hkv,D)
-		if cfg.QKNorm {
-			q = tp.RMSNorm(q, l.QNorm, eps)
-			k = tp.RMSNorm(k, l.KNorm, eps)
-		}
-		q = tp.RoPE(q, cos, sin, posT)
-		k = tp.RoPE(k, cos, sin, posT)
-		a := tp.Attention(q, k, v, mask, scale) // (B,T,Hq,D)
-		a = tp.Reshape(a, b.B, b.T, cfg.Heads*d)
-		x = tp.Add(x, tp.Linear(a, l.O, l.OBias))
-		h = tp.RMSNorm(x, l.MLPNorm, eps)
-		g := tp.SwiGLU(tp.Linear(h, l.Gate, l.GateBias), tp.Linear(h, l.Up, l.UpBias)) // (B,T,F)
-		x = tp.Add(x, tp.Linear(g, l.Down, l.DownBias))
-	}
-	return tp.RMSNorm(x, m.Norm, eps), nil
-}
-
-// Logits returns the full (B,T,V) logits. Training and log-prob scoring use
-// TokenLogProbs instead, which never holds B·T·V floats at once.
-func (m *Model) Logits(tp *autograd.Tape, b Batch) (*autograd.Var, error) {
-	h, err := m.Hidden(tp, b)
-	if err != nil {
-		return nil, err
-	}
-	return tp.Linear(h, m.LMHead, nil), nil
-}
-
-// TokenLogProbs returns log p(target) and the entropy at every position of
-// the batch. target (B,T) holds the next token at each position, −1 where no
-// loss applies (padding, prompt tokens, the last position); both outputs are
-// 0 there, since those rows skip the LM head.
-func (m *Model) TokenLogProbs(tp *autograd.Tape, b Batch, target []int32) (logp, entropy *autograd.Var, err error) {
-	if len(target) != b.B*b.T {
-		return nil, nil, fmt.Errorf("model: %d targets for a %d×%d batch", len(target), b.B, b.T)
-	}
-	h, err := m.Hidden(tp, b)
-	if err != nil {
-		return nil, nil, err
-	}
-	n := b.B * b.T
-	h2 := tp.Reshape(h, n, m.Config.Hidden)
-	// Only rows with a target go through the LM head: in RL the prompt is
-	// most of each sequence, and with a 150k vocabulary its logits would
-	// dominate the cost.
-	var rows, tgt []int32
-	for i, t := range target {
-		if t >= 0 {
-			rows = append(rows, int32(i))
-			tgt = append(tgt, t)
-		}
-	}
-	if len(rows) == n || len(rows) == 0 {
-		logp, entropy = tp.TokenLogProbs(h2, m.LMHead, tp.Own(m.Dev.UploadInt32(target, n)), 0)
-		return logp, entropy, nil
-	}
-	idx := tp.Own(m.Dev.UploadInt32(rows, len(rows)))
-	lp, ent := tp.TokenLogProbs(tp.GatherRows(h2, idx), m.LMHead, tp.Own(m.Dev.UploadInt32(tgt, len(tgt))), 0)
-	logp = tp.Reshape(tp.ScatterRows(tp.Reshape(lp, len(rows), 1), idx, n), n)
-	entropy = tp.Reshape(tp.ScatterRows(tp.Reshape(ent, len(rows), 1), idx, n), n)
-	return logp, entropy, nil
-}
-
-// NextTokenTargets shifts ids left by one within each row: target[t] =
-// ids[t+1] where both are real tokens, −1 elsewhere (the causal-LM labels).
-func NextTokenTargets(b Batch) []int32 {
-	tg := make([]int32, b.B*b.T)
-	for i := range tg {
-		tg[i] = -1
-	}
-	for r := 0; r < b.B; r++ {
-		for t := 0; t+1 < b.T; t++ {
-			k := r*b.T + t
-			if b.Mask == nil || (b.Mask[k] != 0 && b.Mask[k+1] != 0) {
-				tg[k] = b.IDs[k+1]
-			}
-		}
-	}
-	return tg
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/r1go/r1/safetensors"
+	"github.com/r1go/r1/tensor"
 )
 
 // fakeShapes is a checkpoint's tensor shapes without data.
@@ -78,6 +79,7 @@ func TestSizeLimits(t *testing.T) {
 		{`"vocab_size": 1e12, "hidden_size": 16`, `field "vocab_size" is 1000000000000`},
 		{`"vocab_size": 2000000000, "hidden_size": 2000000000`, "parameters"},
 		{`"vocab_size": 100, "hidden_size": 16, "max_position_embeddings": 0`, "max_position_embeddings"},
+		{`"vocab_size": 100, "hidden_size": 16, "architectures": ["LlamaForSequenceClassification"], "num_labels": 1e12`, "num_labels"},
 	} {
 		_, err := ParseConfig([]byte(`{"model_type": "llama", ` + tc.json + `, "intermediate_size": 40, "num_hidden_layers": 2, "num_attention_heads": 4}`))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -91,11 +93,11 @@ func TestSizeLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckMemory(c); err == nil || !strings.Contains(err.Error(), "this machine has") || !strings.Contains(err.Error(), "vocab_size=1000000000") {
+	if err := CheckMemory(c, tensor.F32); err == nil || !strings.Contains(err.Error(), "this machine has") || !strings.Contains(err.Error(), "vocab_size=1000000000") {
 		t.Errorf("CheckMemory: %v", err)
 	}
 	small, _ := ParseConfig([]byte(`{"model_type": "llama", "vocab_size": 100, "hidden_size": 16, "intermediate_size": 40, "num_hidden_layers": 2, "num_attention_heads": 4}`))
-	if err := CheckMemory(small); err != nil {
+	if err := CheckMemory(small, tensor.F32); err != nil {
 		t.Errorf("a small model: %v", err)
 	}
 }

@@ -123,6 +123,7 @@ func Resumable(prevJSON []byte, o Config) (extended bool, err error) {
 type Options struct {
 	Out       string
 	Resume    bool // continue from the newest checkpoint in Out
+	Overwrite bool // start over in an Out that holds a run (see train.Prepare)
 	SaveEvery int  // checkpoint every N steps (and at the end and on interrupt)
 	KeepLast  int  // checkpoints kept (0 = all)
 	LogEvery  int  // progress line every N steps
@@ -149,6 +150,11 @@ func Run(ctx context.Context, c Config, o Options, dev tensor.Backend) (*Result,
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
+	}
+	if !o.Resume {
+		if err := train.Prepare(o.Out, o.Overwrite); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return nil, err

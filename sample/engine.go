@@ -135,240 +135,309 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 // is freed before it returns: between calls (a GRPO update) the memory goes
 // to training activations, the way RL trainers put an inference engine's
 // cache to sleep. Only the model's own tensors (weights, RoPE tables) stay.
+//
+// Each loop turn admits waiting requests (prefilling them), retires the
+// sequences that finished, and runs one decode step for the rest: one
+// forward pass, then one picked token per sequence.
 func (e *Engine) Generate(ctx context.Context, reqs []Request, p Params) ([]Sample, error) {
+	r, err := e.start(reqs, p)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	for r.next < len(reqs) || len(r.active) > 0 {
+		if err := ctx.Err(); err != nil {
+			return sortSamples(r.done), err
+		}
+		if err := r.admit(); err != nil {
+			return sortSamples(r.done), err
+		}
+		r.retire()
+		if len(r.active) == 0 {
+			continue
+		}
+		logits, err := r.decode()
+		if err != nil {
+			return sortSamples(r.done), err
+		}
+		r.pick(logits)
+	}
+	return sortSamples(r.done), nil
+}
+
+// run is the state of one Generate call.
+type run struct {
+	e         *Engine
+	m         *model.Model
+	reqs      []Request
+	p         Params
+	bs        int // slots per KV block
+	maxBatch  int // sequences decoding at once
+	maxBlocks int // block-table width: blocks of the longest sequence
+	pool      *blockPool
+	stopIDs   map[int32]bool
+	probs     []float64 // Pick's scratch (V)
+
+	active []*sequence // sequences decoding, in admission order
+	done   []Sample
+	next   int // next request to admit
+}
+
+// start validates the requests, sizes the batch and the KV cache from the
+// longest request, and allocates the cache (freed by close).
+func (e *Engine) start(reqs []Request, p Params) (*run, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
 	m := e.Model
-	bs := e.BlockSize
-	if bs <= 0 {
-		bs = 16
+	r := &run{e: e, m: m, reqs: reqs, p: p, bs: e.BlockSize, maxBatch: e.MaxBatch}
+	if r.bs <= 0 {
+		r.bs = 16
 	}
-	maxBatch := e.MaxBatch
-	if maxBatch <= 0 {
-		maxBatch = 64
+	if r.maxBatch <= 0 {
+		r.maxBatch = 64
 	}
 	longest := 0
-	for i, r := range reqs {
-		if len(r.Prompt) == 0 {
+	for i, q := range reqs {
+		if len(q.Prompt) == 0 {
 			return nil, fmt.Errorf("sample: request %d has an empty prompt", i)
 		}
 		// A request's samples share one prefill and so decode together:
 		// the batch grows to hold the largest request.
-		maxBatch = max(maxBatch, r.N)
-		for _, t := range r.Prompt {
+		r.maxBatch = max(r.maxBatch, q.N)
+		for _, t := range q.Prompt {
 			if t < 0 || int(t) >= m.Config.VocabSize {
 				return nil, fmt.Errorf("sample: request %d: token id %d outside the vocabulary [0,%d)", i, t, m.Config.VocabSize)
 			}
 		}
-		longest = max(longest, len(r.Prompt)+p.MaxNewTokens)
+		longest = max(longest, len(q.Prompt)+p.MaxNewTokens)
 	}
 	if longest > m.Config.MaxPositions {
 		return nil, fmt.Errorf("sample: prompt + max_new_tokens = %d tokens exceeds the model's max_position_embeddings %d", longest, m.Config.MaxPositions)
 	}
 	maxTokens := e.MaxTokens
 	if maxTokens <= 0 {
-		maxTokens = maxBatch * (longest + bs)
+		maxTokens = r.maxBatch * (longest + r.bs)
 	}
-	numBlocks := ceilDiv(maxTokens, bs)
-	e.cache = m.NewKVCache(numBlocks, bs)
-	defer func() {
-		e.cache.Free(m.Dev)
-		e.cache = nil
-	}()
-	pool := newBlockPool(e.cache.NumBlocks)
-	maxBlocks := ceilDiv(longest, bs)
-
-	var (
-		active []*sequence
-		done   []Sample
-		next   int // next request to admit
-	)
-	stopIDs := map[int32]bool{}
+	e.cache = m.NewKVCache(ceilDiv(maxTokens, r.bs), r.bs)
+	r.pool = newBlockPool(e.cache.NumBlocks)
+	r.maxBlocks = ceilDiv(longest, r.bs)
+	r.stopIDs = map[int32]bool{}
 	for _, id := range p.StopIDs {
-		stopIDs[id] = true
+		r.stopIDs[id] = true
 	}
-	probs := make([]float64, m.Config.VocabSize)
-
-	// finish records a sample's end and frees its blocks.
-	finish := func(s *sequence, reason string) {
-		s.out.FinishReason = reason
-		if e.Decode != nil {
-			toks := s.out.Tokens
-			if reason == "stop" && len(toks) > 0 && stopIDs[toks[len(toks)-1]] {
-				toks = toks[:len(toks)-1]
-			}
-			s.out.Text = e.Decode(toks)
-			if reason == "stop" {
-				for _, ss := range p.StopStrings {
-					if i := strings.Index(s.out.Text, ss); i >= 0 {
-						if p.IncludeStopString {
-							i += len(ss)
-						}
-						s.out.Text = s.out.Text[:i]
-						break
-					}
-				}
-			}
-		}
-		pool.release(s.blocks)
-		pool.reserved -= s.reserved
-		done = append(done, s.out)
-		if e.OnFinish != nil {
-			e.OnFinish(&done[len(done)-1])
-		}
-	}
-
-	// accept appends a sampled token and reports whether the sample ended.
-	accept := func(s *sequence, tok int32, lp float32) bool {
-		s.out.Tokens = append(s.out.Tokens, tok)
-		s.out.LogProbs = append(s.out.LogProbs, lp)
-		if e.OnToken != nil {
-			e.OnToken(s.req, s.index, tok)
-		}
-		if stopIDs[tok] {
-			finish(s, "stop")
-			return true
-		}
-		if len(p.StopStrings) > 0 && e.Decode != nil {
-			// Only the tail can complete a stop string: decode a window.
-			tail := s.out.Tokens[max(0, len(s.out.Tokens)-32):]
-			text := e.Decode(tail)
-			for _, ss := range p.StopStrings {
-				if strings.Contains(text, ss) {
-					finish(s, "stop")
-					return true
-				}
-			}
-		}
-		if len(s.out.Tokens) >= p.MaxNewTokens {
-			finish(s, "length")
-			return true
-		}
-		s.pending = tok
-		return false
-	}
-
-	for next < len(reqs) || len(active) > 0 {
-		if err := ctx.Err(); err != nil {
-			return sortSamples(done), err
-		}
-		// Admit waiting requests while there is room.
-		for next < len(reqs) {
-			r := reqs[next]
-			n := max(r.N, 1)
-			promptBlocks := ceilDiv(len(r.Prompt), bs)
-			perSample := ceilDiv(len(r.Prompt)+p.MaxNewTokens, bs) - len(r.Prompt)/bs
-			need := promptBlocks + n*perSample
-			if len(active)+n > maxBatch || need > pool.available() {
-				if len(active) == 0 {
-					return sortSamples(done), fmt.Errorf("sample: request %d needs %d KV blocks, the cache has %d", next, need, pool.available())
-				}
-				break
-			}
-			if err := e.prefill(next, r, n, p, pool, maxBlocks, probs, &active, accept); err != nil {
-				return sortSamples(done), err
-			}
-			next++
-		}
-		// Drop finished sequences.
-		live := active[:0]
-		for _, s := range active {
-			if s.out.FinishReason == "" {
-				live = append(live, s)
-			}
-		}
-		active = live
-		if len(active) == 0 {
-			continue
-		}
-		// One decode step for every active sequence.
-		st := &model.Step{MaxBlocks: maxBlocks}
-		for i, s := range active {
-			if s.length%bs == 0 { // the next token opens a new block
-				s.blocks = append(s.blocks, pool.alloc())
-				s.reserved--
-				pool.reserved--
-			}
-			st.IDs = append(st.IDs, s.pending)
-			st.Positions = append(st.Positions, int32(s.length))
-			st.Slots = append(st.Slots, s.blocks[s.length/bs]*int32(bs)+int32(s.length%bs))
-			st.SeqIdx = append(st.SeqIdx, int32(i))
-			st.BlockTable = append(st.BlockTable, padBlocks(s.blocks, maxBlocks)...)
-			st.Rows = append(st.Rows, int32(i))
-			s.length++
-		}
-		logits, err := m.Forward(st, e.cache)
-		if err != nil {
-			return sortSamples(done), err
-		}
-		vals := m.Dev.Download(logits)
-		m.Dev.Free(logits)
-		v := m.Config.VocabSize
-		for i, s := range active {
-			tok, lp := Pick(vals[i*v:(i+1)*v], &p, s.rng, probs)
-			accept(s, tok, lp)
-		}
-	}
-	return sortSamples(done), nil
+	r.probs = make([]float64, m.Config.VocabSize)
+	return r, nil
 }
 
-// prefill runs a request's prompt once and forks its n samples.
-func (e *Engine) prefill(ri int, r Request, n int, p Params, pool *blockPool, maxBlocks int, probs []float64,
-	active *[]*sequence, accept func(*sequence, int32, float32) bool) error {
-	m, bs := e.Model, e.cache.BlockSize
-	L := len(r.Prompt)
+// close frees the KV cache.
+func (r *run) close() {
+	r.e.cache.Free(r.m.Dev)
+	r.e.cache = nil
+}
+
+// admit prefills waiting requests, in order, while the batch and the
+// cache have room for all their samples' worst-case growth.
+func (r *run) admit() error {
+	for r.next < len(r.reqs) {
+		q := r.reqs[r.next]
+		n := max(q.N, 1)
+		promptBlocks := ceilDiv(len(q.Prompt), r.bs)
+		perSample := ceilDiv(len(q.Prompt)+r.p.MaxNewTokens, r.bs) - len(q.Prompt)/r.bs
+		need := promptBlocks + n*perSample
+		if len(r.active)+n > r.maxBatch || need > r.pool.available() {
+			if len(r.active) == 0 {
+				return fmt.Errorf("sample: request %d needs %d KV blocks, the cache has %d", r.next, need, r.pool.available())
+			}
+			return nil
+		}
+		if err := r.prefill(r.next, q, n); err != nil {
+			return err
+		}
+		r.next++
+	}
+	return nil
+}
+
+// retire drops finished sequences from the batch (finish already
+// released their blocks).
+func (r *run) retire() {
+	live := r.active[:0]
+	for _, s := range r.active {
+		if s.out.FinishReason == "" {
+			live = append(live, s)
+		}
+	}
+	r.active = live
+}
+
+// decode runs one step for every active sequence: each feeds its pending
+// token (opening a new block when the last is full) and gets logits
+// (len(active)·V) for the next one.
+func (r *run) decode() ([]float32, error) {
+	bs := r.bs
+	st := &model.Step{MaxBlocks: r.maxBlocks}
+	for i, s := range r.active {
+		if s.length%bs == 0 { // the next token opens a new block
+			s.blocks = append(s.blocks, r.pool.alloc())
+			s.reserved--
+			r.pool.reserved--
+		}
+		st.IDs = append(st.IDs, s.pending)
+		st.Positions = append(st.Positions, int32(s.length))
+		st.Slots = append(st.Slots, s.blocks[s.length/bs]*int32(bs)+int32(s.length%bs))
+		st.SeqIdx = append(st.SeqIdx, int32(i))
+		st.BlockTable = append(st.BlockTable, padBlocks(s.blocks, r.maxBlocks)...)
+		st.Rows = append(st.Rows, int32(i))
+		s.length++
+	}
+	logits, err := r.m.Forward(st, r.e.cache)
+	if err != nil {
+		return nil, err
+	}
+	vals := r.m.Dev.Download(logits)
+	r.m.Dev.Free(logits)
+	return vals, nil
+}
+
+// pick samples each active sequence's next token from its row of logits.
+func (r *run) pick(logits []float32) {
+	v := r.m.Config.VocabSize
+	for i, s := range r.active {
+		tok, lp := Pick(logits[i*v:(i+1)*v], &r.p, s.rng, r.probs)
+		r.accept(s, tok, lp)
+	}
+}
+
+// prefill runs a request's prompt once and forks its n samples: they share
+// the prompt's full blocks, each gets a copy of the partly filled last one,
+// and each picks its first token from the prompt's last logits.
+func (r *run) prefill(ri int, q Request, n int) error {
+	m, bs, pool := r.m, r.bs, r.pool
+	L := len(q.Prompt)
 	blocks := make([]int32, ceilDiv(L, bs))
 	for i := range blocks {
 		blocks[i] = pool.alloc()
 	}
-	st := &model.Step{MaxBlocks: maxBlocks, BlockTable: padBlocks(blocks, maxBlocks), Rows: []int32{int32(L - 1)}}
-	for t, tok := range r.Prompt {
+	st := &model.Step{MaxBlocks: r.maxBlocks, BlockTable: padBlocks(blocks, r.maxBlocks), Rows: []int32{int32(L - 1)}}
+	for t, tok := range q.Prompt {
 		st.IDs = append(st.IDs, tok)
 		st.Positions = append(st.Positions, int32(t))
 		st.Slots = append(st.Slots, blocks[t/bs]*int32(bs)+int32(t%bs))
 		st.SeqIdx = append(st.SeqIdx, 0)
 	}
-	logits, err := m.Forward(st, e.cache)
+	logits, err := m.Forward(st, r.e.cache)
 	if err != nil {
 		return fmt.Errorf("sample: request %d: %w", ri, err)
 	}
 	row := m.Dev.Download(logits)
 	m.Dev.Free(logits)
 	full := L / bs // blocks the samples can share read-only
-	perSample := ceilDiv(L+p.MaxNewTokens, bs) - full
+	perSample := ceilDiv(L+r.p.MaxNewTokens, bs) - full
 	for i := 0; i < n; i++ {
 		s := &sequence{req: ri, index: i, length: L}
 		s.out = Sample{Request: ri, Index: i, PromptTokens: L}
-		s.rng = rand.New(rand.NewPCG(seedFor(p.Seed, r.Prompt, i)))
+		s.rng = rand.New(rand.NewPCG(seedFor(r.p.Seed, q.Prompt, i)))
 		s.blocks = append([]int32(nil), blocks[:full]...)
 		for _, b := range blocks[:full] {
 			pool.refs[b]++
 		}
 		if full < len(blocks) { // copy the partial last block for this sample
-			nb := pool.alloc()
-			var src, dst []int32
-			for o := 0; o < L%bs; o++ {
-				src = append(src, blocks[full]*int32(bs)+int32(o))
-				dst = append(dst, nb*int32(bs)+int32(o))
-			}
-			srcT, dstT := m.Dev.UploadInt32(src, len(src)), m.Dev.UploadInt32(dst, len(dst))
-			for l := range e.cache.K {
-				m.Dev.CopySlots(e.cache.K[l], srcT, dstT)
-				m.Dev.CopySlots(e.cache.V[l], srcT, dstT)
-			}
-			m.Dev.Free(dstT)
-			m.Dev.Free(srcT)
-			s.blocks = append(s.blocks, nb)
+			s.blocks = append(s.blocks, r.copyBlock(blocks[full], L%bs))
 		}
 		s.reserved = perSample - (len(s.blocks) - full)
 		pool.reserved += s.reserved
-		*active = append(*active, s)
-		tok, lp := Pick(row, &p, s.rng, probs)
-		accept(s, tok, lp)
+		r.active = append(r.active, s)
+		tok, lp := Pick(row, &r.p, s.rng, r.probs)
+		r.accept(s, tok, lp)
 	}
 	pool.release(blocks) // the prefill's own references
 	return nil
+}
+
+// copyBlock copies the first n slots of block src into a new block, in
+// every layer's cache (copy-on-write of a shared partial block), and
+// returns the new block.
+func (r *run) copyBlock(src int32, n int) int32 {
+	m, bs, cache := r.m, int32(r.bs), r.e.cache
+	nb := r.pool.alloc()
+	var from, to []int32
+	for o := int32(0); o < int32(n); o++ {
+		from = append(from, src*bs+o)
+		to = append(to, nb*bs+o)
+	}
+	srcT, dstT := m.Dev.UploadInt32(from, len(from)), m.Dev.UploadInt32(to, len(to))
+	for l := range cache.K {
+		m.Dev.CopySlots(cache.K[l], srcT, dstT)
+		m.Dev.CopySlots(cache.V[l], srcT, dstT)
+	}
+	m.Dev.Free(dstT)
+	m.Dev.Free(srcT)
+	return nb
+}
+
+// accept appends a sampled token and reports whether the sample ended
+// (a stop token or string, or max_new_tokens); otherwise the token is
+// pending, fed to the next decode step.
+func (r *run) accept(s *sequence, tok int32, lp float32) bool {
+	e, p := r.e, &r.p
+	s.out.Tokens = append(s.out.Tokens, tok)
+	s.out.LogProbs = append(s.out.LogProbs, lp)
+	if e.OnToken != nil {
+		e.OnToken(s.req, s.index, tok)
+	}
+	if r.stopIDs[tok] {
+		r.finish(s, "stop")
+		return true
+	}
+	if len(p.StopStrings) > 0 && e.Decode != nil {
+		// Only the tail can complete a stop string: decode a window.
+		tail := s.out.Tokens[max(0, len(s.out.Tokens)-32):]
+		text := e.Decode(tail)
+		for _, ss := range p.StopStrings {
+			if strings.Contains(text, ss) {
+				r.finish(s, "stop")
+				return true
+			}
+		}
+	}
+	if len(s.out.Tokens) >= p.MaxNewTokens {
+		r.finish(s, "length")
+		return true
+	}
+	s.pending = tok
+	return false
+}
+
+// finish records a sample's end (its text, cut at a stop string) and
+// frees its blocks and its reservation.
+func (r *run) finish(s *sequence, reason string) {
+	e, p := r.e, &r.p
+	s.out.FinishReason = reason
+	if e.Decode != nil {
+		toks := s.out.Tokens
+		if reason == "stop" && len(toks) > 0 && r.stopIDs[toks[len(toks)-1]] {
+			toks = toks[:len(toks)-1]
+		}
+		s.out.Text = e.Decode(toks)
+		if reason == "stop" {
+			for _, ss := range p.StopStrings {
+				if i := strings.Index(s.out.Text, ss); i >= 0 {
+					if p.IncludeStopString {
+						i += len(ss)
+					}
+					s.out.Text = s.out.Text[:i]
+					break
+				}
+			}
+		}
+	}
+	r.pool.release(s.blocks)
+	r.pool.reserved -= s.reserved
+	r.done = append(r.done, s.out)
+	if e.OnFinish != nil {
+		e.OnFinish(&r.done[len(r.done)-1])
+	}
 }
 
 func padBlocks(b []int32, n int) []int32 {

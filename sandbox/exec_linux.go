@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -147,6 +148,29 @@ func reachableByOthers(p string) bool {
 			return true
 		}
 	}
+}
+
+var (
+	capSysAdminOnce sync.Once
+	capSysAdmin     bool
+)
+
+// hasCapSysAdmin reports whether this process may make mount namespaces
+// (CAP_SYS_ADMIN in its effective set, which containers often drop).
+func hasCapSysAdmin() bool {
+	capSysAdminOnce.Do(func() {
+		b, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			return
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+				caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+				capSysAdmin = err == nil && caps&(1<<unix.CAP_SYS_ADMIN) != 0
+			}
+		}
+	})
+	return capSysAdmin
 }
 
 // pickMode prefers bubblewrap when it is installed and can show every bind.

@@ -23,6 +23,7 @@ import (
 const (
 	childConfigFD = 3 // JSON childConfig, read to EOF
 	childErrorFD  = 4 // setup error text; closed without data on success
+	childExtraFD  = 5 // Spec.ExtraFiles from here on, handed to the program as 3, 4, …
 )
 
 type childBind struct {
@@ -41,11 +42,19 @@ type childConfig struct {
 	Cmd      []string
 	Env      []string
 	Limits   Limits
+	// ExtraFiles is how many descriptors from childExtraFD on the program
+	// gets.
+	ExtraFiles int
 }
 
 // runNamespaces starts this binary again as the helper inside fresh user,
 // mount, pid, network, IPC, UTS and cgroup namespaces.
 func runNamespaces(ctx context.Context, spec Spec) (Result, error) {
+	// The helper builds the same filter; fail here, before any setup, on an
+	// architecture without one.
+	if _, err := syscallFilter(true); err != nil {
+		return Result{}, fmt.Errorf("%w: namespaces: %v", ErrUnavailable, err)
+	}
 	l, err := buildLayout(spec.Binds)
 	if err != nil {
 		return Result{}, err
@@ -60,7 +69,8 @@ func runNamespaces(ctx context.Context, spec Spec) (Result, error) {
 	if err := os.Chmod(root, 0o755); err != nil {
 		return Result{}, fmt.Errorf("sandbox (namespaces): %w", err)
 	}
-	cfg := childConfig{Root: root, Symlinks: l.symlinks, Files: spec.Files, Cmd: spec.Cmd, Env: spec.Env, Limits: spec.Limits}
+	cfg := childConfig{Root: root, Symlinks: l.symlinks, Files: spec.Files, Cmd: spec.Cmd, Env: spec.Env, Limits: spec.Limits,
+		ExtraFiles: len(spec.ExtraFiles)}
 	for _, b := range l.binds {
 		cfg.Binds = append(cfg.Binds, childBind{Host: b.host, Dest: b.dest, Dir: b.dir})
 	}
@@ -75,7 +85,14 @@ func runNamespaces(ctx context.Context, spec Spec) (Result, error) {
 		return Result{}, fmt.Errorf("sandbox (namespaces): pipe: %w", err)
 	}
 	defer errR.Close()
-	extra := []*os.File{cfgR, errW}
+	extra := append([]*os.File{cfgR, errW}, spec.ExtraFiles...)
+	cg, err := newMemCgroup(spec.Limits.MemoryBytes)
+	if err != nil {
+		cfgR.Close()
+		errW.Close()
+		return Result{}, err
+	}
+	defer cg.remove()
 
 	// A root caller maps host root to the helper's uid 0, so the helper can
 	// read bind sources such as a pyenv under /root, and host nobody to uid
@@ -117,6 +134,11 @@ func runNamespaces(ctx context.Context, spec Spec) (Result, error) {
 	setup := func(cmd *exec.Cmd) error {
 		cfgR.Close()
 		errW.Close()
+		// The helper waits for its config before doing anything, so
+		// everything the sandbox starts is in the cgroup.
+		if err := cg.add(cmd.Process.Pid); err != nil {
+			return err
+		}
 		enc := json.NewEncoder(cfgW)
 		werr := enc.Encode(&cfg)
 		cfgW.Close()
@@ -129,7 +151,12 @@ func runNamespaces(ctx context.Context, spec Spec) (Result, error) {
 		}
 		return nil
 	}
-	return execute(ctx, spec, cmd, Namespaces, setup)
+	res, err := execute(ctx, spec, cmd, Namespaces, setup)
+	res.CgroupMemory = cg != nil && cg.added
+	if cg.oomKilled() {
+		res.OOM = true
+	}
+	return res, err
 }
 
 // ChildArg is os.Args[1] of the re-executed sandbox helper.
@@ -138,11 +165,23 @@ const ChildArg = "__r1_sandbox_child"
 func init() { Main() }
 
 // Main turns the process into the sandbox helper when it was started as one
-// (os.Args[1] == ChildArg) and never returns in that case; otherwise it
-// returns at once. The package calls it from init, so importing the package
-// is enough; calling it first thing in main is harmless and documents it.
+// (os.Args[1] == ChildArg, or the trampoline that starts bubblewrap) and
+// never returns in that case; otherwise it returns at once. The package
+// calls it from init, so importing the package is enough; calling it first
+// thing in main is harmless and documents it.
 func Main() {
-	if len(os.Args) < 2 || os.Args[1] != ChildArg {
+	if len(os.Args) < 2 {
+		return
+	}
+	if os.Args[1] == bwrapExecArg {
+		// A thread of its own: the parent-death signal and the exec go
+		// together.
+		runtime.LockOSThread()
+		err := bwrapTrampoline()
+		fmt.Fprintf(os.Stderr, "r1 sandbox (bwrap trampoline): %v\n", err)
+		os.Exit(127)
+	}
+	if os.Args[1] != ChildArg {
 		return
 	}
 	// Credentials, no_new_privs and the ptrace relation are per thread: all
@@ -158,8 +197,11 @@ func Main() {
 // pid namespace, reaps everything until the program exits. It only returns
 // on a setup error.
 func childRun() error {
-	for fd := childConfigFD; fd < childErrorFD+64; fd++ {
-		unix.CloseOnExec(fd) // nothing of ours may leak into the program
+	// Nothing the helper inherited or opened may leak into the program,
+	// whatever its number: the program gets 0-2 and the extra files, which
+	// ForkExec below puts in place without close-on-exec.
+	if err := markCloexecFrom(childConfigFD); err != nil {
+		return fmt.Errorf("close inherited descriptors: %w", err)
 	}
 	var cfg childConfig
 	cf := os.NewFile(childConfigFD, "sandbox-config")
@@ -275,13 +317,27 @@ func childRun() error {
 			}
 		}
 	}
+	files := []uintptr{0, 1, 2}
+	for i := 0; i < cfg.ExtraFiles; i++ {
+		files = append(files, uintptr(childExtraFD+i))
+	}
+	// The filter goes on this thread, the one that forks the program, which
+	// inherits it; from here on the helper only waits, sets rlimits and
+	// detaches, none of which the filter denies.
+	filter, err := syscallFilter(true)
+	if err != nil {
+		return err
+	}
+	if err := installSyscallFilter(filter); err != nil {
+		return err
+	}
 	// The program starts stopped (ptrace stops it at exec) so its rlimits
 	// can be set before it runs a single instruction, without limiting this
 	// Go helper, which needs more address space than a small RLIMIT_AS.
 	pid, err := syscall.ForkExec(cfg.Cmd[0], cfg.Cmd, &syscall.ProcAttr{
 		Dir:   WorkDir,
 		Env:   cfg.Env,
-		Files: []uintptr{0, 1, 2},
+		Files: files,
 		Sys: &syscall.SysProcAttr{
 			Ptrace:     true,
 			Credential: &syscall.Credential{Uid: uint32(cfg.ProgUID), Gid: uint32(cfg.ProgUID), NoSetGroups: cfg.ProgUID == 0},
@@ -304,6 +360,11 @@ func childRun() error {
 	if err := syscall.PtraceDetach(pid); err != nil {
 		unix.Kill(pid, unix.SIGKILL)
 		return fmt.Errorf("release program: %w", err)
+	}
+	// The program has its own copies now; the helper's would keep pipes
+	// open after the program closed them.
+	for i := 0; i < cfg.ExtraFiles; i++ {
+		unix.Close(childExtraFD + i)
 	}
 	unix.Close(childErrorFD) // tells the parent setup worked
 	for {

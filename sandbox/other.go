@@ -25,3 +25,8 @@ func runNamespaces(ctx context.Context, spec Spec) (Result, error) {
 }
 
 func pickMode(spec Spec) Mode { return Namespaces }
+
+// CgroupMemory is always false outside Linux.
+func CgroupMemory() (bool, error) {
+	return false, fmt.Errorf("%w: memory cgroups need Linux", ErrUnavailable)
+}

@@ -2,6 +2,11 @@
 // network, a read-only view of the system, a private writable temp dir and
 // limits on CPU time, wall time, memory, processes and output.
 //
+// The program gets descriptors 0, 1 and 2 and Spec.ExtraFiles, nothing else:
+// whatever the caller inherited (a shell's `exec 200>file`) is closed before
+// the program starts, in both back ends. Memory is bounded per run, not per
+// process, where a memory cgroup can be made (see Limits.MemoryBytes).
+//
 // Two isolation back ends exist. Bubblewrap (bwrap) is used when it is
 // installed; otherwise the package re-executes the current binary as a helper
 // that creates the namespaces, mounts and rlimits itself. The helper is
@@ -13,13 +18,21 @@
 // When the caller is root, the sandboxed program never runs as host root: the
 // user namespace maps its uid to nobody (65534) so that file permissions and
 // RLIMIT_NPROC apply to it, and no_new_privs plus an empty capability set keep
-// it there.
+// it there. Bind sources that nobody cannot reach (a pyenv under /root) are
+// mounted for bubblewrap in a private mount namespace at a reachable path, so
+// bubblewrap can still be used for them.
+//
+// A seccomp filter (syscallFilter) makes namespace, mount, ptrace, keyring,
+// BPF, perf, module, kexec, handle-open, userfaultfd and io_uring system
+// calls fail with EPERM in both back ends: the namespace back end could
+// otherwise create a nested user namespace with a full capability set.
 package sandbox
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"strings"
 	"sync"
@@ -71,9 +84,14 @@ type Limits struct {
 	Wall time.Duration
 	// CPU is the CPU-time limit (RLIMIT_CPU, whole seconds, rounded up).
 	CPU time.Duration
-	// MemoryBytes caps the address space of each process (RLIMIT_AS).
-	// There is no cgroup, so the sandbox as a whole may use up to
-	// Procs × MemoryBytes: keep the product within what the host can spare.
+	// MemoryBytes caps the memory of one run. Where a memory cgroup can be
+	// made (cgroup v2 with the memory controller delegated to the caller's
+	// cgroup, or a writable cgroup v1 memory hierarchy; Result.CgroupMemory
+	// says which applied) it bounds the total of all the run's processes,
+	// tmpfs files included. Each process's address space is also capped at
+	// MemoryBytes (RLIMIT_AS), so without a cgroup the run as a whole is
+	// bounded by Procs × MemoryBytes: keep that product within what the host
+	// can spare.
 	MemoryBytes int64
 	// Procs caps the number of processes and threads (RLIMIT_NPROC).
 	Procs int
@@ -145,7 +163,16 @@ type Spec struct {
 	Binds []string
 	// Limits bound the run; zero fields take DefaultLimits.
 	Limits Limits
+	// ExtraFiles are handed to the program as descriptors 3, 4, … (e.g.
+	// pipes to a process in another sandbox). The caller keeps them and
+	// closes its copies once Run returns; the sandbox closes every other
+	// descriptor it inherited.
+	ExtraFiles []*os.File
 }
+
+// maxExtraFiles bounds Spec.ExtraFiles so that they stay clear of the
+// RLIMIT_NOFILE the program runs under.
+const maxExtraFiles = 16
 
 // Result is what one run produced.
 type Result struct {
@@ -159,6 +186,10 @@ type Result struct {
 	OOM bool
 	// OutputTruncated is set when stdout or stderr passed OutputBytes.
 	OutputTruncated bool
+	// CgroupMemory is set when a memory cgroup bounded the run's total
+	// memory at Limits.MemoryBytes; otherwise only each process's address
+	// space was bounded.
+	CgroupMemory bool
 	// Wall is how long the sandbox ran, setup included.
 	Wall time.Duration
 	// Mode is the back end that ran it.
@@ -190,13 +221,22 @@ func (r *Runner) Run(ctx context.Context, spec Spec) (Result, error) {
 	if mode == Auto {
 		mode = pickMode(spec)
 	}
+	var res Result
+	var err error
 	switch mode {
 	case Bwrap:
-		return runBwrap(ctx, spec)
+		res, err = runBwrap(ctx, spec)
 	case Namespaces:
-		return runNamespaces(ctx, spec)
+		res, err = runNamespaces(ctx, spec)
+	default:
+		return Result{}, fmt.Errorf("sandbox: unknown mode %v", mode)
 	}
-	return Result{}, fmt.Errorf("sandbox: unknown mode %v", mode)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		// A run killed by the context can fail anywhere in its start-up;
+		// callers tell a cancellation from a sandbox fault by ctx's error.
+		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	return res, err
 }
 
 func (s *Spec) validate() error {
@@ -219,6 +259,14 @@ func (s *Spec) validate() error {
 	for _, e := range s.Env {
 		if !strings.Contains(e, "=") {
 			return fmt.Errorf("sandbox: Spec.Env entry %q: expected KEY=value", e)
+		}
+	}
+	if len(s.ExtraFiles) > maxExtraFiles {
+		return fmt.Errorf("sandbox: Spec.ExtraFiles has %d files; at most %d are handed over", len(s.ExtraFiles), maxExtraFiles)
+	}
+	for i, f := range s.ExtraFiles {
+		if f == nil {
+			return fmt.Errorf("sandbox: Spec.ExtraFiles[%d] is nil; expected an open file", i)
 		}
 	}
 	return nil

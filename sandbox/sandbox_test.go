@@ -514,6 +514,11 @@ print(status["CapEff"].strip(), status["CapBnd"].strip(), status["NoNewPrivs"].s
 					if err != nil || !strings.Contains(string(b), marker) || !strings.Contains(string(b), "main.py") {
 						continue
 					}
+					// Only the program itself: bwrap and its launcher carry
+					// the same arguments while they start it, as root.
+					if argv0, _, _ := strings.Cut(string(b), "\x00"); argv0 != m.py.Path {
+						continue
+					}
 					st, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
 					for _, l := range strings.Split(string(st), "\n") {
 						if f := strings.Fields(l); len(f) > 1 && f[0] == "Uid:" {

@@ -15,6 +15,9 @@ package tensor
 type Backend interface {
 	// Name is "cpu" or "cuda:N".
 	Name() string
+	// ComputeDType is the dtype the device prefers for weights, activations
+	// and KV caches: F32 on the CPU, BF16 on the GPU. Models default to it.
+	ComputeDType() DType
 
 	// --- memory ---
 
@@ -83,10 +86,13 @@ type Backend interface {
 
 	// Attention is causal grouped-query attention.
 	//   q (B,T,Hq,D), k,v (B,T,Hkv,D), Hq a multiple of Hkv;
-	//   mask (B,T) I32, 1 = real token, 0 = padding (may be nil: no padding);
+	//   mask (B,T) I32 segment ids: 0 = padding, k > 0 = the k-th sample of
+	//   the row (1 everywhere for an unpacked row; nil: no padding);
 	//   out (B,T,Hq,D); lse (B,Hq,T) the log-sum-exp of each query's scores,
-	//   kept for the backward pass. Query i sees key j iff j ≤ i and mask[j]=1;
-	//   a query that sees no key outputs zeros.
+	//   kept for the backward pass. Query i sees key j iff j ≤ i, mask[j] ≠ 0
+	//   and, when mask[i] ≠ 0, mask[j] = mask[i]: packed samples never see
+	//   each other. A query that sees no key outputs zeros. (The CUDA kernels
+	//   implement only 0/1 masks until they have run on a GPU.)
 	Attention(out, lse, q, k, v, mask *Tensor, scale float32)
 	// AttentionBackward dq, dk, dv (overwritten) from dout, recomputing the
 	// probabilities from q, k and lse (no T×T matrix is kept).

@@ -65,7 +65,7 @@ func (t *Trainer) Save() error {
 
 func (t *Trainer) writeCheckpoint(dir string) error {
 	c := t.Config
-	if err := t.Model.Save(dir, tensor.F32); err != nil {
+	if err := t.Model.Save(dir, checkpointDType(t.Model.DType)); err != nil {
 		return err
 	}
 	if c.TokenizerDir != "" {
@@ -87,6 +87,17 @@ func (t *Trainer) writeCheckpoint(dir string) error {
 	}
 	st, _ := json.MarshalIndent(checkpointState{Step: t.step, Seed: c.Seed, State: algo}, "", "  ")
 	return atomicfile.Write(filepath.Join(dir, "state.json"), append(st, '\n'))
+}
+
+// checkpointDType is the dtype weights stored as d are saved in: as they
+// are (F32 on the CPU; a 16-bit model's, e.g. BF16 on a GPU, in 16 bits,
+// its fp32 master copy being in the optimizer state), so a resume is exact
+// either way.
+func checkpointDType(d tensor.DType) tensor.DType {
+	if d == tensor.BF16 || d == tensor.F16 {
+		return d
+	}
+	return tensor.F32
 }
 
 func (t *Trainer) prune() error {
@@ -196,6 +207,35 @@ func LoadWeights(m *model.Model, dir string) error {
 			return fmt.Errorf("%s: weight %s %v does not match the model's %s %v", dir, sp[i].Name, sp[i].Var.Val.Shape, mp[i].Name, mp[i].Var.Val.Shape)
 		}
 		m.Dev.Copy(mp[i].Var.Val, sp[i].Var.Val)
+	}
+	return nil
+}
+
+// Prepare readies out for a run that is not resumed. A directory that
+// already holds a run (metrics.jsonl or checkpoints) is refused, since
+// starting over would truncate its logs and its checkpoints would be pruned
+// in favour of the new run's lower step numbers; with overwrite, that
+// run's checkpoints, logs and TensorBoard events are deleted first. Other
+// files (a pretraining run's tokenizer, a user's notes) are left alone.
+func Prepare(out string, overwrite bool) error {
+	var found []string
+	for _, name := range []string{"metrics.jsonl", "checkpoints"} {
+		if _, err := os.Stat(filepath.Join(out, name)); err == nil {
+			found = append(found, name)
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	if !overwrite {
+		return fmt.Errorf("%s already holds a run (%s): continue it with --resume, or start over with --overwrite (deletes its checkpoints and logs)",
+			out, strings.Join(found, ", "))
+	}
+	events, _ := filepath.Glob(filepath.Join(out, "events.out.tfevents.*"))
+	for _, p := range append([]string{filepath.Join(out, "checkpoints"), filepath.Join(out, "metrics.jsonl"), filepath.Join(out, "samples.jsonl")}, events...) {
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("--overwrite: %w", err)
+		}
 	}
 	return nil
 }

@@ -170,7 +170,7 @@ func (u *Update) Model() *model.Model { return u.t.Model }
 func (u *Update) Update(n int, loss func(tp *autograd.Tape, i int) error) (float64, error) {
 	t := u.t
 	for i := 0; i < n; i++ {
-		tp := autograd.NewTape(t.Model.Dev)
+		tp := t.Model.NewTape()
 		if err := loss(tp, i); err != nil {
 			tp.Reset()
 			t.Opt.ZeroGrad()

@@ -297,3 +297,48 @@ func TestResumeRefusesAnotherSeed(t *testing.T) {
 		t.Fatalf("resume with another seed: %v", err)
 	}
 }
+
+// Starting a run in a directory that holds one is refused unless asked to
+// overwrite it, which removes its checkpoints and logs.
+func TestPrepareRefusesAnExistingRun(t *testing.T) {
+	out := t.TempDir()
+	if err := Prepare(out, false); err != nil {
+		t.Fatalf("empty directory: %v", err)
+	}
+	if err := newTrainer(t, cpu.New(), out, 2, &fixedLM{rows: table, per: 2, micro: 1}).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	err := Prepare(out, false)
+	if err == nil || !strings.Contains(err.Error(), "--resume") || !strings.Contains(err.Error(), "--overwrite") {
+		t.Fatalf("existing run: %v", err)
+	}
+	if len(Checkpoints(out)) == 0 {
+		t.Fatal("a refused start must not touch the run")
+	}
+	if err := Prepare(out, true); err != nil {
+		t.Fatal(err)
+	}
+	if len(Checkpoints(out)) != 0 {
+		t.Fatal("--overwrite left checkpoints")
+	}
+	if _, err := os.Stat(filepath.Join(out, "metrics.jsonl")); !os.IsNotExist(err) {
+		t.Fatal("--overwrite left metrics.jsonl")
+	}
+	if err := Prepare(out, false); err != nil {
+		t.Fatalf("after --overwrite: %v", err)
+	}
+}
+
+// A 16-bit model is checkpointed in its own dtype, not widened to F32
+// (its fp32 master copy is in the optimizer state); F32 stays F32 and the
+// F64 of gradient checks is written as F32, which safetensors readers
+// expect of a model.
+func TestCheckpointDType(t *testing.T) {
+	for _, c := range []struct{ in, want tensor.DType }{
+		{tensor.F32, tensor.F32}, {tensor.BF16, tensor.BF16}, {tensor.F16, tensor.F16}, {tensor.F64, tensor.F32},
+	} {
+		if got := checkpointDType(c.in); got != c.want {
+			t.Errorf("%v model saved as %v, want %v", c.in, got, c.want)
+		}
+	}
+}

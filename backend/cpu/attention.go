@@ -31,6 +31,20 @@ func (*Backend) Attention(out, lse, q, k, v, mask *tensor.Tensor, scale float32)
 	attentionF32(f32(out), f32(lse), f32(q), f32(k), f32(v), i32(mask), b, t, hq, hkv, d, scale)
 }
 
+// hidden reports whether the mask ms (B,T) hides key j from query i of the
+// batch row starting at off. Mask values are segment ids: 0 is padding,
+// never seen; a query sees only keys of its own segment, so several
+// samples packed into one row do not attend to each other. A 0/1 padding
+// mask is the one-segment case. (A padding query, ms[i] = 0, sees every
+// real key, as before segments existed; its output is never used.)
+func hidden(ms []int32, off, i, j int) bool {
+	if ms == nil {
+		return false
+	}
+	k := ms[off+j]
+	return k == 0 || (ms[off+i] != 0 && k != ms[off+i])
+}
+
 func attention[T float](os, ls, qs, ks, vs []T, ms []int32, b, t, hq, hkv, d int, scale T) {
 	group := hq / hkv
 	parallel(b*hkv, 1, func(lo, hi int) {
@@ -44,7 +58,7 @@ func attention[T float](os, ls, qs, ks, vs []T, ms []int32, b, t, hq, hkv, d int
 					orow := os[((bi*t+i)*hq+h)*d:][:d]
 					mx := T(math.Inf(-1))
 					for j := 0; j <= i; j++ {
-						if ms != nil && ms[bi*t+j] == 0 {
+						if hidden(ms, bi*t, i, j) {
 							continue
 						}
 						krow := ks[((bi*t+j)*hkv+kh)*d:][:d]
@@ -65,7 +79,7 @@ func attention[T float](os, ls, qs, ks, vs []T, ms []int32, b, t, hq, hkv, d int
 					}
 					var sum T
 					for j := 0; j <= i; j++ {
-						if ms != nil && ms[bi*t+j] == 0 {
+						if hidden(ms, bi*t, i, j) {
 							continue
 						}
 						p := T(math.Exp(float64(scores[j] - mx)))
@@ -122,7 +136,7 @@ func attentionBackward[T float](dqs, dks, dvs, dos, os, ls, qs, ks, vs []T, ms [
 						delta += dorow[x] * orow[x]
 					}
 					for j := 0; j <= i; j++ {
-						if ms != nil && ms[bi*t+j] == 0 {
+						if hidden(ms, bi*t, i, j) {
 							continue
 						}
 						koff := ((bi*t+j)*hkv + kh) * d

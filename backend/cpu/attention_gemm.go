@@ -37,15 +37,16 @@ func getScores(n int) *[]float32 {
 	return &s
 }
 
-// maskScores sets to −Inf the scores of keys that the padding mask
-// ms[off:] hides (ms nil: none), so that exp turns them into 0.
-func maskScores(row []float32, ms []int32, off int) {
+// maskScores sets to −Inf the scores of query i's keys that the mask
+// ms[off:] hides (ms nil: none; see hidden), so that exp turns them into 0.
+func maskScores(row []float32, ms []int32, off, i int) {
 	if ms == nil {
 		return
 	}
 	negInf := float32(math.Inf(-1))
+	qs := ms[off+i]
 	for j, m := range ms[off : off+len(row)] {
-		if m == 0 {
+		if m == 0 || (qs != 0 && m != qs) {
 			row[j] = negInf
 		}
 	}
@@ -60,7 +61,7 @@ func softmaxRows(s []float32, ld, i0, i1, t int, ms []int32, bi int, lse []float
 	for i := i0; i < i1; i++ {
 		row := s[(i-i0)*ld:][:i1]
 		vis := row[:i+1]
-		maskScores(vis, ms, bi*t)
+		maskScores(vis, ms, bi*t, i)
 		mx := maxF32(vis)
 		if mx == negInf { // no visible key
 			clear(row)
@@ -128,7 +129,7 @@ func attentionBackwardF32(dqs, dks, dvs, dos, os, ls, qs, ks, vs []float32, ms [
 							clear(row)
 							continue
 						}
-						maskScores(row[:i+1], ms, bi*t)
+						maskScores(row[:i+1], ms, bi*t, i)
 						expSubSum(row[:i+1], row[:i+1], l)
 						clear(row[i+1:])
 					}

@@ -29,6 +29,9 @@ var _ tensor.Backend = (*Backend)(nil)
 
 func (*Backend) Name() string { return "cpu" }
 
+// ComputeDType is F32: the CPU kernels compute in float32.
+func (*Backend) ComputeDType() tensor.DType { return tensor.F32 }
+
 // f32 returns the float32 storage of t, panicking on other dtypes: kernels
 // compute in float32 on the CPU.
 func f32(t *tensor.Tensor) []float32 {

@@ -32,21 +32,12 @@ func TestExpf(t *testing.T) {
 }
 
 // The float32 GEMM-based attention must agree with the float64 reference
-// kernel (itself gradient-checked in autograd) on GQA with left padding.
+// kernel (itself gradient-checked in autograd) on GQA with left padding,
+// and with packed rows whose mask holds segment ids.
 func TestAttentionF32MatchesF64(t *testing.T) {
-	be := New()
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, c := range []struct{ b, t, hq, hkv, d int }{{2, 7, 4, 2, 8}, {1, 33, 2, 1, 16}, {3, 5, 3, 3, 4}, {2, 2*attnBlock + 22, 4, 2, 8}} {
 		t.Run(fmt.Sprint(c), func(t *testing.T) {
-			nq, nk := c.b*c.t*c.hq*c.d, c.b*c.t*c.hkv*c.d
-			rnd := func(n int) []float32 {
-				v := make([]float32, n)
-				for i := range v {
-					v[i] = float32(rng.NormFloat64())
-				}
-				return v
-			}
-			q, k, v, dout := rnd(nq), rnd(nk), rnd(nk), rnd(nq)
 			mask := make([]int32, c.b*c.t)
 			for bi := 0; bi < c.b; bi++ {
 				for j := 0; j < c.t; j++ {
@@ -55,26 +46,56 @@ func TestAttentionF32MatchesF64(t *testing.T) {
 					}
 				}
 			}
-			run := func(dt tensor.DType) [][]float32 {
-				up := func(x []float32, shape ...int) *tensor.Tensor { return be.Upload(x, dt, shape...) }
-				qt, kt, vt := up(q, c.b, c.t, c.hq, c.d), up(k, c.b, c.t, c.hkv, c.d), up(v, c.b, c.t, c.hkv, c.d)
-				mt := be.UploadInt32(mask, c.b, c.t)
-				out, lse := be.New(dt, c.b, c.t, c.hq, c.d), be.New(dt, c.b, c.hq, c.t)
-				scale := float32(1 / math.Sqrt(float64(c.d)))
-				be.Attention(out, lse, qt, kt, vt, mt, scale)
-				dq, dk, dv := be.New(dt, qt.Shape...), be.New(dt, kt.Shape...), be.New(dt, vt.Shape...)
-				be.AttentionBackward(dq, dk, dv, up(dout, qt.Shape...), out, lse, qt, kt, vt, mt, scale)
-				return [][]float32{be.Download(out), be.Download(dq), be.Download(dk), be.Download(dv)}
-			}
-			got, want := run(tensor.F32), run(tensor.F64)
-			for n, name := range []string{"out", "dq", "dk", "dv"} {
-				for i := range got[n] {
-					if d := math.Abs(float64(got[n][i] - want[n][i])); d > 2e-5*math.Max(1, math.Abs(float64(want[n][i]))) {
-						t.Fatalf("%s[%d]: f32 %v, f64 %v", name, i, got[n][i], want[n][i])
+			checkAttention(t, rng, c.b, c.t, c.hq, c.hkv, c.d, mask)
+			// Packed rows: samples of 1..7 tokens, each its own segment,
+			// and one padding token at the end.
+			for bi := 0; bi < c.b; bi++ {
+				seg, left := int32(1), 1+rng.IntN(7)
+				for j := 0; j < c.t; j++ {
+					if left == 0 {
+						seg, left = seg+1, 1+rng.IntN(7)
 					}
+					mask[bi*c.t+j] = seg
+					left--
 				}
+				mask[bi*c.t+c.t-1] = 0
 			}
+			checkAttention(t, rng, c.b, c.t, c.hq, c.hkv, c.d, mask)
 		})
+	}
+}
+
+// checkAttention compares the float32 attention kernels, forward and
+// backward, with the float64 reference on random inputs under mask.
+func checkAttention(t *testing.T, rng *rand.Rand, b, tt, hq, hkv, d int, mask []int32) {
+	t.Helper()
+	be := New()
+	rnd := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		return v
+	}
+	q, k, v, dout := rnd(b*tt*hq*d), rnd(b*tt*hkv*d), rnd(b*tt*hkv*d), rnd(b*tt*hq*d)
+	run := func(dt tensor.DType) [][]float32 {
+		up := func(x []float32, shape ...int) *tensor.Tensor { return be.Upload(x, dt, shape...) }
+		qt, kt, vt := up(q, b, tt, hq, d), up(k, b, tt, hkv, d), up(v, b, tt, hkv, d)
+		mt := be.UploadInt32(mask, b, tt)
+		out, lse := be.New(dt, b, tt, hq, d), be.New(dt, b, hq, tt)
+		scale := float32(1 / math.Sqrt(float64(d)))
+		be.Attention(out, lse, qt, kt, vt, mt, scale)
+		dq, dk, dv := be.New(dt, qt.Shape...), be.New(dt, kt.Shape...), be.New(dt, vt.Shape...)
+		be.AttentionBackward(dq, dk, dv, up(dout, qt.Shape...), out, lse, qt, kt, vt, mt, scale)
+		return [][]float32{be.Download(out), be.Download(dq), be.Download(dk), be.Download(dv)}
+	}
+	got, want := run(tensor.F32), run(tensor.F64)
+	for n, name := range []string{"out", "dq", "dk", "dv"} {
+		for i := range got[n] {
+			if e := math.Abs(float64(got[n][i] - want[n][i])); e > 2e-5*math.Max(1, math.Abs(float64(want[n][i]))) {
+				t.Fatalf("%s[%d]: f32 %v, f64 %v (mask %v)", name, i, got[n][i], want[n][i], mask)
+			}
+		}
 	}
 }
 

@@ -141,6 +141,9 @@ func (b *Backend) setIndexChecks(on bool) {
 // Name is "cuda:N".
 func (b *Backend) Name() string { return b.name }
 
+// ComputeDType is BF16: the kernels read and write bf16 (accumulating in f32).
+func (b *Backend) ComputeDType() tensor.DType { return tensor.BF16 }
+
 // ---- storage -----------------------------------------------------------------
 
 // buffer is the Buf of a tensor on this backend. Reshape shares the

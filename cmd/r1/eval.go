@@ -11,6 +11,7 @@ import (
 
 	"github.com/r1go/r1/assets"
 	"github.com/r1go/r1/chat"
+	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/eval"
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/sample"
@@ -35,25 +36,11 @@ func init() {
 	})
 }
 
-// findDataDir returns the shared data folder: $R1_DATA, else ../shared/data
-// or shared/data from the working directory.
-func findDataDir() string {
-	if d := os.Getenv("R1_DATA"); d != "" {
-		return d
-	}
-	for _, d := range []string{filepath.Join("..", "shared", "data"), filepath.Join("shared", "data")} {
-		if st, err := os.Stat(d); err == nil && st.IsDir() {
-			return d
-		}
-	}
-	return ""
-}
-
 func runEval(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("eval", "[--model DIR] [--bench gsm8k,math500,...|FILE.jsonl] [-k 16] [--out DIR]", stderr)
 	modelDir := fs.String("model", "", "model directory (config.json, model.safetensors, tokenizer.json); default: the built-in tiny base model")
 	tokPath := fs.String("tokenizer", "", "tokenizer.json or directory holding it (default: the model directory)")
-	benches := fs.String("bench", "gsm8k,math500,aime24,amc23", "comma-separated benchmarks: "+strings.Join(eval.Builtins(), ", ")+
+	benches := fs.String("bench", "gsm8k,math500,aime24,amc23", "comma-separated benchmarks (their test split): "+strings.Join(data.Builtins(), ", ")+
 		", or paths to JSONL files with problem and answer fields")
 	k := fs.Int("k", 16, "samples per problem used by pass@k and cons@k")
 	samples := fs.Int("samples", 0, "samples generated per problem (≥ k; 0 means k); more samples give a lower-variance pass@k estimate")
@@ -99,19 +86,19 @@ func runEval(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		*tokPath = *modelDir
 	}
 	if *dataDir == "" {
-		*dataDir = findDataDir()
+		*dataDir = data.FindDir()
 	}
 
-	var list []*eval.Benchmark
+	var list []*data.Dataset
 	seen := map[string]bool{}
 	for _, spec := range strings.Split(*benches, ",") {
 		spec = strings.TrimSpace(spec)
 		if spec == "" {
 			continue
 		}
-		b, err := eval.Load(spec, *dataDir, *limit)
+		b, err := data.Open(spec, data.SplitTest, data.Options{Dir: *dataDir, Limit: *limit})
 		if err != nil {
-			return fmt.Errorf("--bench: %w", err)
+			return fmt.Errorf("--bench %s: %w", spec, err)
 		}
 		if seen[b.Name] {
 			return fmt.Errorf("--bench: benchmark %s listed twice", b.Name)

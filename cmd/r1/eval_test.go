@@ -138,7 +138,7 @@ func TestEvalFlagErrors(t *testing.T) {
 	}{
 		{[]string{"--model", modelDir, "-k", "0"}, "-k 0"},
 		{[]string{"--model", modelDir, "-k", "4", "--samples", "2"}, "samples ≥ k"},
-		{[]string{"--model", modelDir, "--bench", "nosuch"}, "unknown benchmark"},
+		{[]string{"--model", modelDir, "--bench", "nosuch"}, `unknown dataset "nosuch"`},
 		{[]string{"--model", modelDir, "--bench", "gsm8k", "--data", t.TempDir()}, "gsm8k"},
 		{[]string{"--model", modelDir, "--bench", "/no/such.jsonl"}, "no such file"},
 		{[]string{"--model", filepath.Join(modelDir, "missing"), "--bench", "/dev/null/x.jsonl"}, "--bench"},

@@ -10,6 +10,7 @@ import (
 	"github.com/r1go/r1/configs"
 	"github.com/r1go/r1/grpo"
 	_ "github.com/r1go/r1/reward/all"
+	"github.com/r1go/r1/train"
 )
 
 // setFlags collects repeated --set key=value overrides.
@@ -32,12 +33,17 @@ func runGRPO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	var sets setFlags
 	fs.Var(&sets, "set", "override a config key, e.g. --set sampling.temperature=0.8 (repeatable; dotted YAML keys)")
 	resume := fs.Bool("resume", false, "continue from the newest checkpoint in the run directory")
+	overwrite := fs.Bool("overwrite", false, "start over in a run directory that holds a run (deletes its checkpoints and logs)")
 	printConfig := fs.Bool("print-config", false, "print the resolved config as YAML and exit")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg := grpo.Default()
 	if err := configs.Load(*config, sets, &cfg); err != nil {
+		return err
+	}
+	var err error
+	if cfg.Model, err = resolveModel(cfg.Model); err != nil {
 		return err
 	}
 	if *printConfig {
@@ -48,12 +54,12 @@ func runGRPO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		_, err = stdout.Write(y)
 		return err
 	}
-	return trainGRPO(ctx, cfg, *resume, stdout)
+	return trainGRPO(ctx, cfg, *resume, *overwrite, stdout)
 }
 
 // trainGRPO builds the trainer, resumes when asked, and runs it.
-func trainGRPO(ctx context.Context, cfg grpo.Config, resume bool, stdout io.Writer) error {
-	tr, _, err := openTrainer(cfg, resume, stdout)
+func trainGRPO(ctx context.Context, cfg grpo.Config, resume, overwrite bool, stdout io.Writer) error {
+	tr, _, err := openTrainer(cfg, resume, overwrite, stdout)
 	if err != nil {
 		return err
 	}
@@ -67,10 +73,32 @@ func trainGRPO(ctx context.Context, cfg grpo.Config, resume bool, stdout io.Writ
 	return nil
 }
 
+// builtinTiny names the built-in tiny base model in a config's model key.
+const builtinTiny = "builtin:tiny"
+
+// resolveModel turns a config's model reference into a directory:
+// "builtin:tiny" is the model carried in the binary, anything else a path.
+func resolveModel(ref string) (string, error) {
+	if ref != builtinTiny {
+		return ref, nil
+	}
+	dir := defaultModelDir()
+	if dir == "" {
+		return "", fmt.Errorf("model: %s: the built-in model could not be unpacked into the user cache directory", ref)
+	}
+	return dir, nil
+}
+
 // openTrainer builds the GRPO trainer of cfg on its device and, when resume
 // is set, restores the newest checkpoint in cfg.Out; resumed reports
-// whether there was one.
-func openTrainer(cfg grpo.Config, resume bool, stdout io.Writer) (tr *grpo.Trainer, resumed bool, err error) {
+// whether there was one. A new run refuses a directory that holds one
+// unless overwrite is set.
+func openTrainer(cfg grpo.Config, resume, overwrite bool, stdout io.Writer) (tr *grpo.Trainer, resumed bool, err error) {
+	if !resume {
+		if err := train.Prepare(cfg.Out, overwrite); err != nil {
+			return nil, false, err
+		}
+	}
 	dev, err := openDevice(cfg.Device)
 	if err != nil {
 		return nil, false, err

@@ -48,6 +48,7 @@ func runPretrain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	logEvery := fs.Int("log-every", 10, "progress line every N steps")
 	evalN := fs.Int("eval", 0, "after training, sample R1-Zero completions for N held-out problems per task and print format rate and accuracy")
 	evalSamples := fs.Int("eval-samples", 4, "samples per held-out problem for --eval")
+	overwrite := fs.Bool("overwrite", false, "start over in an --out that holds a run (deletes its checkpoints and logs)")
 	keep := fs.Int("keep-checkpoints", 1, "checkpoints kept in DIR/checkpoints (the newest N; 0 = all)")
 	resume := fs.Bool("resume", false, "continue from the newest checkpoint in --out (same flags as the first run)")
 	device := fs.String("device", "cpu", "compute device: cpu, cuda or auto")
@@ -72,7 +73,7 @@ func runPretrain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	if err != nil {
 		return err
 	}
-	res, err := pretrain.Run(ctx, o, pretrain.Options{Out: *out, Resume: *resume, SaveEvery: *saveEvery, KeepLast: *keep,
+	res, err := pretrain.Run(ctx, o, pretrain.Options{Out: *out, Resume: *resume, Overwrite: *overwrite, SaveEvery: *saveEvery, KeepLast: *keep,
 		LogEvery: *logEvery, Progress: stdout, Log: stderr}, dev)
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

@@ -12,15 +12,26 @@ import (
 	"github.com/r1go/r1/chat"
 	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/model"
+	"github.com/r1go/r1/reward"
 	"github.com/r1go/r1/sample"
 	"github.com/r1go/r1/tokenizer"
 )
 
 // evalBase samples R1-Zero completions for held-out problems and prints,
-// per task, the fraction in <think>/<answer> format, the accuracy and the
-// mean completion length; samples go to base_samples.jsonl.
+// per task, the fraction in <think>/<answer> format (the strict "format"
+// reward), the accuracy (each problem's judge from package data, as r1
+// zero and r1 eval decide it) and the mean completion length; samples go
+// to base_samples.jsonl.
 func evalBase(ctx context.Context, stdout io.Writer, m *model.Model, tok *tokenizer.Tokenizer, out string, n, k int, seed uint64) error {
 	eng := &sample.Engine{Model: m, Decode: func(ids []int32) string { return tok.Decode(ids, true) }}
+	judges, err := data.NewJudges([]data.Task{data.TaskMath, data.TaskCountdown}, nil)
+	if err != nil {
+		return err
+	}
+	formatReward, err := reward.New("format", nil)
+	if err != nil {
+		return err
+	}
 	type rec struct {
 		Kind       data.Kind `json:"kind"`
 		Problem    string    `json:"problem"`
@@ -35,8 +46,14 @@ func evalBase(ctx context.Context, stdout io.Writer, m *model.Model, tok *tokeni
 			return err
 		}
 		reqs := make([]sample.Request, len(ps))
+		exs := make([]data.Example, len(ps))
+		prompts := make([]string, len(ps))
 		for i, p := range ps {
-			reqs[i].Prompt = tok.Encode(chat.R1Zero(p.Problem), false)
+			exs[i] = p.Example()
+			if prompts[i], err = chat.Prompt("r1-zero", exs[i].Input, nil); err != nil {
+				return err
+			}
+			reqs[i].Prompt = tok.Encode(prompts[i], false)
 			reqs[i].N = k
 		}
 		samples, err := eng.Generate(ctx, reqs, sample.Params{Temperature: 1, TopP: 1, MaxNewTokens: 200,
@@ -48,7 +65,11 @@ func evalBase(ctx context.Context, stdout io.Writer, m *model.Model, tok *tokeni
 		var byLevel [data.MaxDifficulty + 1][2]int // samples, correct
 		for _, s := range samples {
 			p := ps[s.Request]
-			f, c := data.Grade(p, s.Text)
+			at := data.Attempt{Prompt: prompts[s.Request], Completion: s.Text, Truncated: s.FinishReason == "length", Tokens: len(s.Tokens)}
+			c := judges.Check(ctx, exs[s.Request], at).Correct
+			fs, err := formatReward.Score(ctx, reward.Sample{Prompt: at.Prompt, Completion: at.Completion, Truncated: at.Truncated,
+				Tokens: at.Tokens})
+			f := err == nil && fs.Value >= 1
 			nf += b2i(f)
 			nc += b2i(c)
 			length += len(s.Tokens)

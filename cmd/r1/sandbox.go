@@ -38,7 +38,8 @@ func runSandbox(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	d := sandbox.DefaultLimits
 	wall := fs.Duration("wall", d.Wall, "wall-clock limit")
 	cpu := fs.Duration("cpu", d.CPU, "CPU-time limit (whole seconds)")
-	memMB := fs.Int64("memory-mb", d.MemoryBytes>>20, "address-space limit per process, MiB")
+	memMB := fs.Int64("memory-mb", d.MemoryBytes>>20, "memory limit, MiB: the total of all the sandbox's processes where a memory cgroup can be made "+
+		"(cgroup v2 delegated to r1, or a writable v1 memory hierarchy), else each process's address space, so the total is at most -procs × this")
 	procs := fs.Int("procs", d.Procs, "process limit")
 	outBytes := fs.Int64("output-bytes", d.OutputBytes, "limit on stdout and on stderr, bytes; the sandbox is killed past it")
 	fileBytes := fs.Int64("file-bytes", d.FileBytes, "limit on file size and on the private temp dir, bytes")
@@ -130,7 +131,7 @@ func runSandbox(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(map[string]any{
 			"mode": res.Mode.String(), "exit_code": res.ExitCode, "timed_out": res.TimedOut, "oom": res.OOM,
-			"output_truncated": res.OutputTruncated, "wall_ms": ms(res.Wall),
+			"output_truncated": res.OutputTruncated, "cgroup_memory": res.CgroupMemory, "wall_ms": ms(res.Wall),
 			"stdout": string(res.Stdout), "stderr": string(res.Stderr),
 		}); err != nil {
 			return err
@@ -158,7 +159,9 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // resolveSandboxCommand turns the command's name into an absolute path that
 // exists inside the sandbox: a python name resolves to the real interpreter
 // (shims followed) with the prefixes it needs; anything else is looked up in
-// PATH and its directory bound when it is outside the system directories.
+// PATH and, when it is outside /usr, the command's own file is bound (its
+// directory may be /tmp or a home directory, which the sandbox must not see;
+// --bind shows more).
 func resolveSandboxCommand(ctx context.Context, args []string) ([]string, []string, error) {
 	out := append([]string(nil), args...)
 	name := args[0]
@@ -184,5 +187,5 @@ func resolveSandboxCommand(ctx context.Context, args []string) ([]string, []stri
 	if strings.HasPrefix(p, "/usr/") {
 		return out, nil, nil
 	}
-	return out, []string{filepath.Dir(p)}, nil
+	return out, []string{p}, nil
 }

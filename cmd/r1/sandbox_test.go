@@ -80,3 +80,38 @@ func TestSandboxCommandUsage(t *testing.T) {
 		t.Fatalf("no command: got %v", err)
 	}
 }
+
+// TestSandboxCommandBindsOnlyItsFile: a command outside /usr is shown by
+// itself, not with its directory (a command in /tmp used to expose all of
+// the host's /tmp).
+func TestSandboxCommandBindsOnlyItsFile(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret.txt")
+	if err := os.WriteFile(secret, []byte("host secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prog := filepath.Join(dir, "prog")
+	script := "#!/bin/sh\ncat " + secret + " 2>/dev/null && echo LEAKED\nls " + dir + "\necho ran\n"
+	if err := os.WriteFile(prog, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	modes := []string{"namespaces"}
+	if sandbox.BwrapPath() != "" {
+		modes = append(modes, "bwrap")
+	}
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
+			m, _ := sandbox.ParseMode(mode)
+			if _, err := (&sandbox.Runner{Mode: m}).Run(context.Background(), sandbox.Spec{Cmd: []string{prog}, Binds: []string{prog}}); err != nil {
+				t.Skipf("the %s sandbox cannot run here: %v", mode, err)
+			}
+			var out, errb bytes.Buffer
+			if err := runSandbox(context.Background(), []string{"-mode", mode, "--", prog}, nil, &out, &errb); err != nil {
+				t.Fatalf("error %v; stderr %q", err, errb.String())
+			}
+			if got := out.String(); got != "prog\nran\n" {
+				t.Fatalf("stdout %q, want only the command itself visible (\"prog\\nran\\n\")", got)
+			}
+		})
+	}
+}

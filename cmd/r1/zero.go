@@ -8,15 +8,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/r1go/r1/configs"
-	"github.com/r1go/r1/internal/atomicfile"
-
 	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/grpo"
+	"github.com/r1go/r1/internal/atomicfile"
 )
 
 func init() {
@@ -25,74 +23,6 @@ func init() {
 		summary: "R1-Zero: pure RL (GRPO + rule rewards) from a base model, with before/after evaluation on held-out problems",
 		run:     runZero,
 	})
-	grpo.SyntheticSource = syntheticRows
-}
-
-// syntheticRows serves "synthetic[:arithmetic|countdown|mixed[:DIFFICULTY]]":
-// training rows from the training part of the problem space, evaluation
-// rows ("test") from the held-out part that pretraining never saw;
-// difficulty 1..3 (default: mixed).
-func syntheticRows(name, split string, n int) ([]grpo.Row, error) {
-	kinds := []data.Kind{data.Arithmetic}
-	difficulty := 0
-	if i := strings.LastIndex(name, ":"); i > 0 && strings.Count(name, ":") == 2 {
-		d, err := strconv.Atoi(name[i+1:])
-		if err != nil || d < data.MinDifficulty || d > data.MaxDifficulty {
-			return nil, fmt.Errorf("data.dataset %s: difficulty must be %d..%d", name, data.MinDifficulty, data.MaxDifficulty)
-		}
-		difficulty, name = d, name[:i]
-	}
-	if k, ok := strings.CutPrefix(name, "synthetic:"); ok {
-		switch k {
-		case "mixed":
-			kinds = data.Kinds
-		default:
-			kind, err := data.ParseKind(k)
-			if err != nil {
-				return nil, fmt.Errorf("data.dataset %s: %w", name, err)
-			}
-			kinds = []data.Kind{kind}
-		}
-	}
-	var rows []grpo.Row
-	for i, kind := range kinds {
-		m := n / len(kinds)
-		if i == 0 {
-			m += n % len(kinds)
-		}
-		var ps []data.Problem
-		var err error
-		// Small problem spaces (difficulty 1) hold fewer distinct problems
-		// than asked for: take what exists (the request halves until it fits).
-		for {
-			if split == "test" {
-				ps, err = data.SyntheticProblemsAt(kind, m, 7, difficulty)
-			} else {
-				ps, err = data.TrainProblems(kind, m, 1, difficulty)
-			}
-			if err == nil || m <= 1 || !strings.Contains(err.Error(), "distinct problems exist") {
-				break
-			}
-			m /= 2
-		}
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range ps {
-			r := grpo.Row{Fields: map[string]any{"answer": p.Answer}}
-			r.Input.Question = p.Problem
-			if p.Kind == data.Countdown {
-				nums := make([]any, len(p.Nums))
-				for j, v := range p.Nums {
-					nums[j] = float64(v)
-				}
-				r.Fields["nums"], r.Fields["target"] = nums, float64(p.Target)
-				r.Input.Numbers, r.Input.Target = p.Nums, p.Target
-			}
-			rows = append(rows, r)
-		}
-	}
-	return rows, nil
 }
 
 // zeroElapsed is zero_elapsed.json: wall time of the interrupted
@@ -127,6 +57,7 @@ func runZero(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	var sets setFlags
 	fs.Var(&sets, "set", "override a config key, e.g. --set loss.beta=0.001 (repeatable)")
 	resume := fs.Bool("resume", false, "continue the run in --out from its newest checkpoint")
+	overwrite := fs.Bool("overwrite", false, "start over in an --out that holds a run (deletes its checkpoints and logs)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -145,7 +76,7 @@ func runZero(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		pre = append(pre, "data.dataset="+*dataset)
 		switch {
 		case *dataset == "countdown" || *dataset == "synthetic:countdown":
-			pre = append(pre, "reward.rewards=[{name: countdown}, {name: format, weight: 0.5}]", "accuracy_reward=countdown")
+			pre = append(pre, "reward.rewards=[{name: countdown}, {name: format, weight: 0.5}]")
 			if *dataset == "countdown" {
 				pre = append(pre, "data.split=train")
 			}
@@ -155,7 +86,7 @@ func runZero(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			pre = append(pre, "data.split=test")
 		}
 		if !strings.HasPrefix(*dataset, "synthetic") {
-			pre = append(pre, "data.data_dir="+findDataDir())
+			pre = append(pre, "data.data_dir="+data.FindDir())
 		}
 	}
 	if *steps > 0 {
@@ -165,16 +96,16 @@ func runZero(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := configs.Load(src, append(pre, sets...), &cfg); err != nil {
 		return err
 	}
-	tr, resumed, err := openTrainer(cfg, *resume, stdout)
+	tr, resumed, err := openTrainer(cfg, *resume, *overwrite, stdout)
 	if err != nil {
 		return err
 	}
+	// Held-out problems: the test split (synthetic: the part of the problem
+	// space pretraining never saw). Evaluation-only sets and user files
+	// have only the one set of problems that training draws from too.
 	evalCfg := cfg.Data
 	evalCfg.Limit = *evalN
-	evalCfg.Split = "test"
-	if cfg.Data.Dataset == "math500" || strings.HasSuffix(cfg.Data.Dataset, ".jsonl") {
-		evalCfg.Split = cfg.Data.Split
-	}
+	evalCfg.Split = data.SplitTest
 	evalRows, err := grpo.LoadRows(evalCfg)
 	if err != nil {
 		return fmt.Errorf("held-out problems: %w", err)

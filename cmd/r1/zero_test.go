@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/r1go/r1/configs"
+	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/grpo"
 	"github.com/r1go/r1/internal/testmodel"
 )
@@ -20,7 +21,7 @@ func TestZeroMechanics(t *testing.T) {
 			t.Setenv("R1_DATA", d)
 		}
 	}
-	dataDir := findDataDir()
+	dataDir := data.FindDir()
 	dir := t.TempDir()
 	md := filepath.Join(dir, "m")
 	if _, err := testmodel.Write(md, "qwen2", 4); err != nil {

@@ -3,11 +3,23 @@
 // is the fraction of tests that pass.
 //
 // A HumanEval row (Fields "prompt", "test", "entry_point") runs prompt +
-// completion, then each statement of check(candidate) that asserts on the
+// completion, and each statement of check(candidate) that asserts on the
 // candidate counts as one test. An MBPP row (Fields "test_list", optional
-// "test_setup_code") runs the completion, then the setup code, then each
-// assert of test_list. All tests of one sample run in one sandboxed Python
-// process (harness.py), each with its own time limit.
+// "test_setup_code", "code") runs the completion, then the setup code, and
+// each assert of test_list is one test. Every test has its own time limit.
+//
+// The policy being trained is rewarded for whatever scores, so the verdict
+// is computed where the candidate cannot reach it. Two sandboxes run per
+// sample, joined only by two pipes: worker.py loads the candidate's program
+// and answers calls; judge.py runs the dataset's test code (never the
+// candidate's), with each call of the function under test sent to the
+// worker as plain-data arguments and each answer rebuilt as exact builtin
+// values before the test's own comparison runs on it. The worker never sees
+// the test source or an expected value, so it can neither report a pass
+// (it reports no verdict), nor patch the comparison (its __eq__, builtins,
+// frames and garbage collector are its own), nor exit its way to one.
+// judge.py's doc says which tests cannot be judged this way (none of
+// HumanEval's or MBPP's with the reference solutions): they count as failed.
 package code
 
 import (
@@ -20,6 +32,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -28,8 +41,13 @@ import (
 	"github.com/r1go/r1/sandbox"
 )
 
-//go:embed harness.py
-var harness []byte
+// judgePy runs the tests (trusted); workerPy runs the candidate.
+var (
+	//go:embed judge.py
+	judgePy []byte
+	//go:embed worker.py
+	workerPy []byte
+)
 
 func init() {
 	reward.Register("code", func(params map[string]any) (reward.Func, error) {
@@ -43,7 +61,8 @@ type Reward struct {
 	Mode sandbox.Mode
 	// Python is the interpreter name or path looked up on the host.
 	Python string
-	// Limits bound the whole run of one sample.
+	// Limits bound each of the sample's two sandboxes (the worker running
+	// the candidate, and the judge).
 	Limits sandbox.Limits
 	// PerTest is the time limit of each test.
 	PerTest time.Duration
@@ -54,23 +73,26 @@ const (
 	DefaultPython  = "python3"
 	DefaultPerTest = 3 * time.Second
 	DefaultWall    = 20 * time.Second
-	// DefaultProcs counts the harness too: room for a little subprocess
-	// use, not for a fork bomb.
+	// DefaultProcs counts the worker's interpreter too: room for a little
+	// subprocess use, not for a fork bomb.
 	DefaultProcs    = 4
 	DefaultMemoryMB = 512
 )
 
 // New builds the reward from config parameters: "sandbox" (auto, bwrap or
 // namespaces), "python" (interpreter, default python3), "timeout_s" (wall and
-// CPU limit per sample), "per_test_timeout_s", "memory_mb" (address space per
-// process), "procs" (process limit).
+// CPU limit per sample), "per_test_timeout_s", "memory_mb" (memory of the
+// candidate's sandbox: the total of its processes where the machine gives a
+// memory cgroup, else each process's address space, so at most procs ×
+// memory_mb; the judge's sandbox has the same limits), "procs" (process
+// limit).
 func New(params map[string]any) (*Reward, error) {
 	p := reward.NewParams(params)
 	r := &Reward{
 		Python:  DefaultPython,
 		PerTest: DefaultPerTest,
-		// RLIMIT_AS is per process, so a sample may hold up to
-		// procs × memory: both stay small by default.
+		// Without a memory cgroup, memory is bounded per process, so a
+		// sample may hold up to procs × memory: both stay small by default.
 		Limits: sandbox.Limits{Wall: DefaultWall, CPU: DefaultWall, OutputBytes: 256 << 10, Procs: DefaultProcs},
 	}
 	mode, err := p.String("sandbox", "auto")
@@ -133,15 +155,38 @@ func (r *Reward) TimeLimit() time.Duration { return r.Limits.Wall + 5*time.Secon
 
 var _ reward.TimeLimiter = (*Reward)(nil)
 
-// job is what harness.py reads from stdin.
+// job is one sample's work: Program goes to the worker, the rest to the
+// judge (Setup to both: the worker runs it, the judge only reads which names
+// it defines).
 type job struct {
+	Program    string
+	Setup      string
+	Tests      []string
+	Check      string
+	EntryPoint string
+	Prompt     string
+	// Reference is the row's reference solution (MBPP "code"), read by the
+	// judge to tell which builtin names the tests mean as the candidate's.
+	Reference string
+}
+
+// judgeJob is what judge.py reads from stdin.
+type judgeJob struct {
 	Nonce      string   `json:"nonce"`
-	Program    string   `json:"program"`
-	Setup      string   `json:"setup,omitempty"`
-	Tests      []string `json:"tests,omitempty"`
+	Timeout    float64  `json:"timeout"`
+	Prompt     string   `json:"prompt,omitempty"`
 	Check      string   `json:"check,omitempty"`
 	EntryPoint string   `json:"entry_point,omitempty"`
-	Timeout    float64  `json:"timeout"`
+	Tests      []string `json:"tests,omitempty"`
+	Setup      string   `json:"setup,omitempty"`
+	Reference  string   `json:"reference,omitempty"`
+}
+
+// workerJob is what worker.py reads from stdin: nothing of the tests.
+type workerJob struct {
+	Program string  `json:"program"`
+	Setup   string  `json:"setup,omitempty"`
+	Timeout float64 `json:"timeout"`
 }
 
 // Score implements reward.Func: the fraction of the row's tests that pass.
@@ -181,9 +226,13 @@ func buildJob(code string, f map[string]any) (job, error) {
 		if err != nil {
 			return job{}, err
 		}
+		ref, err := optString(f, "code")
+		if err != nil {
+			return job{}, err
+		}
 		// test_setup_code runs after the program: in MBPP it builds inputs
 		// from classes the solution defines (e.g. Node).
-		return job{Program: normalize(code), Setup: normalize(setup), Tests: tests}, nil
+		return job{Program: normalize(code), Setup: normalize(setup), Tests: tests, Reference: normalize(ref)}, nil
 	}
 	test, err := optString(f, "test")
 	if err != nil {
@@ -200,7 +249,7 @@ func buildJob(code string, f map[string]any) (job, error) {
 	if err != nil {
 		return job{}, err
 	}
-	return job{Program: humanEvalProgram(prompt, code), Check: test, EntryPoint: entry}, nil
+	return job{Program: humanEvalProgram(prompt, code), Check: test, EntryPoint: entry, Prompt: prompt}, nil
 }
 
 // humanEvalProgram joins the prompt (signature, docstring, helpers) and the
@@ -263,8 +312,9 @@ type outcome struct {
 	Sandbox sandbox.Result
 }
 
-// run runs one job in the sandbox and counts passed tests. Tests that never
-// reported (the process died or timed out) count as failed.
+// run runs one job and counts passed tests: the judge and the worker in
+// sandboxes of their own, joined by a request pipe and a reply pipe. Tests
+// that never reported (the judge died or timed out) count as failed.
 func (r *Reward) run(ctx context.Context, j job) (outcome, error) {
 	py, err := sandbox.FindPython(ctx, r.Python)
 	if err != nil {
@@ -274,37 +324,83 @@ func (r *Reward) run(ctx context.Context, j job) (outcome, error) {
 	if _, err := rand.Read(nb[:]); err != nil {
 		return outcome{}, fmt.Errorf("code reward: nonce: %w", err)
 	}
-	j.Nonce = "r1-" + hex.EncodeToString(nb[:])
-	j.Timeout = r.PerTest.Seconds()
-	if j.Timeout <= 0 {
-		j.Timeout = DefaultPerTest.Seconds()
+	nonce := "r1-" + hex.EncodeToString(nb[:])
+	timeout := r.PerTest.Seconds()
+	if timeout <= 0 {
+		timeout = DefaultPerTest.Seconds()
 	}
-	stdin, err := json.Marshal(j)
+	judgeIn, err := json.Marshal(judgeJob{Nonce: nonce, Timeout: timeout, Prompt: j.Prompt, Check: j.Check,
+		EntryPoint: j.EntryPoint, Tests: j.Tests, Setup: j.Setup, Reference: j.Reference})
 	if err != nil {
-		return outcome{}, fmt.Errorf("code reward: encode job: %w", err)
+		return outcome{}, fmt.Errorf("code reward: encode judge job: %w", err)
 	}
-	spec := sandbox.Spec{
-		Files:  map[string][]byte{"harness.py": harness},
-		Cmd:    []string{py.Path, "-S", "-B", "harness.py"},
-		Stdin:  stdin,
-		Env:    []string{"PYTHONHASHSEED=0", "PYTHONIOENCODING=utf-8", "LANG=C.UTF-8"},
-		Binds:  py.Binds,
-		Limits: r.Limits,
-	}
-	res, err := (&sandbox.Runner{Mode: r.Mode}).Run(ctx, spec)
+	workerIn, err := json.Marshal(workerJob{Program: j.Program, Setup: j.Setup, Timeout: timeout})
 	if err != nil {
-		return outcome{}, fmt.Errorf("code reward: %w", err)
+		return outcome{}, fmt.Errorf("code reward: encode worker job: %w", err)
 	}
-	out := parseReport(res.Stdout, j.Nonce)
+	reqR, reqW, err := os.Pipe()
+	if err != nil {
+		return outcome{}, fmt.Errorf("code reward: request pipe: %w", err)
+	}
+	respR, respW, err := os.Pipe()
+	if err != nil {
+		reqR.Close()
+		reqW.Close()
+		return outcome{}, fmt.Errorf("code reward: reply pipe: %w", err)
+	}
+	env := []string{"PYTHONHASHSEED=0", "PYTHONIOENCODING=utf-8", "LANG=C.UTF-8"}
+	cmd := func(script string) []string { return []string{py.Path, "-S", "-B", script} }
+	runner := &sandbox.Runner{Mode: r.Mode}
+
+	// Each side's pipe ends are closed here as soon as its sandbox is gone,
+	// so that the other side sees EOF instead of waiting for its time limit.
+	workerCtx, stopWorker := context.WithCancel(ctx)
+	defer stopWorker()
+	workerDone := make(chan error, 1)
+	go func() {
+		_, err := runner.Run(workerCtx, sandbox.Spec{
+			Files:      map[string][]byte{"worker.py": workerPy},
+			Cmd:        cmd("worker.py"),
+			Stdin:      workerIn,
+			Env:        env,
+			Binds:      py.Binds,
+			Limits:     r.Limits,
+			ExtraFiles: []*os.File{reqR, respW},
+		})
+		reqR.Close()
+		respW.Close()
+		workerDone <- err
+	}()
+	res, err := runner.Run(ctx, sandbox.Spec{
+		Files:      map[string][]byte{"judge.py": judgePy},
+		Cmd:        cmd("judge.py"),
+		Stdin:      judgeIn,
+		Env:        env,
+		Binds:      py.Binds,
+		Limits:     r.Limits,
+		ExtraFiles: []*os.File{reqW, respR},
+	})
+	reqW.Close()
+	respR.Close()
+	// The verdict is in: the worker has nothing left to do.
+	stopWorker()
+	werr := <-workerDone
+	if err != nil {
+		return outcome{}, fmt.Errorf("code reward: judge: %w", err)
+	}
+	if werr != nil && workerCtx.Err() == nil {
+		return outcome{}, fmt.Errorf("code reward: worker: %w", werr)
+	}
+	out := parseReport(res.Stdout, nonce)
 	out.Sandbox = res
 	if out.Total == 0 && out.ProgramError == "" {
-		// Nothing reported: the harness could not even start.
+		// Nothing reported: the judge could not even start.
 		out.Total = len(j.Tests)
 		if j.Check != "" {
 			out.Total++
 		}
 		if !res.TimedOut && res.ExitCode != 0 && len(res.Stderr) > 0 && out.Total == 0 {
-			return out, fmt.Errorf("code reward: harness failed (exit %d): %s", res.ExitCode, firstLine(res.Stderr))
+			return out, fmt.Errorf("code reward: judge failed (exit %d): %s", res.ExitCode, firstLine(res.Stderr))
 		}
 	}
 	return out, nil

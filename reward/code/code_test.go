@@ -349,3 +349,116 @@ func BenchmarkScoreMBPP(b *testing.B) {
 		}
 	}
 }
+
+// TestAllReferenceSolutions scores every HumanEval canonical solution and
+// every MBPP reference solution (all 974 rows, challenge tests aside) and
+// reports the fraction that pass all their tests, and how many tests could
+// not be judged out of process (NotDecomposable). It takes minutes on two
+// cores, so it runs only with R1_CODE_ALL=1; TestCanonicalSolutionsScoreOne
+// and TestTrickyRows cover samples of it in every run.
+func TestAllReferenceSolutions(t *testing.T) {
+	if os.Getenv("R1_CODE_ALL") == "" {
+		t.Skip("set R1_CODE_ALL=1 to score every reference solution")
+	}
+	r := newReward(t, nil)
+	type set struct {
+		name string
+		rows []map[string]any
+		code func(map[string]any) string
+	}
+	for _, s := range []set{
+		{"HumanEval", loadHumanEval(t, 1<<30), func(row map[string]any) string { return row["canonical_solution"].(string) }},
+		{"MBPP", loadMBPP(t, 1<<30), func(row map[string]any) string { return row["code"].(string) }},
+	} {
+		var full, tests, passed, undecomposable int
+		type res struct {
+			o   outcome
+			err error
+		}
+		results := make([]res, len(s.rows))
+		sem := make(chan struct{}, 4)
+		done := make(chan struct{})
+		for i, row := range s.rows {
+			go func() {
+				sem <- struct{}{}
+				defer func() { <-sem; done <- struct{}{} }()
+				j, err := buildJob(s.code(row), row)
+				if err == nil {
+					results[i].o, err = r.run(context.Background(), j)
+				}
+				results[i].err = err
+			}()
+		}
+		for range s.rows {
+			<-done
+		}
+		for i, x := range results {
+			id := fmt.Sprint(s.rows[i]["task_id"])
+			if x.err != nil {
+				t.Errorf("%s %s: %v", s.name, id, x.err)
+				continue
+			}
+			tests += x.o.Total
+			passed += x.o.Passed
+			if x.o.Passed == x.o.Total && x.o.Total > 0 {
+				full++
+			} else {
+				t.Logf("%s %s: %d/%d passed; program error %q; failures %v", s.name, id, x.o.Passed, x.o.Total, x.o.ProgramError, x.o.Failures)
+			}
+			for _, f := range x.o.Failures {
+				if strings.HasPrefix(f, "NotDecomposable") {
+					undecomposable++
+				}
+			}
+		}
+		t.Logf("%s: %d/%d reference solutions pass every test (%.1f%%); %d/%d tests pass; %d tests not decomposable",
+			s.name, full, len(s.rows), 100*float64(full)/float64(len(s.rows)), passed, tests, undecomposable)
+	}
+}
+
+// TestTrickyRows: rows whose tests are more than `assert f(literals) ==
+// literal` still score 1 with their reference solution: check loops over
+// random inputs with helpers from the prompt (HumanEval/32, /38), a builtin
+// name the reference redefines (MBPP 126's sum), a type as argument (533),
+// objects built with the candidate's class (601), setup code building trees
+// (367, 927). Redefining a prompt helper the test relies on (poly,
+// encode_cyclic) no longer helps: the judge uses the prompt's.
+func TestTrickyRows(t *testing.T) {
+	he := loadHumanEval(t, 39)
+	mb := loadMBPP(t, 974)
+	byID := func(id int) map[string]any {
+		for _, row := range mb {
+			if row["task_id"].(float64) == float64(id) {
+				return row
+			}
+		}
+		t.Fatalf("MBPP %d not found", id)
+		return nil
+	}
+	r := newReward(t, nil)
+	cases := []struct {
+		name, completion string
+		row              map[string]any
+		want             float64
+	}{
+		{"HumanEval/32", he[32]["canonical_solution"].(string), he[32], 1},
+		{"HumanEval/38", he[38]["canonical_solution"].(string), he[38], 1},
+		{"HumanEval/32 redefines poly", "def poly(xs, x):\n    return 0\n\ndef find_zero(xs):\n    return 0.5\n", he[32], 0},
+		{"HumanEval/38 redefines encode_cyclic", "def encode_cyclic(s):\n    return s\n\ndef decode_cyclic(s):\n    return s\n", he[38], 0},
+	}
+	for _, id := range []int{126, 533, 601, 367, 927} {
+		row := byID(id)
+		cases = append(cases, struct {
+			name, completion string
+			row              map[string]any
+			want             float64
+		}{fmt.Sprintf("MBPP %d", id), row["code"].(string), row, 1})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if s := score(t, r, c.completion, c.row); s.Value != c.want {
+				t.Fatalf("score %v (parts %v), want %v", s.Value, s.Parts, c.want)
+			}
+		})
+	}
+}

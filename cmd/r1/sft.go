@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/r1go/r1/configs"
+	"github.com/r1go/r1/sft"
+	"github.com/r1go/r1/train"
+)
+
+func init() {
+	register(&command{
+		name:    "sft",
+		summary: "supervised fine-tuning (cold start, rejection-sampled data, distillation): messages, prompt/completion or text JSONL",
+		run:     runSFT,
+	})
+}
+
+func runSFT(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("sft", "--model DIR --data FILE.jsonl --out DIR [--config FILE.yaml] [--set key=value ...]", stderr)
+	config := fs.String("config", "", "YAML config (keys as in --print-config); unset keys keep their defaults")
+	modelDir := fs.String("model", "", "model to fine-tune: a Hugging Face checkpoint directory or builtin:tiny (sets model)")
+	dataPath := fs.String("data", "", "training rows, JSONL or JSONL.gz: "+sft.Format+" (sets data)")
+	out := fs.String("out", "", "run directory: config.yaml, metrics.jsonl, checkpoints/ (sets out)")
+	lr := fs.Float64("lr", 0, "peak learning rate (sets optimizer.lr; default 2e-5 as TRL; the tiny model wants ~1e-3)")
+	epochs := fs.Int("epochs", 0, "passes over the training rows (sets epochs; default 3)")
+	packing := fs.Bool("packing", false, "pack several samples into each row of max_seq_len tokens, attention kept within each sample (sets packing)")
+	allTokens := fs.Bool("all-tokens", false, "train on every token, prompts included (sets completion_only_loss=false)")
+	skipBad := fs.Bool("skip-bad-rows", false, "skip malformed rows, printing how many and why, instead of stopping at the first (sets skip_bad_rows)")
+	var sets setFlags
+	fs.Var(&sets, "set", "override a config key, e.g. --set max_seq_len=512 (repeatable; dotted YAML keys)")
+	resume := fs.Bool("resume", false, "continue from the newest checkpoint in the run directory")
+	overwrite := fs.Bool("overwrite", false, "start over in a run directory that holds a run (deletes its checkpoints and logs)")
+	printConfig := fs.Bool("print-config", false, "print the resolved config as YAML and exit")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var pre []string
+	for _, kv := range []struct{ key, val string }{{"model", *modelDir}, {"data", *dataPath}, {"out", *out}} {
+		if kv.val != "" {
+			pre = append(pre, kv.key+"="+kv.val)
+		}
+	}
+	if *lr > 0 {
+		pre = append(pre, "optimizer.lr="+strconv.FormatFloat(*lr, 'g', -1, 64))
+	}
+	if *epochs > 0 {
+		pre = append(pre, fmt.Sprintf("epochs=%d", *epochs))
+	}
+	if *packing {
+		pre = append(pre, "packing=true")
+	}
+	if *allTokens {
+		pre = append(pre, "completion_only_loss=false")
+	}
+	if *skipBad {
+		pre = append(pre, "skip_bad_rows=true")
+	}
+	cfg := sft.Default()
+	if err := configs.Load(*config, append(pre, sets...), &cfg); err != nil {
+		return err
+	}
+	var err error
+	if cfg.Model, err = resolveModel(cfg.Model); err != nil {
+		return err
+	}
+	if *printConfig {
+		y, err := configs.YAML(&cfg)
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(y)
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if !*resume {
+		if err := train.Prepare(cfg.Out, *overwrite); err != nil {
+			return err
+		}
+	}
+	dev, err := openDevice(cfg.Device)
+	if err != nil {
+		return err
+	}
+	tr, err := sft.New(cfg, dev)
+	if err != nil {
+		return err
+	}
+	tr.Progress = stdout
+	for _, b := range tr.Bad {
+		fmt.Fprintf(stderr, "skipped %s: %v\n", b.Source, b.Err)
+	}
+	fmt.Fprintf(stdout, "sft: %d training rows (%d samples, %d held out), %d steps; %d malformed rows skipped, %d samples truncated to %d tokens, %d dropped (no trained token left)\n",
+		len(tr.Train), len(tr.Train), len(tr.Eval), tr.Trainer.Config.Steps, len(tr.Bad), tr.Truncated, tr.Config.MaxSeqLen, tr.Dropped)
+	if *resume {
+		ok, err := tr.Resume()
+		if err != nil {
+			return err
+		}
+		if ok {
+			fmt.Fprintf(stdout, "resumed %s at step %d\n", cfg.Out, tr.StepsDone())
+		}
+	}
+	if err := tr.Run(ctx); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("%w (checkpoint saved; continue with --resume)", err)
+		}
+		return err
+	}
+	if err := tr.SaveFinal(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "done: %d steps; fine-tuned model saved in %s\n", tr.StepsDone(), cfg.Out)
+	return nil
+}

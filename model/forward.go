@@ -1,0 +1,151 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/r1go/r1/autograd"
+	"github.com/r1go/r1/tensor"
+)
+
+// The decoder is written once (decoder below). Its two callers differ only
+// in how tokens are laid out and in the attention step:
+//
+//   - Hidden: a padded (B,T) batch through the tape, dense causal attention
+//     with the padding mask, gradients available;
+//   - Forward: a flattened step of N new tokens (a batch of one row of N),
+//     whose keys and values go into the paged KV cache and whose queries
+//     attend over each sequence's cached prefix, with no tape kept.
+//
+// Heads (heads.go) read the final hidden states.
+
+// attention is a decoder layer's attention step: given layer's q
+// (B,T,Hq,D) and k, v (B,T,Hkv,D) after RoPE, it returns the output
+// (B,T,Hq,D).
+type attention func(tp *autograd.Tape, layer int, q, k, v *autograd.Var) *autograd.Var
+
+// pass is one forward pass's inputs on the device in the (B,T) layout.
+type pass struct {
+	b, t     int
+	ids, pos *tensor.Tensor // (B,T) I32
+	cos, sin *tensor.Tensor // rotary tables covering every position in pos
+	attend   attention
+}
+
+// attnScale is 1/√D, the scaled dot product's factor.
+func (m *Model) attnScale() float32 { return float32(1 / math.Sqrt(float64(m.Config.HeadDim))) }
+
+// decoder runs the embedding and every layer (pre-norm attention and
+// SwiGLU MLP with residuals) and returns the residual stream (B,T,C)
+// before the final norm, recording on tp.
+func (m *Model) decoder(tp *autograd.Tape, p pass) *autograd.Var {
+	cfg := m.Config
+	eps := float32(cfg.RMSNormEps)
+	hq, hkv, d := cfg.Heads, cfg.KVHeads, cfg.HeadDim
+	x := tp.Embedding(m.Embed, p.ids) // (B,T,C)
+	for i := range m.Layers {
+		l := &m.Layers[i]
+		h := tp.RMSNorm(x, l.AttnNorm, eps)
+		q := tp.Reshape(l.Q.Forward(tp, h), p.b, p.t, hq, d)  // (B,T,Hq,D)
+		k := tp.Reshape(l.K.Forward(tp, h), p.b, p.t, hkv, d) // (B,T,Hkv,D)
+		v := tp.Reshape(l.V.Forward(tp, h), p.b, p.t, hkv, d) // (B,T,Hkv,D)
+		if cfg.QKNorm {
+			q = tp.RMSNorm(q, l.QNorm, eps)
+			k = tp.RMSNorm(k, l.KNorm, eps)
+		}
+		q = tp.RoPE(q, p.cos, p.sin, p.pos)
+		k = tp.RoPE(k, p.cos, p.sin, p.pos)
+		a := tp.Reshape(p.attend(tp, i, q, k, v), p.b, p.t, hq*d) // (B,T,Hq·D)
+		x = tp.Add(x, l.O.Forward(tp, a))
+		h = tp.RMSNorm(x, l.MLPNorm, eps)
+		g := tp.SwiGLU(l.Gate.Forward(tp, h), l.Up.Forward(tp, h)) // (B,T,F)
+		x = tp.Add(x, l.Down.Forward(tp, g))
+	}
+	return x
+}
+
+// Hidden runs the transformer on a batch and returns the final-normed hidden
+// states (B,T,C), recording on tp for the backward pass. Activations are in
+// tp.DType (see NewTape). Everything it allocates belongs to tp (valid
+// until tp.Reset).
+func (m *Model) Hidden(tp *autograd.Tape, b Batch) (*autograd.Var, error) {
+	cfg := m.Config
+	if err := b.check(cfg.VocabSize); err != nil {
+		return nil, err
+	}
+	pos := b.positions()
+	var maxPos int32
+	for _, p := range pos {
+		maxPos = max(maxPos, p)
+	}
+	cos, sin := m.ropeTables(int(maxPos) + 1)
+	ids := tp.Own(m.Dev.UploadInt32(b.IDs, b.B, b.T)) // (B,T)
+	posT := tp.Own(m.Dev.UploadInt32(pos, b.B, b.T))  // (B,T)
+	var mask *tensor.Tensor
+	if b.Mask != nil {
+		mask = tp.Own(m.Dev.UploadInt32(b.Mask, b.B, b.T)) // (B,T)
+	}
+	scale := m.attnScale()
+	x := m.decoder(tp, pass{b: b.B, t: b.T, ids: ids, pos: posT, cos: cos, sin: sin,
+		attend: func(tp *autograd.Tape, _ int, q, k, v *autograd.Var) *autograd.Var {
+			return tp.Attention(q, k, v, mask, scale) // causal, padding masked
+		}})
+	return tp.RMSNorm(x, m.Norm, float32(cfg.RMSNormEps)), nil
+}
+
+// Forward runs one step: writes the new tokens' keys and values into the
+// cache, attends over each sequence's cached prefix, and returns logits
+// (R,V) for the requested rows, in the model's dtype. No tape is recorded.
+// The logits are the caller's to Free; every other temporary of the step
+// is freed before Forward returns, so decoding runs in constant memory
+// besides the cache.
+func (m *Model) Forward(st *Step, cache *KVCache) (*tensor.Tensor, error) {
+	cfg := m.Config
+	if m.LMHead == nil {
+		return nil, fmt.Errorf("model: Forward needs an LM head; this %s has none", m.describeHeads())
+	}
+	n := len(st.IDs)
+	if n == 0 || len(st.Positions) != n || len(st.Slots) != n || len(st.SeqIdx) != n || len(st.Rows) == 0 {
+		return nil, fmt.Errorf("model: malformed step: %d ids, %d positions, %d slots, %d seq indices, %d rows",
+			n, len(st.Positions), len(st.Slots), len(st.SeqIdx), len(st.Rows))
+	}
+	var maxPos int32
+	seqLens := make([]int32, n)
+	for i, p := range st.Positions {
+		maxPos = max(maxPos, p)
+		seqLens[i] = p + 1
+	}
+	if int(maxPos) >= st.MaxBlocks*cache.BlockSize {
+		return nil, fmt.Errorf("model: position %d does not fit %d blocks of %d", maxPos, st.MaxBlocks, cache.BlockSize)
+	}
+	for _, id := range st.IDs {
+		if id < 0 || int(id) >= cfg.VocabSize {
+			return nil, fmt.Errorf("model: token id %d outside the vocabulary [0,%d)", id, cfg.VocabSize)
+		}
+	}
+	dev := m.Dev
+	cos, sin := m.ropeTables(int(maxPos) + 1)
+	tp := m.NewTape()
+	tp.NoGrad = true
+	defer tp.Reset()
+	// ids, pos (1,N): one row of N tokens; slots, seqIdx, lens (N); table (S,MaxBlocks).
+	ids := tp.Own(dev.UploadInt32(st.IDs, 1, n))
+	pos := tp.Own(dev.UploadInt32(st.Positions, 1, n))
+	slots := tp.Own(dev.UploadInt32(st.Slots, n))
+	seqIdx := tp.Own(dev.UploadInt32(st.SeqIdx, n))
+	lens := tp.Own(dev.UploadInt32(seqLens, n))
+	table := tp.Own(dev.UploadInt32(st.BlockTable, len(st.BlockTable)/st.MaxBlocks, st.MaxBlocks))
+	hq, hkv, d := cfg.Heads, cfg.KVHeads, cfg.HeadDim
+	scale := m.attnScale()
+	x := m.decoder(tp, pass{b: 1, t: n, ids: ids, pos: pos, cos: cos, sin: sin,
+		attend: func(tp *autograd.Tape, i int, q, k, v *autograd.Var) *autograd.Var {
+			dev.KVWrite(cache.K[i], cache.V[i], k.Val.Reshape(n, hkv, d), v.Val.Reshape(n, hkv, d), slots)
+			a := tp.Own(dev.New(tp.DType, n, hq, d)) // (N,Hq,D)
+			dev.PagedAttention(a, q.Val.Reshape(n, hq, d), cache.K[i], cache.V[i], table, seqIdx, lens, cache.BlockSize, scale)
+			return autograd.Const(a.Reshape(1, n, hq, d))
+		}})
+	// Only the requested rows go through the final norm and the LM head.
+	sel := tp.GatherRows(x, tp.Own(dev.UploadInt32(st.Rows, len(st.Rows)))) // (R,C)
+	h := tp.RMSNorm(sel, m.Norm, float32(cfg.RMSNormEps))
+	return tp.Detach(m.LMHead.Forward(tp, h)) // (R,V)
+}

@@ -1,0 +1,405 @@
+package sft
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"github.com/r1go/r1/autograd"
+	"github.com/r1go/r1/model"
+	"github.com/r1go/r1/optim"
+	"github.com/r1go/r1/tensor"
+	"github.com/r1go/r1/tokenizer"
+	"github.com/r1go/r1/train"
+)
+
+// Config is an SFT run. Keys shared with `r1 grpo` mean the same thing
+// (model, device, out, seed, micro_batch, optimizer, schedule, save_every,
+// keep_checkpoints); the rest follow TRL's SFTConfig where one exists.
+type Config struct {
+	// Model is the Hugging Face checkpoint directory to fine-tune.
+	Model string `yaml:"model"`
+	// Data is a JSONL or JSONL.gz file of rows in one of the formats of
+	// Format: messages, prompt/completion, or text.
+	Data string `yaml:"data"`
+	// Device is cpu, cuda or auto.
+	Device string `yaml:"device"`
+	// Out is the run directory.
+	Out string `yaml:"out"`
+	// Seed drives the shuffle, the held-out split and nothing else.
+	Seed uint64 `yaml:"seed"`
+	// Epochs over the training rows (TRL's num_train_epochs, default 3).
+	Epochs int `yaml:"epochs"`
+	// Steps, when > 0, overrides Epochs: train this many optimizer steps.
+	Steps int `yaml:"steps"`
+	// MaxSeqLen caps a sample's tokens (TRL's max_length); longer samples
+	// keep their first MaxSeqLen tokens. 0 = the model's context.
+	MaxSeqLen int `yaml:"max_seq_len"`
+	// Packing concatenates samples into rows of MaxSeqLen tokens (TRL's
+	// packing). Attention never crosses a sample boundary and positions
+	// restart at each sample, so a packed sample's loss and gradient are
+	// the ones it has alone; packing only removes padding.
+	Packing bool `yaml:"packing"`
+	// CompletionOnlyLoss trains only on assistant turns and completions
+	// (TRL's completion_only_loss / assistant_only_loss); false trains on
+	// every token.
+	CompletionOnlyLoss bool `yaml:"completion_only_loss"`
+	// MicroBatch rows go through one forward/backward pass; Accumulation
+	// micro-batches make one optimizer step (TRL's
+	// per_device_train_batch_size and gradient_accumulation_steps).
+	MicroBatch   int `yaml:"micro_batch"`
+	Accumulation int `yaml:"gradient_accumulation_steps"`
+	// EvalRows are held out (after the seeded shuffle) to report eval/loss
+	// every EvalEvery steps and at the end; 0 = no held-out split.
+	EvalRows  int `yaml:"eval_rows"`
+	EvalEvery int `yaml:"eval_every"`
+	// SkipBadRows skips malformed rows (reporting how many and why)
+	// instead of stopping at the first.
+	SkipBadRows bool `yaml:"skip_bad_rows"`
+
+	Optim    optim.AdamWConfig `yaml:"optimizer"`
+	Schedule optim.Schedule    `yaml:"schedule"`
+
+	SaveEvery       int `yaml:"save_every"`
+	KeepCheckpoints int `yaml:"keep_checkpoints"`
+	LogEvery        int `yaml:"log_every"`
+}
+
+// Default is SFT as TRL runs it (3 epochs, linear decay, completion-only
+// loss, AdamW lr 2e-5, no weight decay), with micro-batches that fit a CPU.
+// Small models want a larger learning rate (the tiny model: 1e-3).
+func Default() Config {
+	adam := optim.DefaultAdamW()
+	adam.LR, adam.WeightDecay = 2e-5, 0
+	return Config{Device: "cpu", Out: "runs/sft", Seed: 1, Epochs: 3, CompletionOnlyLoss: true, MicroBatch: 8, Accumulation: 1,
+		EvalRows: 0, EvalEvery: 0, Optim: adam, Schedule: optim.Schedule{Kind: "linear"}, LogEvery: 10}
+}
+
+// Validate checks the config and names the offending key.
+func (c *Config) Validate() error {
+	switch {
+	case c.Model == "":
+		return fmt.Errorf("model: a Hugging Face checkpoint directory is required")
+	case c.Data == "":
+		return fmt.Errorf("data: a JSONL file is required (%s)", Format)
+	case c.Out == "":
+		return fmt.Errorf("out: a run directory is required")
+	case c.Epochs <= 0 && c.Steps <= 0:
+		return fmt.Errorf("epochs: must be > 0 (or set steps), got %d", c.Epochs)
+	case c.Steps < 0:
+		return fmt.Errorf("steps: must be ≥ 0, got %d", c.Steps)
+	case c.MaxSeqLen < 0:
+		return fmt.Errorf("max_seq_len: must be ≥ 0, got %d", c.MaxSeqLen)
+	case c.MicroBatch <= 0:
+		return fmt.Errorf("micro_batch: must be > 0, got %d", c.MicroBatch)
+	case c.Accumulation <= 0:
+		return fmt.Errorf("gradient_accumulation_steps: must be > 0, got %d", c.Accumulation)
+	case c.EvalRows < 0 || c.EvalEvery < 0:
+		return fmt.Errorf("eval_rows and eval_every: must be ≥ 0, got %d and %d", c.EvalRows, c.EvalEvery)
+	}
+	if err := c.Optim.Validate(); err != nil {
+		return fmt.Errorf("optimizer: %w", err)
+	}
+	return nil
+}
+
+// Trainer is SFT on the training core.
+type Trainer struct {
+	*train.Trainer
+	Config Config
+	Model  *model.Model
+	Tok    *tokenizer.Tokenizer
+	// Train and Eval are the tokenized samples; Bad the rows skipped.
+	Train, Eval []Sample
+	Bad         []BadRow
+	// Truncated counts samples cut to MaxSeqLen; Dropped those left with
+	// no trained token after the cut.
+	Truncated, Dropped int
+	// Log receives one-off messages (nil = none).
+	Log io.Writer
+
+	rows   []Row // training rows of one epoch, before shuffling
+	cursor int   // rows consumed
+	pad    int32
+}
+
+// Row is one row of a batch: a sample alone, or several packed.
+type Row struct {
+	IDs       []int32
+	Segment   []int32 // per token: 1-based sample index within the row
+	Positions []int32 // restart at 0 for each sample
+	Target    []int32 // next token where it is trained, −1 elsewhere
+}
+
+// New loads the model, tokenizer and data of c and builds the trainer.
+func New(c Config, dev tensor.Backend) (*Trainer, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if c.Packing && dev.Name() != "cpu" {
+		// Packed rows need attention that keeps each sample to itself
+		// (segment ids in the mask); only the CPU kernels implement it
+		// until the CUDA ones have run on a GPU.
+		return nil, fmt.Errorf("packing: needs segment-aware attention, which the %s backend does not have yet; train with packing=false", dev.Name())
+	}
+	m, err := model.Load(c.Model, dev)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	tok, err := tokenizer.Load(c.Model)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	r, err := NewRenderer(c.Model, tok)
+	if err != nil {
+		return nil, err
+	}
+	exs, bad, err := r.ReadFile(c.Data, c.SkipBadRows)
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	if c.MaxSeqLen == 0 || c.MaxSeqLen > m.Config.MaxPositions {
+		c.MaxSeqLen = m.Config.MaxPositions
+	}
+	t := &Trainer{Config: c, Model: m, Tok: tok, Bad: bad, pad: max(tok.PAD, 0)}
+	var samples []Sample
+	for _, ex := range exs {
+		s := Tokenize(ex, tok, c.CompletionOnlyLoss, c.MaxSeqLen)
+		for _, id := range s.IDs {
+			if int(id) >= m.Config.VocabSize {
+				return nil, fmt.Errorf("%s: token id %d outside the model's vocabulary (%d): is the tokenizer the model's?", ex.Source, id, m.Config.VocabSize)
+			}
+		}
+		if s.Truncated {
+			t.Truncated++
+		}
+		if s.Targets() == 0 {
+			t.Dropped++
+			continue
+		}
+		samples = append(samples, s)
+	}
+	// The held-out rows are a seeded choice, fixed for the run.
+	perm := rand.New(rand.NewPCG(c.Seed, 0xe7a1)).Perm(len(samples))
+	nEval := min(c.EvalRows, len(samples)-1)
+	for i, p := range perm {
+		if i < nEval {
+			t.Eval = append(t.Eval, samples[p])
+		} else {
+			t.Train = append(t.Train, samples[p])
+		}
+	}
+	if len(t.Train) == 0 {
+		return nil, fmt.Errorf("data: %s: no sample left to train on (%d dropped: no trained token within max_seq_len %d)", c.Data, t.Dropped, c.MaxSeqLen)
+	}
+	if c.Packing {
+		t.rows = Pack(t.Train, c.MaxSeqLen)
+	} else {
+		for _, s := range t.Train {
+			t.rows = append(t.rows, Pack([]Sample{s}, len(s.IDs))...)
+		}
+	}
+	perStep := c.MicroBatch * c.Accumulation
+	steps := c.Steps
+	if steps == 0 {
+		steps = (c.Epochs*len(t.rows) + perStep - 1) / perStep
+	}
+	if c.Schedule.Kind != "constant" && c.Schedule.Total == 0 {
+		c.Schedule.Total = steps
+	}
+	if err := c.Schedule.Validate(); err != nil {
+		return nil, fmt.Errorf("schedule: %w", err)
+	}
+	t.Config = c
+	if t.Trainer, err = train.New(train.Config{Out: c.Out, Steps: steps, Seed: c.Seed, Optim: c.Optim, Schedule: c.Schedule,
+		SaveEvery: c.SaveEvery, KeepCheckpoints: c.KeepCheckpoints, LogEvery: c.LogEvery, TokenizerDir: c.Model, Resolved: &t.Config}, m, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Pack lays samples into rows of at most maxLen tokens in order, starting
+// a new row when the next sample does not fit (samples are never split).
+func Pack(samples []Sample, maxLen int) []Row {
+	var rows []Row
+	var cur Row
+	seg := int32(0)
+	for _, s := range samples {
+		if len(cur.IDs) > 0 && len(cur.IDs)+len(s.IDs) > maxLen {
+			rows = append(rows, cur)
+			cur, seg = Row{}, 0
+		}
+		seg++
+		for i, id := range s.IDs {
+			cur.IDs = append(cur.IDs, id)
+			cur.Segment = append(cur.Segment, seg)
+			cur.Positions = append(cur.Positions, int32(i))
+			tgt := int32(-1)
+			if i+1 < len(s.IDs) && s.Loss[i+1] {
+				tgt = s.IDs[i+1]
+			}
+			cur.Target = append(cur.Target, tgt)
+		}
+	}
+	if len(cur.IDs) > 0 {
+		rows = append(rows, cur)
+	}
+	return rows
+}
+
+// Batch lays rows out right-padded into a model batch: the mask holds each
+// token's sample index (0 for padding), so attention stays within a
+// sample, and positions restart per sample.
+func Batch(rows []Row, pad int32) (model.Batch, []int32) {
+	t := 0
+	for _, r := range rows {
+		t = max(t, len(r.IDs))
+	}
+	b := model.Batch{B: len(rows), T: t, IDs: make([]int32, len(rows)*t), Mask: make([]int32, len(rows)*t), Positions: make([]int32, len(rows)*t)}
+	target := make([]int32, len(rows)*t)
+	for i, r := range rows {
+		off := i * t
+		for j := 0; j < t; j++ {
+			if j < len(r.IDs) {
+				b.IDs[off+j], b.Mask[off+j], b.Positions[off+j], target[off+j] = r.IDs[j], r.Segment[j], r.Positions[j], r.Target[j]
+			} else {
+				b.IDs[off+j], target[off+j] = pad, -1
+			}
+		}
+	}
+	return b, target
+}
+
+// next returns the next n rows of the shuffled epochs; the order of an
+// epoch is a permutation derived from (seed, epoch) alone, so the cursor is
+// the whole data state a checkpoint needs.
+func (t *Trainer) next(n int) []Row {
+	out := make([]Row, n)
+	N := len(t.rows)
+	for i := range out {
+		epoch, k := t.cursor/N, t.cursor%N
+		perm := rand.New(rand.NewPCG(t.Config.Seed, uint64(epoch)+1)).Perm(N)
+		out[i] = t.rows[perm[k]]
+		t.cursor++
+	}
+	return out
+}
+
+// TrainStep implements train.Algorithm: Accumulation micro-batches of
+// MicroBatch rows, one update; the loss is the mean over the step's
+// trained tokens.
+func (t *Trainer) TrainStep(ctx context.Context, u *train.Update) (map[string]float64, error) {
+	c := t.Config
+	t0 := time.Now()
+	rows := t.next(c.MicroBatch * c.Accumulation)
+	batches := make([]model.Batch, c.Accumulation)
+	targets := make([][]int32, c.Accumulation)
+	total, tokens := 0, 0
+	for i := range batches {
+		batches[i], targets[i] = Batch(rows[i*c.MicroBatch:(i+1)*c.MicroBatch], t.pad)
+		for _, tg := range targets[i] {
+			if tg >= 0 {
+				total++
+			}
+		}
+		tokens += batches[i].B * batches[i].T
+	}
+	var sum float64
+	if _, err := u.Update(c.Accumulation, func(tp *autograd.Tape, i int) error {
+		n := 0
+		for _, tg := range targets[i] {
+			if tg >= 0 {
+				n++
+			}
+		}
+		if n == 0 {
+			return nil
+		}
+		// Each micro-batch's mean loss weighs by its share of the step's
+		// trained tokens: the step minimises the mean over all of them.
+		loss, _, err := t.Model.LMLoss(tp, batches[i], targets[i], float64(n)/float64(total))
+		sum += loss * float64(n)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	m := map[string]float64{"loss": sum / float64(total), "train/tokens": float64(total), "tokens_per_s": float64(tokens) / time.Since(t0).Seconds(),
+		"epoch": float64(t.cursor) / float64(len(t.rows))}
+	if len(t.Eval) > 0 && c.EvalEvery > 0 && ((u.Step()+1)%c.EvalEvery == 0 || u.Step()+1 == t.Trainer.Config.Steps) {
+		l, err := t.EvalLoss()
+		if err != nil {
+			return nil, err
+		}
+		m["eval/loss"] = l
+	}
+	return m, nil
+}
+
+// EvalLoss is the mean loss over the held-out samples' trained tokens.
+func (t *Trainer) EvalLoss() (float64, error) {
+	var sum float64
+	var n int
+	for lo := 0; lo < len(t.Eval); lo += t.Config.MicroBatch {
+		b, target := Batch(onePerRow(t.Eval[lo:min(lo+t.Config.MicroBatch, len(t.Eval))]), t.pad)
+		tp := t.Model.NewTape()
+		tp.NoGrad = true
+		loss, k, err := t.Model.LMLoss(tp, b, target, 1)
+		tp.Reset()
+		if err != nil {
+			return 0, err
+		}
+		sum += loss * float64(k)
+		n += k
+	}
+	return sum / float64(n), nil
+}
+
+func onePerRow(samples []Sample) []Row {
+	rows := make([]Row, len(samples))
+	for i, s := range samples {
+		rows[i] = Pack([]Sample{s}, len(s.IDs))[0]
+	}
+	return rows
+}
+
+// SaveFinal writes the fine-tuned model into Config.Out as a complete
+// Hugging Face directory (weights in the dtype of the model's config.json,
+// tokenizer files and chat template copied from the base), the input of
+// the next stage.
+func (t *Trainer) SaveFinal() error {
+	dt, err := tensor.ParseDType(t.Model.Config.DType)
+	if err != nil {
+		dt = tensor.F32
+	}
+	if err := t.Model.Save(t.Config.Out, dt); err != nil {
+		return err
+	}
+	return model.CopyTokenizerFiles(t.Config.Model, t.Config.Out)
+}
+
+// State implements train.Algorithm.
+func (t *Trainer) State() any { return map[string]int{"cursor": t.cursor} }
+
+// Restore implements train.Algorithm.
+func (t *Trainer) Restore(raw json.RawMessage) error {
+	var st struct {
+		Cursor *int `json:"cursor"`
+	}
+	if err := json.Unmarshal(raw, &st); err != nil || st.Cursor == nil {
+		return fmt.Errorf("no SFT state (data cursor) in the checkpoint")
+	}
+	t.cursor = *st.Cursor
+	return nil
+}
+
+// Report implements train.Reporter.
+func (t *Trainer) Report(m map[string]float64) string {
+	s := fmt.Sprintf("loss %.4f  epoch %.2f  lr %.3g  grad_norm %.3f  tok/s %.0f", m["loss"], m["epoch"], m["lr"], m["grad_norm"], m["tokens_per_s"])
+	if l, ok := m["eval/loss"]; ok {
+		s += fmt.Sprintf("  eval_loss %.4f", l)
+	}
+	return s
+}
