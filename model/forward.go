@@ -22,8 +22,9 @@ import (
 // attention is a decoder layer's attention step: given layer's q
 // (B,T,Hq,D) and k (B,T,Hkv,D) after RoPE and v as projected (…,Hkv·D),
 // it returns the output (…,Hq·D), with the residual stream's leading
-// shape. The steps reshape only what their kernels need, so the
-// inference step allocates nothing beyond its kernels' outputs.
+// shape. Each step makes only the views its own kernels want (dense
+// attention takes v as (B,T,Hkv,D), the paged kernels flat (N,H,D)
+// views), so neither path pays for the other's on every layer.
 type attention func(tp *autograd.Tape, layer int, q, k, v *autograd.Var) *autograd.Var
 
 // pass is one forward pass's inputs on the device in the (B,T) layout; a
