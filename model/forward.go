@@ -20,14 +20,19 @@ import (
 // Heads (heads.go) read the final hidden states.
 
 // attention is a decoder layer's attention step: given layer's q
-// (B,T,Hq,D) and k, v (B,T,Hkv,D) after RoPE, it returns the output
-// (B,T,Hq,D).
+// (B,T,Hq,D) and k (B,T,Hkv,D) after RoPE and v as projected (…,Hkv·D),
+// it returns the output (…,Hq·D), with the residual stream's leading
+// shape. Each step makes only the views its own kernels want (dense
+// attention takes v as (B,T,Hkv,D), the paged kernels flat (N,H,D)
+// views), so neither path pays for the other's on every layer.
 type attention func(tp *autograd.Tape, layer int, q, k, v *autograd.Var) *autograd.Var
 
-// pass is one forward pass's inputs on the device in the (B,T) layout.
+// pass is one forward pass's inputs on the device in the (B,T) layout; a
+// paged step is one row of N tokens, with ids (N) so that the residual
+// stream is (N,C).
 type pass struct {
 	b, t     int
-	ids, pos *tensor.Tensor // (B,T) I32
+	ids, pos *tensor.Tensor // (B,T) or (N); pos (B,T) or (1,N), I32
 	cos, sin *tensor.Tensor // rotary tables covering every position in pos
 	attend   attention
 }
@@ -36,8 +41,8 @@ type pass struct {
 func (m *Model) attnScale() float32 { return float32(1 / math.Sqrt(float64(m.Config.HeadDim))) }
 
 // decoder runs the embedding and every layer (pre-norm attention and
-// SwiGLU MLP with residuals) and returns the residual stream (B,T,C)
-// before the final norm, recording on tp.
+// SwiGLU MLP with residuals) and returns the residual stream (B,T,C), or
+// (N,C) for a paged step, before the final norm, recording on tp.
 func (m *Model) decoder(tp *autograd.Tape, p pass) *autograd.Var {
 	cfg := m.Config
 	eps := float32(cfg.RMSNormEps)
@@ -48,14 +53,14 @@ func (m *Model) decoder(tp *autograd.Tape, p pass) *autograd.Var {
 		h := tp.RMSNorm(x, l.AttnNorm, eps)
 		q := tp.Reshape(l.Q.Forward(tp, h), p.b, p.t, hq, d)  // (B,T,Hq,D)
 		k := tp.Reshape(l.K.Forward(tp, h), p.b, p.t, hkv, d) // (B,T,Hkv,D)
-		v := tp.Reshape(l.V.Forward(tp, h), p.b, p.t, hkv, d) // (B,T,Hkv,D)
+		v := l.V.Forward(tp, h)                               // (…,Hkv·D)
 		if cfg.QKNorm {
 			q = tp.RMSNorm(q, l.QNorm, eps)
 			k = tp.RMSNorm(k, l.KNorm, eps)
 		}
 		q = tp.RoPE(q, p.cos, p.sin, p.pos)
 		k = tp.RoPE(k, p.cos, p.sin, p.pos)
-		a := tp.Reshape(p.attend(tp, i, q, k, v), p.b, p.t, hq*d) // (B,T,Hq·D)
+		a := p.attend(tp, i, q, k, v) // (…,Hq·D)
 		x = tp.Add(x, l.O.Forward(tp, a))
 		h = tp.RMSNorm(x, l.MLPNorm, eps)
 		g := tp.SwiGLU(l.Gate.Forward(tp, h), l.Up.Forward(tp, h)) // (B,T,F)
@@ -85,10 +90,13 @@ func (m *Model) Hidden(tp *autograd.Tape, b Batch) (*autograd.Var, error) {
 	if b.Mask != nil {
 		mask = tp.Own(m.Dev.UploadInt32(b.Mask, b.B, b.T)) // (B,T)
 	}
+	hq, hkv, d := cfg.Heads, cfg.KVHeads, cfg.HeadDim
 	scale := m.attnScale()
 	x := m.decoder(tp, pass{b: b.B, t: b.T, ids: ids, pos: posT, cos: cos, sin: sin,
 		attend: func(tp *autograd.Tape, _ int, q, k, v *autograd.Var) *autograd.Var {
-			return tp.Attention(q, k, v, mask, scale) // causal, padding masked
+			v = tp.Reshape(v, b.B, b.T, hkv, d)     // (B,T,Hkv,D)
+			a := tp.Attention(q, k, v, mask, scale) // (B,T,Hq,D): causal, padding masked
+			return tp.Reshape(a, b.B, b.T, hq*d)
 		}})
 	return tp.RMSNorm(x, m.Norm, float32(cfg.RMSNormEps)), nil
 }
@@ -128,8 +136,8 @@ func (m *Model) Forward(st *Step, cache *KVCache) (*tensor.Tensor, error) {
 	tp := m.NewTape()
 	tp.NoGrad = true
 	defer tp.Reset()
-	// ids, pos (1,N): one row of N tokens; slots, seqIdx, lens (N); table (S,MaxBlocks).
-	ids := tp.Own(dev.UploadInt32(st.IDs, 1, n))
+	// ids, slots, seqIdx, lens (N); pos (1,N): one row of N tokens; table (S,MaxBlocks).
+	ids := tp.Own(dev.UploadInt32(st.IDs, n))
 	pos := tp.Own(dev.UploadInt32(st.Positions, 1, n))
 	slots := tp.Own(dev.UploadInt32(st.Slots, n))
 	seqIdx := tp.Own(dev.UploadInt32(st.SeqIdx, n))
@@ -142,10 +150,10 @@ func (m *Model) Forward(st *Step, cache *KVCache) (*tensor.Tensor, error) {
 			dev.KVWrite(cache.K[i], cache.V[i], k.Val.Reshape(n, hkv, d), v.Val.Reshape(n, hkv, d), slots)
 			a := tp.Own(dev.New(tp.DType, n, hq, d)) // (N,Hq,D)
 			dev.PagedAttention(a, q.Val.Reshape(n, hq, d), cache.K[i], cache.V[i], table, seqIdx, lens, cache.BlockSize, scale)
-			return autograd.Const(a.Reshape(1, n, hq, d))
+			return autograd.Const(a.Reshape(n, hq*d))
 		}})
 	// Only the requested rows go through the final norm and the LM head.
-	sel := tp.GatherRows(x, tp.Own(dev.UploadInt32(st.Rows, len(st.Rows)))) // (R,C)
+	sel := tp.Embedding(x, tp.Own(dev.UploadInt32(st.Rows, len(st.Rows)))) // (R,C) = x (N,C)[rows]
 	h := tp.RMSNorm(sel, m.Norm, float32(cfg.RMSNormEps))
 	return tp.Detach(m.LMHead.Forward(tp, h)) // (R,V)
 }

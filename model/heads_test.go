@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/r1go/r1/autograd"
+	"github.com/r1go/r1/backend/cpu"
+	"github.com/r1go/r1/internal/memcheck"
 	"github.com/r1go/r1/safetensors"
 	"github.com/r1go/r1/tensor"
 )
@@ -584,4 +586,42 @@ func valuesOf(t *testing.T, m *Model, b Batch) []float32 {
 		t.Fatal(err)
 	}
 	return dev.Download(v.Val)
+}
+
+// The heads' forward and backward passes leave nothing behind after Reset
+// but the weights, their gradients and the RoPE tables.
+func TestHeadLifetimes(t *testing.T) {
+	for _, opt := range []Option{WithScoreHead(2), WithValueHead()} {
+		mc := memcheck.Wrap(cpu.New())
+		m := New(tinyConfig(t, "qwen3"), mc, 4, opt)
+		b := mixedPadding()
+		tp := m.NewTape()
+		var out *autograd.Var
+		var err error
+		if m.Score != nil {
+			out, err = m.Scores(tp, b)
+		} else {
+			out, err = m.Values(tp, b)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp.SetGrad(out, make([]float32, out.Val.Numel()))
+		tp.Backward()
+		tp.Reset()
+		var want int64
+		for _, p := range m.Params() {
+			want += p.Var.Val.Bytes()
+			if p.Var.Grad != nil {
+				want += p.Var.Grad.Bytes()
+			}
+		}
+		want += m.cos.Bytes() + m.sin.Bytes()
+		if st := mc.Stats(); st.LiveBytes != want || tp.Owned() != 0 {
+			t.Fatalf("%s: live %d B after Reset, want %d; live sites:\n%q", m.describeHeads(), st.LiveBytes, want, mc.LiveSites())
+		}
+		if errs := mc.Errors(); len(errs) > 0 {
+			t.Fatalf("misuse recorded: %q", errs)
+		}
+	}
 }
