@@ -68,3 +68,37 @@ func TestSetOverridesAndErrors(t *testing.T) {
 		t.Errorf("unknown reward with default format_reward: %v", err)
 	}
 }
+
+// FuzzConfig: any YAML text and any --set override either load into a
+// GRPO config or fail with an error; nothing panics, and what loads
+// renders back to YAML that loads again.
+func FuzzConfig(f *testing.F) {
+	for _, name := range configs.Names() {
+		data, err := configs.Get(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(data), "sampling.temperature=0.7")
+	}
+	f.Add("steps: [1, 2]\nloss: {beta: .inf}\n", "reward.rewards=[{name: math, weight: -1}]")
+	f.Add("data:\n  dataset: !!binary AAAA\n", "a.b.c.d=")
+	f.Add("&a [*a]", "=")
+	f.Fuzz(func(t *testing.T, yamlText, set string) {
+		c := grpo.Default()
+		if err := configs.Decode([]byte(yamlText), &c); err != nil {
+			return
+		}
+		if err := configs.Set(&c, []string{set}); err != nil {
+			return
+		}
+		_ = c.Validate()
+		y, err := configs.YAML(&c)
+		if err != nil {
+			t.Fatalf("a loaded config does not render: %v", err)
+		}
+		back := grpo.Default()
+		if err := configs.Decode(y, &back); err != nil {
+			t.Fatalf("a rendered config does not load back: %v\n%s", err, y)
+		}
+	})
+}

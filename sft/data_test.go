@@ -14,7 +14,7 @@ import (
 
 const tinyDir = "../assets/tiny"
 
-func tinyRenderer(t *testing.T) (*Renderer, *tokenizer.Tokenizer) {
+func tinyRenderer(t testing.TB) (*Renderer, *tokenizer.Tokenizer) {
 	t.Helper()
 	tok, err := tokenizer.Load(tinyDir)
 	if err != nil {
@@ -192,4 +192,30 @@ func TestReadFileErrors(t *testing.T) {
 			t.Errorf("no bad-row reason mentions %s: %v", want, bad)
 		}
 	}
+}
+
+// FuzzExample: any JSONL line is an example or an error naming why, never
+// a panic; an example tokenizes with loss flags lined up with its ids.
+func FuzzExample(f *testing.F) {
+	f.Add(`{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}`)
+	f.Add(`{"prompt": [{"role": "user", "content": "a"}], "completion": [{"role": "assistant", "content": null}]}`)
+	f.Add(`{"prompt": "a", "completion": "b"}`)
+	f.Add(`{"text": "x"}`)
+	f.Add(`{"messages": [{"role": "assistant", "content": [1, 2]}], "text": 1}`)
+	f.Add(`{"messages": "nope"}`)
+	r, tok := tinyRenderer(f)
+	f.Fuzz(func(t *testing.T, line string) {
+		var row map[string]json.RawMessage
+		if json.Unmarshal([]byte(line), &row) != nil {
+			return
+		}
+		ex, err := r.Example(row)
+		if err != nil {
+			return
+		}
+		s := Tokenize(ex, tok, true, 64)
+		if len(s.IDs) != len(s.Loss) || len(s.IDs) > 64 {
+			t.Fatalf("%d ids, %d loss flags", len(s.IDs), len(s.Loss))
+		}
+	})
 }
