@@ -352,3 +352,53 @@ func (a *Adapter) LoadCheckpoint(dir string) error {
 	a.draws = st.DropoutDraws
 	return nil
 }
+
+// MergeLoRA folds the adapter in adapterDir into the checkpoint in baseDir
+// (W += scale·B·A, computed in float32 whatever the base's dtype) and
+// writes a full Hugging Face checkpoint into outDir: config.json, the
+// weights in the base's dtype (its config.json's torch_dtype), and the
+// tokenizer files, the base's overlaid by any the adapter directory holds
+// (trainers save the tokenizer, and a changed chat template, next to the
+// adapter). It returns the merged adapter, for its description.
+func MergeLoRA(baseDir, adapterDir, outDir string, dev tensor.Backend) (*Adapter, error) {
+	for _, d := range []string{baseDir, adapterDir} {
+		if same, _ := sameDir(d, outDir); same {
+			return nil, fmt.Errorf("merge: --out %s is an input directory; write the merged model elsewhere", outDir)
+		}
+	}
+	m, err := Load(baseDir, dev, WithDType(tensor.F32))
+	if err != nil {
+		return nil, fmt.Errorf("merge: base: %w", err)
+	}
+	a, err := m.LoadLoRA(adapterDir)
+	if err != nil {
+		return nil, fmt.Errorf("merge: %w", err)
+	}
+	a.Merge()
+	dt, err := tensor.ParseDType(m.Config.DType)
+	if err != nil || (dt != tensor.BF16 && dt != tensor.F16) {
+		dt = tensor.F32
+	}
+	if err := m.Save(outDir, dt); err != nil {
+		return nil, fmt.Errorf("merge: %w", err)
+	}
+	for _, src := range []string{baseDir, adapterDir} {
+		if err := CopyTokenizerFiles(src, outDir); err != nil {
+			return nil, fmt.Errorf("merge: tokenizer files: %w", err)
+		}
+	}
+	return a, nil
+}
+
+// sameDir reports whether a and b name the same existing directory.
+func sameDir(a, b string) (bool, error) {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false, err
+	}
+	sb, err := os.Stat(b)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(sa, sb), nil
+}
