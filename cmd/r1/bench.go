@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -37,19 +38,44 @@ func init() {
 }
 
 type benchResult struct {
-	Shape          string             `json:"shape"`
-	Device         string             `json:"device"`
-	Params         int64              `json:"params"`
-	TrainTokPerS   float64            `json:"train_tok_per_s"`
-	TrainBatch     int                `json:"train_batch"`
-	TrainSeq       int                `json:"train_seq"`
-	MFU            float64            `json:"mfu,omitempty"`
-	RolloutTokPerS map[string]float64 `json:"rollout_tok_per_s"`
-	PeakHeapMB     float64            `json:"peak_heap_mb"`
+	Shape  string `json:"shape"`
+	Device string `json:"device"`
+	Params int64  `json:"params"`
+	// LoRARank > 0: the training figures are a LoRA adapter's (rank,
+	// targets) on the frozen model; TrainableParams are what AdamW updates.
+	LoRARank        int                `json:"lora_r,omitempty"`
+	LoRATargets     string             `json:"lora_targets,omitempty"`
+	LoRADropout     float64            `json:"lora_dropout,omitempty"`
+	TrainableParams int64              `json:"trainable_params"`
+	TrainTokPerS    float64            `json:"train_tok_per_s"`
+	TrainBatch      int                `json:"train_batch"`
+	TrainSeq        int                `json:"train_seq"`
+	MFU             float64            `json:"mfu,omitempty"`
+	RolloutTokPerS  map[string]float64 `json:"rollout_tok_per_s"`
+	PeakHeapMB      float64            `json:"peak_heap_mb"`
+	// PeakRSSMB is the process's resident-set high-water mark (Linux's
+	// VmHWM; 0 elsewhere): heap, stacks and the runtime's unreturned pages.
+	PeakRSSMB float64 `json:"peak_rss_mb"`
+}
+
+// peakRSS is the process's peak resident set size in bytes, from
+// /proc/self/status (0 where that does not exist).
+func peakRSS() uint64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("bench", "[--device cpu] [--shape tiny10m] [flags]", stderr)
+	fs := newFlags("bench", "[--device cpu] [--shape tiny10m] [--lora-r 16] [flags]", stderr)
 	device := fs.String("device", "cpu", "compute device: cpu, cuda or auto")
 	shape := fs.String("shape", "tiny10m", "architecture: "+strings.Join(sortedKeys(benchShapes), ", "))
 	batch := fs.Int("batch", 8, "training batch size B")
@@ -59,6 +85,10 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	prompt := fs.Int("prompt-len", 128, "rollout prompt length")
 	newTokens := fs.Int("new-tokens", 512, "rollout tokens generated per sequence")
 	peakFlops := fs.Float64("peak-tflops", 0, "device peak TFLOP/s for MFU (0: not reported)")
+	loraR := fs.Int("lora-r", 0, "train a LoRA adapter of this rank on the frozen model instead of every weight (0: full training)")
+	loraTargets := fs.String("lora-targets", "q_proj,v_proj", "with --lora-r: comma-separated target modules (PEFT names, or all-linear)")
+	loraAlpha := fs.Float64("lora-alpha", 16, "with --lora-r: LoRA alpha")
+	loraDropout := fs.Float64("lora-dropout", 0, "with --lora-r: LoRA dropout (masks drawn on the host and uploaded)")
 	asJSON := fs.Bool("json", false, "print JSON only")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -77,6 +107,20 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	m := model.New(cfg, dev, 1)
 	res := benchResult{Shape: *shape, Device: dev.Name(), Params: cfg.NumParams(), TrainBatch: *batch, TrainSeq: *seq, RolloutTokPerS: map[string]float64{}}
+	params := m.Params()
+	if *loraR > 0 {
+		lc := model.DefaultLoRA()
+		lc.R, lc.Alpha, lc.Dropout, lc.TargetModules = *loraR, *loraAlpha, *loraDropout, strings.Split(*loraTargets, ",")
+		a, err := m.AddLoRA(lc, 1)
+		if err != nil {
+			return fmt.Errorf("--lora-r/--lora-targets: %w", err)
+		}
+		params = a.Params()
+		res.LoRARank, res.LoRATargets, res.LoRADropout = *loraR, *loraTargets, *loraDropout
+	}
+	for _, p := range params {
+		res.TrainableParams += int64(p.Var.Val.Numel())
+	}
 	var peak uint64
 	sampleMem := func() {
 		var ms runtime.MemStats
@@ -96,7 +140,6 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	b := model.NewBatch(rows, 0)
 	b.Mask = nil
 	target := model.NextTokenTargets(b)
-	params := m.Params()
 	opt, err := optim.NewAdamW(optim.DefaultAdamW(), params)
 	if err != nil {
 		return err
@@ -113,7 +156,7 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return err
 	}
 	if !*asJSON {
-		fmt.Fprintf(stderr, "training %s (%.1fM params) B=%d T=%d…\n", *shape, float64(res.Params)/1e6, *batch, *seq)
+		fmt.Fprintf(stderr, "training %s (%.1fM params, %.2fM trained) B=%d T=%d…\n", *shape, float64(res.Params)/1e6, float64(res.TrainableParams)/1e6, *batch, *seq)
 	}
 	if err := step(); err != nil {
 		return err
@@ -167,6 +210,7 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		res.RolloutTokPerS[strconv.Itoa(bs)] = float64(toks) / time.Since(start).Seconds()
 	}
 	res.PeakHeapMB = float64(peak) / (1 << 20)
+	res.PeakRSSMB = float64(peakRSS()) / (1 << 20)
 	if *asJSON {
 		j, _ := json.MarshalIndent(res, "", "  ")
 		fmt.Fprintln(stdout, string(j))
@@ -178,11 +222,11 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	for _, k := range keys {
 		fmt.Fprintf(tw, "\trollout tok/s b=%s", k)
 	}
-	fmt.Fprintf(tw, "\tpeak heap\n%s\t%s\t%.1fM\t%.0f", res.Shape, res.Device, float64(res.Params)/1e6, res.TrainTokPerS)
+	fmt.Fprintf(tw, "\tpeak heap\tpeak RSS\n%s\t%s\t%.1fM\t%.0f", res.Shape, res.Device, float64(res.Params)/1e6, res.TrainTokPerS)
 	for _, k := range keys {
 		fmt.Fprintf(tw, "\t%.0f", res.RolloutTokPerS[k])
 	}
-	fmt.Fprintf(tw, "\t%.0f MB\n", res.PeakHeapMB)
+	fmt.Fprintf(tw, "\t%.0f MB\t%.0f MB\n", res.PeakHeapMB, res.PeakRSSMB)
 	tw.Flush()
 	j, _ := json.Marshal(res)
 	fmt.Fprintf(stdout, "%s\n", j)
