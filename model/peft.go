@@ -242,8 +242,13 @@ func ReadLoRAConfig(path string) (cfg LoRAConfig, base, pattern string, err erro
 	if base, _, err = str("base_model_name_or_path"); err != nil {
 		return cfg, "", "", err
 	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, "", "", fmt.Errorf("%s: %w", path, err)
+	switch {
+	case !(cfg.Alpha > 0) || math.IsInf(cfg.Alpha, 0):
+		return cfg, "", "", bad("lora_alpha", "must be > 0, got %g", cfg.Alpha)
+	case !(cfg.Dropout >= 0 && cfg.Dropout < 1):
+		return cfg, "", "", bad("lora_dropout", "must be in [0, 1), got %g", cfg.Dropout)
+	case len(cfg.TargetModules) == 0 || slices.Contains(cfg.TargetModules, ""):
+		return cfg, "", "", bad("target_modules", "name at least one module, and no empty name")
 	}
 	return cfg, base, pattern, nil
 }
