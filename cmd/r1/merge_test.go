@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -137,4 +139,61 @@ func TestMergeKeepsDTypeAndTokenizer(t *testing.T) {
 func setVar(m *model.Model, v *autograd.Var, vals []float32) {
 	src := m.Dev.Upload(vals, v.Val.DType, v.Val.Shape...)
 	m.Dev.Copy(v.Val, src)
+}
+
+// The LoRA workflow end to end through the CLI: r1 sft with lora.r trains
+// an adapter, r1 logits --adapter applies it on the base, and r1 merge
+// folds it into a checkpoint whose logits are those of base + adapter up to
+// the rounding of the merged weights to the base's BF16.
+func TestLoRASFTThenMergeCLI(t *testing.T) {
+	dir := t.TempDir()
+	tiny, err := resolveModel(builtinTiny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows strings.Builder
+	for i := 0; i < 16; i++ {
+		fmt.Fprintf(&rows, `{"prompt": "What is %d + %d?", "completion": " <answer>%d</answer>"}`+"\n", i, i+5, 2*i+5)
+	}
+	data := filepath.Join(dir, "rows.jsonl")
+	if err := os.WriteFile(data, []byte(rows.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Join(dir, "run")
+	stdout, stderr, code := runCLI(t, "", "sft", "--model", builtinTiny, "--data", data, "--out", run, "--lr", "2e-2",
+		"--set", "steps=4", "--set", "micro_batch=4", "--set", "lora.r=4", "--set", "lora.target_modules=all-linear")
+	if code != 0 {
+		t.Fatalf("sft: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "lora: r=4") || !strings.Contains(stdout, "r1 merge") {
+		t.Errorf("sft output does not describe the adapter: %s", stdout)
+	}
+	merged := filepath.Join(dir, "merged")
+	if _, stderr, code := runCLI(t, "", "merge", "--base", builtinTiny, "--adapter", run, "--out", merged); code != 0 {
+		t.Fatalf("merge: exit %d: %s", code, stderr)
+	}
+	logits := func(args ...string) []float64 {
+		out, stderr, code := runCLI(t, `{"ids": [5, 17, 33, 2, 9, 41]}`+"\n", append([]string{"logits", "--jsonl"}, args...)...)
+		if code != 0 {
+			t.Fatalf("logits %v: exit %d: %s", args, code, stderr)
+		}
+		var rec struct{ Logits [][]float64 }
+		if err := json.Unmarshal([]byte(out), &rec); err != nil {
+			t.Fatal(err)
+		}
+		return slices.Concat(rec.Logits...)
+	}
+	base, adapted, folded := logits("--model", tiny), logits("--model", tiny, "--adapter", run), logits("--model", merged)
+	maxDiff := func(a, b []float64) float64 {
+		var d float64
+		for i := range a {
+			d = math.Max(d, math.Abs(a[i]-b[i]))
+		}
+		return d
+	}
+	moved, rounding := maxDiff(base, adapted), maxDiff(folded, adapted)
+	t.Logf("adapter moves the logits by up to %.3g; the BF16 merged model is within %.3g of base + adapter", moved, rounding)
+	if !(moved > 0.1) || !(rounding < moved/4) {
+		t.Fatalf("adapter effect %.3g, merged-vs-adapter %.3g", moved, rounding)
+	}
 }

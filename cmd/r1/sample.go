@@ -42,6 +42,7 @@ type sampleRecord struct {
 func runSample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("sample", "[--model DIR] (--prompt TEXT | --prompts FILE.jsonl --out samples.jsonl) [flags]", stderr)
 	modelDir := fs.String("model", "", "Hugging Face model directory (default: the built-in tiny base model)")
+	adapterDir := fs.String("adapter", "", "LoRA adapter directory (PEFT layout: adapter_config.json + adapter_model.safetensors) applied on top of --model")
 	prompt := fs.String("prompt", "", "one prompt; its completion streams to stdout")
 	promptsFile := fs.String("prompts", "", `JSONL file with a "prompt" field per line (sampled in one batch)`)
 	out := fs.String("out", "", "write samples as JSONL here (atomically; one line per sample, in prompt then sample order)")
@@ -85,6 +86,11 @@ func runSample(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	m, err := model.Load(*modelDir, dev)
 	if err != nil {
 		return err
+	}
+	if *adapterDir != "" {
+		if _, err := m.LoadLoRA(*adapterDir); err != nil {
+			return err
+		}
 	}
 	tok, err := tokenizer.Load(*modelDir)
 	if err != nil {
