@@ -259,3 +259,66 @@ func TestGradGatherScatterRows(t *testing.T) {
 		return []*Var{g, tp.ScatterRows(tp.SwiGLU(g, g), idx, 6)}
 	})
 }
+
+// LoRALinear: every input's gradient, with the adapter seeing x itself
+// (the two gradient paths into x add up) and a dropped-out copy of it.
+func TestGradLoRALinear(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		bias, dropout bool
+	}{{"plain", false, false}, {"bias", true, false}, {"dropout", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(21, 22))
+			x := randVar(rng, 1, 2, 3, 6) // (B,T,In)
+			w := randVar(rng, 1, 5, 6)    // (Out,In)
+			a := randVar(rng, 1, 3, 6)    // (r,In)
+			b := randVar(rng, 1, 5, 3)    // (Out,r)
+			in := []*Var{x, w, a, b}
+			var bias *Var
+			if tc.bias {
+				bias = randVar(rng, 1, 5)
+				in = append(in, bias)
+			}
+			var mask *tensor.Tensor
+			if tc.dropout {
+				m := make([]float32, 2*3*6)
+				for i := range m {
+					if rng.IntN(3) > 0 {
+						m[i] = 1.5 // 1/(1−p) for p = 1/3
+					}
+				}
+				mask = dev.Upload(m, tensor.F64, 2, 3, 6)
+			}
+			gradCheck(t, in, func(tp *Tape) []*Var {
+				xd := x
+				if mask != nil {
+					xd = tp.MulConst(x, mask)
+				}
+				return []*Var{tp.LoRALinear(x, w, bias, xd, a, b, 0.75)}
+			})
+		})
+	}
+}
+
+// A frozen base (W and bias without RequiresGrad) gets no gradient buffer:
+// the memory LoRA saves.
+func TestLoRALinearFrozenBase(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	x := randVar(rng, 1, 4, 6)
+	x.RequiresGrad = false
+	w, bias := randVar(rng, 1, 5, 6), randVar(rng, 1, 5)
+	w.RequiresGrad, bias.RequiresGrad = false, false
+	a, b := randVar(rng, 1, 2, 6), randVar(rng, 1, 5, 2)
+	tp := NewTape(dev)
+	tp.DType = tensor.F64
+	y := tp.LoRALinear(x, w, bias, x, a, b, 2)
+	tp.SetGrad(y, make([]float32, y.Val.Numel()))
+	tp.Backward()
+	if w.Grad != nil || bias.Grad != nil || x.Grad != nil {
+		t.Fatalf("frozen inputs got gradient buffers: W %v bias %v x %v", w.Grad != nil, bias.Grad != nil, x.Grad != nil)
+	}
+	if a.Grad == nil || b.Grad == nil {
+		t.Fatalf("adapter got no gradient: A %v B %v", a.Grad != nil, b.Grad != nil)
+	}
+	tp.Reset()
+}

@@ -43,6 +43,74 @@ func (tp *Tape) Linear(x, w, b *Var) *Var {
 	return y
 }
 
+// LoRALinear is a linear layer with a LoRA adapter (Hu et al. 2021):
+//
+//	y (…,Out) = x·Wᵀ + bias + scale·(xd·Aᵀ)·Bᵀ
+//
+// with W (Out,In), bias (Out) or nil, A (r,In), B (Out,r), and xd the
+// adapter's input: x itself, or x after dropout (MulConst), which the
+// adapter path alone sees, as in PEFT. The rank-r product xd·Aᵀ is the only
+// activation it keeps besides x and xd; the update scale·B·A is never
+// formed. Frozen W and bias (RequiresGrad false) get no gradient.
+func (tp *Tape) LoRALinear(x, w, bias, xd, a, b *Var, scale float32) *Var {
+	in, outF, r := w.Val.Cols(), w.Val.Rows(), a.Val.Rows()
+	if x.Val.Cols() != in || xd.Val.Cols() != in || a.Val.Cols() != in || b.Val.Rows() != outF || b.Val.Cols() != r ||
+		xd.Val.Numel() != x.Val.Numel() {
+		panic(fmt.Sprintf("autograd: LoRALinear x%v W%v xd%v A%v B%v", x.Val.Shape, w.Val.Shape, xd.Val.Shape, a.Val.Shape, b.Val.Shape))
+	}
+	shape := append(append([]int(nil), x.Val.Shape[:len(x.Val.Shape)-1]...), outF)
+	y := tp.newVar(shape...)
+	tp.Dev.MatMul(y.Val, x.Val, w.Val, false, true, 1, 0)
+	if bias != nil {
+		tp.Dev.AddBias(y.Val, bias.Val)
+	}
+	t := tp.alloc(tp.DType, x.Val.Rows(), r) // (N,r) = xd·Aᵀ
+	tp.Dev.MatMul(t, xd.Val, a.Val, false, true, 1, 0)
+	tp.Dev.MatMul(y.Val, t, b.Val, false, true, scale, 1) // y += scale·t·Bᵀ
+	tp.record(y, func() {
+		dy := y.Grad
+		if x.RequiresGrad { // dx (N,In) += dy·W
+			tp.Dev.MatMul(x.grad(), dy, w.Val, false, false, 1, 1)
+		}
+		if w.RequiresGrad {
+			tp.Dev.MatMul(w.grad(), dy, x.Val, true, false, 1, 1)
+		}
+		if bias != nil && bias.RequiresGrad {
+			tp.Dev.SumRowsAcc(bias.grad(), dy)
+		}
+		if b.RequiresGrad { // dB (Out,r) += scale·dyᵀ·t
+			tp.Dev.MatMul(b.grad(), dy, t, true, false, scale, 1)
+		}
+		if !a.RequiresGrad && !xd.RequiresGrad {
+			return
+		}
+		dt := tp.alloc(tp.DType, x.Val.Rows(), r) // (N,r) = scale·dy·B
+		tp.Dev.MatMul(dt, dy, b.Val, false, false, scale, 0)
+		if a.RequiresGrad { // dA (r,In) += dtᵀ·xd
+			tp.Dev.MatMul(a.grad(), dt, xd.Val, true, false, 1, 1)
+		}
+		if xd.RequiresGrad { // dxd (N,In) += dt·A (into x's gradient when xd is x)
+			tp.Dev.MatMul(xd.grad(), dt, a.Val, false, false, 1, 1)
+		}
+		tp.release(dt)
+	}, x, w, bias, xd, a, b)
+	return y
+}
+
+// MulConst: out = x ⊙ m for a constant m of x's shape (a dropout mask:
+// 0 where dropped, 1/(1−p) where kept); dx += dout ⊙ m.
+func (tp *Tape) MulConst(x *Var, m *tensor.Tensor) *Var {
+	tensor.MustSameShape("MulConst", x.Val, m)
+	out := tp.newVar(x.Val.Shape...)
+	tp.Dev.Mul(out.Val, x.Val, m)
+	tp.record(out, func() {
+		dx := tp.alloc(gradType(x.Val.DType), x.Val.Shape...)
+		tp.Dev.Mul(dx, out.Grad, m)
+		tp.accumulateTemp(x, dx)
+	}, x)
+	return out
+}
+
 // RMSNorm over the last dimension: y = x / sqrt(mean(x²)+eps) · w.
 func (tp *Tape) RMSNorm(x, w *Var, eps float32) *Var {
 	y := tp.newVar(x.Val.Shape...)

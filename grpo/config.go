@@ -10,6 +10,7 @@ package grpo
 import (
 	"fmt"
 
+	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/optim"
 	"github.com/r1go/r1/reward"
 )
@@ -47,6 +48,13 @@ type Config struct {
 
 	Optim    optim.AdamWConfig `yaml:"optimizer"`
 	Schedule optim.Schedule    `yaml:"schedule"`
+
+	// LoRA, when lora.r > 0, trains a low-rank adapter on the frozen policy
+	// instead of the whole policy (Hu et al. 2021; keys documented at
+	// model.LoRAConfig, shared with r1 sft). The reference model is then
+	// the policy with the adapter switched off, as TRL and Unsloth compute
+	// it: no second copy of the weights is loaded.
+	LoRA model.LoRAConfig `yaml:"lora"`
 
 	Rewards reward.Config `yaml:"reward"`
 	// FormatReward is the label of the reward whose value ≥ 1 counts a
@@ -158,6 +166,7 @@ func Default() Config {
 		}},
 		FormatReward: "format",
 		LogSamples:   4,
+		LoRA:         model.DefaultLoRA(),
 	}
 }
 
@@ -197,6 +206,16 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Optim.Validate(); err != nil {
 		return fmt.Errorf("optimizer: %w", err)
+	}
+	if err := c.LoRA.Validate(); err != nil {
+		return err
+	}
+	if c.LoRA.Enabled() && c.Loss.RefRefreshEvery > 0 {
+		// The reference is the base under the adapter; refreshing it would
+		// need a second model, which is what LoRA's reference avoids (TRL
+		// refuses sync_ref_model with PEFT too).
+		return fmt.Errorf("loss.ref_refresh_every: %d with lora.r > 0: the reference is the frozen base (the adapter switched off) and cannot be refreshed; set it to 0",
+			c.Loss.RefRefreshEvery)
 	}
 	if c.Schedule.Kind != "constant" && c.Schedule.Total == 0 {
 		c.Schedule.Total = c.Steps

@@ -31,8 +31,11 @@ type Trainer struct {
 	Config Config
 	Dev    tensor.Backend
 	Policy *model.Model
-	Ref    *model.Model // nil when beta = 0
-	Tok    *tokenizer.Tokenizer
+	Ref    *model.Model // nil when beta = 0, or with LoRA (the reference is then Policy with Adapter disabled)
+	// Adapter is the LoRA adapter trained on the frozen Policy (lora.r >
+	// 0), else nil.
+	Adapter *model.Adapter
+	Tok     *tokenizer.Tokenizer
 
 	rows    []data.Example
 	prompts [][]int32 // tokenized prompts, one per row
@@ -52,8 +55,8 @@ type algoState struct {
 }
 
 // New builds a trainer: loads the policy (and the reference model when β >
-// 0), the tokenizer, the dataset (tokenizing every prompt up front so a bad
-// row fails before training), and the rewards.
+// 0 without LoRA), the tokenizer, the dataset (tokenizing every prompt up
+// front so a bad row fails before training), and the rewards.
 func New(cfg Config, dev tensor.Backend) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -66,7 +69,12 @@ func New(cfg Config, dev tensor.Backend) (*Trainer, error) {
 	if t.Policy, err = model.Load(cfg.Model, dev); err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
-	if cfg.Loss.Beta > 0 {
+	if cfg.LoRA.Enabled() {
+		if t.Adapter, err = t.Policy.AddLoRA(cfg.LoRA, cfg.Seed); err != nil {
+			return nil, err
+		}
+		t.Adapter.BaseModel = cfg.Model
+	} else if cfg.Loss.Beta > 0 {
 		if t.Ref, err = model.Load(cfg.Model, dev); err != nil {
 			return nil, fmt.Errorf("reference model: %w", err)
 		}
@@ -80,9 +88,13 @@ func New(cfg Config, dev tensor.Backend) (*Trainer, error) {
 	if t.judges, err = data.NewJudges(data.TasksOf(t.rows), judgeParams(cfg.Rewards)); err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
-	if t.Trainer, err = train.New(train.Config{Out: cfg.Out, Steps: cfg.Steps, Seed: cfg.Seed, Optim: cfg.Optim, Schedule: cfg.Schedule,
+	tc := train.Config{Out: cfg.Out, Steps: cfg.Steps, Seed: cfg.Seed, Optim: cfg.Optim, Schedule: cfg.Schedule,
 		SaveEvery: cfg.SaveEvery, KeepCheckpoints: cfg.KeepCheckpoints, TokenizerDir: cfg.Model, Resolved: &t.Config,
-		Sidecars: []string{"samples.jsonl"}}, t.Policy, t); err != nil {
+		Sidecars: []string{"samples.jsonl"}}
+	if t.Adapter != nil {
+		tc.Weights = t.Adapter // the core trains and checkpoints the adapter only
+	}
+	if t.Trainer, err = train.New(tc, t.Policy, t); err != nil {
 		return nil, err
 	}
 	t.stopIDs = model.StopIDs(cfg.Model, t.Policy.Config, t.Tok.EOS)
@@ -438,8 +450,8 @@ func (t *Trainer) update(u *train.Update, ro *rollout, m map[string]float64) err
 	// The reference (and, for μ > 1, the rollout-time policy) log-probs
 	// are computed once, before any update.
 	for _, mb := range micro {
-		if t.Ref != nil {
-			lp, err := t.logProbs(t.Ref, mb)
+		if t.Ref != nil || t.Adapter != nil && c.Loss.Beta > 0 {
+			lp, err := t.refLogProbs(mb)
 			if err != nil {
 				return err
 			}
@@ -585,6 +597,17 @@ func (t *Trainer) logProbs(m *model.Model, seqs []*seqData) ([][]float64, error)
 		}
 	}
 	return out, nil
+}
+
+// refLogProbs are the reference policy's log-probs: the reference model's,
+// or with LoRA the policy's with the adapter switched off (the frozen base).
+func (t *Trainer) refLogProbs(seqs []*seqData) ([][]float64, error) {
+	if t.Ref != nil {
+		return t.logProbs(t.Ref, seqs)
+	}
+	t.Adapter.Disabled = true
+	defer func() { t.Adapter.Disabled = false }()
+	return t.logProbs(t.Policy, seqs)
 }
 
 // Start implements train.Starter: samples.jsonl is open from here on.

@@ -15,10 +15,16 @@ type Linear struct {
 	Name   string
 	Weight *autograd.Var // (Out,In)
 	Bias   *autograd.Var // (Out); nil = no bias
+	// LoRA is the low-rank adapter on this projection (lora.go); nil = none.
+	LoRA *LoRA
 }
 
-// Forward computes y (…,Out) from x (…,In), recording on tp.
+// Forward computes y (…,Out) from x (…,In), recording on tp: through the
+// adapter when one is attached and enabled.
 func (l *Linear) Forward(tp *autograd.Tape, x *autograd.Var) *autograd.Var {
+	if l.LoRA != nil && !l.LoRA.adapter.Disabled {
+		return l.LoRA.forward(tp, l, x)
+	}
 	return tp.Linear(x, l.Weight, l.Bias)
 }
 

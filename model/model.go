@@ -46,6 +46,10 @@ type Model struct {
 	// WithValueHead or when the checkpoint holds one.
 	Value *Linear
 
+	// Adapter is the LoRA adapter attached by AddLoRA or LoadLoRA (nil =
+	// none): its weights are not among Params, which it freezes.
+	Adapter *Adapter
+
 	// Ignored lists checkpoint tensors Load did not use.
 	Ignored []string
 	// Initialized lists the head weights Load had to initialize because the

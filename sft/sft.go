@@ -29,7 +29,8 @@ type Config struct {
 	Device string `yaml:"device"`
 	// Out is the run directory.
 	Out string `yaml:"out"`
-	// Seed drives the shuffle, the held-out split and nothing else.
+	// Seed drives the shuffle, the held-out split and, with LoRA, the
+	// adapter's init and dropout masks.
 	Seed uint64 `yaml:"seed"`
 	// Epochs over the training rows (TRL's num_train_epochs, default 3).
 	Epochs int `yaml:"epochs"`
@@ -63,6 +64,12 @@ type Config struct {
 	Optim    optim.AdamWConfig `yaml:"optimizer"`
 	Schedule optim.Schedule    `yaml:"schedule"`
 
+	// LoRA, when lora.r > 0, trains a low-rank adapter on the frozen model
+	// instead of the whole model (Hu et al. 2021; keys documented at
+	// model.LoRAConfig, shared with r1 grpo). Adapters want a larger
+	// learning rate than full fine-tuning (Hu et al. used 2e-4).
+	LoRA model.LoRAConfig `yaml:"lora"`
+
 	SaveEvery       int `yaml:"save_every"`
 	KeepCheckpoints int `yaml:"keep_checkpoints"`
 	LogEvery        int `yaml:"log_every"`
@@ -75,7 +82,7 @@ func Default() Config {
 	adam := optim.DefaultAdamW()
 	adam.LR, adam.WeightDecay = 2e-5, 0
 	return Config{Device: "cpu", Out: "runs/sft", Seed: 1, Epochs: 3, CompletionOnlyLoss: true, MicroBatch: 8, Accumulation: 1,
-		EvalRows: 0, EvalEvery: 0, Optim: adam, Schedule: optim.Schedule{Kind: "linear"}, LogEvery: 10}
+		EvalRows: 0, EvalEvery: 0, Optim: adam, Schedule: optim.Schedule{Kind: "linear"}, LogEvery: 10, LoRA: model.DefaultLoRA()}
 }
 
 // Validate checks the config and names the offending key.
@@ -103,7 +110,7 @@ func (c *Config) Validate() error {
 	if err := c.Optim.Validate(); err != nil {
 		return fmt.Errorf("optimizer: %w", err)
 	}
-	return nil
+	return c.LoRA.Validate()
 }
 
 // Trainer is SFT on the training core.
@@ -111,7 +118,9 @@ type Trainer struct {
 	*train.Trainer
 	Config Config
 	Model  *model.Model
-	Tok    *tokenizer.Tokenizer
+	// Adapter is the LoRA adapter being trained (lora.r > 0), else nil.
+	Adapter *model.Adapter
+	Tok     *tokenizer.Tokenizer
 	// Train and Eval are the tokenized samples; Bad the rows skipped.
 	Train, Eval []Sample
 	Bad         []BadRow
@@ -149,6 +158,13 @@ func New(c Config, dev tensor.Backend) (*Trainer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
+	var adapter *model.Adapter
+	if c.LoRA.Enabled() {
+		if adapter, err = m.AddLoRA(c.LoRA, c.Seed); err != nil {
+			return nil, err
+		}
+		adapter.BaseModel = c.Model
+	}
 	tok, err := tokenizer.Load(c.Model)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
@@ -164,7 +180,7 @@ func New(c Config, dev tensor.Backend) (*Trainer, error) {
 	if c.MaxSeqLen == 0 || c.MaxSeqLen > m.Config.MaxPositions {
 		c.MaxSeqLen = m.Config.MaxPositions
 	}
-	t := &Trainer{Config: c, Model: m, Tok: tok, Bad: bad, pad: max(tok.PAD, 0)}
+	t := &Trainer{Config: c, Model: m, Adapter: adapter, Tok: tok, Bad: bad, pad: max(tok.PAD, 0)}
 	var samples []Sample
 	for _, ex := range exs {
 		s := Tokenize(ex, tok, c.CompletionOnlyLoss, c.MaxSeqLen)
@@ -214,8 +230,12 @@ func New(c Config, dev tensor.Backend) (*Trainer, error) {
 		return nil, fmt.Errorf("schedule: %w", err)
 	}
 	t.Config = c
-	if t.Trainer, err = train.New(train.Config{Out: c.Out, Steps: steps, Seed: c.Seed, Optim: c.Optim, Schedule: c.Schedule,
-		SaveEvery: c.SaveEvery, KeepCheckpoints: c.KeepCheckpoints, LogEvery: c.LogEvery, TokenizerDir: c.Model, Resolved: &t.Config}, m, t); err != nil {
+	tc := train.Config{Out: c.Out, Steps: steps, Seed: c.Seed, Optim: c.Optim, Schedule: c.Schedule,
+		SaveEvery: c.SaveEvery, KeepCheckpoints: c.KeepCheckpoints, LogEvery: c.LogEvery, TokenizerDir: c.Model, Resolved: &t.Config}
+	if adapter != nil {
+		tc.Weights = adapter // the core trains and checkpoints the adapter only
+	}
+	if t.Trainer, err = train.New(tc, m, t); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -368,8 +388,15 @@ func onePerRow(samples []Sample) []Row {
 // SaveFinal writes the fine-tuned model into Config.Out as a complete
 // Hugging Face directory (weights in the dtype of the model's config.json,
 // tokenizer files and chat template copied from the base), the input of
-// the next stage.
+// the next stage. A LoRA run writes its adapter in PEFT's layout instead
+// (with the tokenizer files, as TRL saves them), for `r1 merge` or PEFT.
 func (t *Trainer) SaveFinal() error {
+	if t.Adapter != nil {
+		if err := t.Adapter.Save(t.Config.Out); err != nil {
+			return err
+		}
+		return model.CopyTokenizerFiles(t.Config.Model, t.Config.Out)
+	}
 	dt, err := tensor.ParseDType(t.Model.Config.DType)
 	if err != nil {
 		dt = tensor.F32

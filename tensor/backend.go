@@ -50,6 +50,9 @@ type Backend interface {
 	Axpy(y *Tensor, a float32, x *Tensor)
 	// Add out = a + b (out may alias a or b): the residual connection.
 	Add(out, a, b *Tensor)
+	// Mul out = a ⊙ b, elementwise (out may alias a or b): a dropout mask
+	// applied to activations (LoRA's lora_dropout) and its backward pass.
+	Mul(out, a, b *Tensor)
 	// SumSquares returns Σ t², accumulated in float64 (gradient norms).
 	SumSquares(t *Tensor) float64
 	// AllFinite reports whether no element is NaN or ±Inf.

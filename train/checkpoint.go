@@ -18,6 +18,8 @@ import (
 // A checkpoint is checkpoints/step-N/ in the run directory:
 //
 //	config.json, model.safetensors   the weights, Hugging Face format, F32 so a resume is exact
+//	  or adapter_config.json,         with Config.Weights (LoRA): only the trained adapter,
+//	  adapter_model.safetensors       in PEFT's layout, and what its resume needs
 //	tokenizer files                  when Config.TokenizerDir is set: a complete HF model directory
 //	optimizer.safetensors            AdamW moments, fp32 masters and step count
 //	state.json                       step, seed and the algorithm's state (data cursor)
@@ -65,7 +67,11 @@ func (t *Trainer) Save() error {
 
 func (t *Trainer) writeCheckpoint(dir string) error {
 	c := t.Config
-	if err := t.Model.Save(dir, checkpointDType(t.Model.DType)); err != nil {
+	if c.Weights != nil {
+		if err := c.Weights.SaveCheckpoint(dir); err != nil {
+			return err
+		}
+	} else if err := t.Model.Save(dir, checkpointDType(t.Model.DType)); err != nil {
 		return err
 	}
 	if c.TokenizerDir != "" {
@@ -148,8 +154,8 @@ func LatestCheckpoint(out string) string {
 	return CheckpointDir(out, s[len(s)-1])
 }
 
-// Resume restores the newest checkpoint of Config.Out: weights, optimizer
-// moments, step and the algorithm's state. It reports false when there is
+// Resume restores the newest checkpoint of Config.Out: weights (or
+// Config.Weights), optimizer moments, step and the algorithm's state. It reports false when there is
 // none.
 func (t *Trainer) Resume() (bool, error) {
 	dir := LatestCheckpoint(t.Config.Out)
@@ -168,7 +174,11 @@ func (t *Trainer) Resume() (bool, error) {
 	if st.Seed != t.Config.Seed {
 		return false, fmt.Errorf("resume: checkpoint %s was made with seed %d, the config says %d", dir, st.Seed, t.Config.Seed)
 	}
-	if err := LoadWeights(t.Model, dir); err != nil {
+	if w := t.Config.Weights; w != nil {
+		if err := w.LoadCheckpoint(dir); err != nil {
+			return false, fmt.Errorf("resume: %w", err)
+		}
+	} else if err := LoadWeights(t.Model, dir); err != nil {
 		return false, fmt.Errorf("resume: %w", err)
 	}
 	if err := t.Opt.LoadState(filepath.Join(dir, "optimizer.safetensors")); err != nil {

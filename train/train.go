@@ -62,6 +62,22 @@ type Config struct {
 	// like metrics.jsonl they are truncated after the resumed step, so a
 	// killed run's records past its last checkpoint are not duplicated.
 	Sidecars []string
+	// Weights, when set, is what the run trains and what its checkpoints
+	// hold as the model instead of the whole model: a LoRA adapter
+	// (model.Adapter) on a frozen base, saved in PEFT's layout. nil = every
+	// weight of the model, saved as a Hugging Face checkpoint.
+	Weights Weights
+}
+
+// Weights is the trained part of a model when it is not all of it.
+type Weights interface {
+	// Params are the weights the optimizer updates.
+	Params() []autograd.Param
+	// SaveCheckpoint writes them, and any state their exact resume needs
+	// (e.g. a dropout RNG position), into a checkpoint directory;
+	// LoadCheckpoint reads them back into the same Vars.
+	SaveCheckpoint(dir string) error
+	LoadCheckpoint(dir string) error
 }
 
 // Algorithm is a trainer: what data a step uses and what loss it
@@ -121,7 +137,8 @@ type Trainer struct {
 	sidecars map[string]*os.File
 }
 
-// New builds the trainer of algo on m's weights with a fresh optimizer.
+// New builds the trainer of algo on m's weights (or cfg.Weights) with a
+// fresh optimizer.
 func New(cfg Config, m *model.Model, algo Algorithm) (*Trainer, error) {
 	if cfg.Out == "" {
 		return nil, fmt.Errorf("out: a run directory is required")
@@ -129,7 +146,11 @@ func New(cfg Config, m *model.Model, algo Algorithm) (*Trainer, error) {
 	if cfg.Steps <= 0 {
 		return nil, fmt.Errorf("steps: must be > 0, got %d", cfg.Steps)
 	}
-	opt, err := optim.NewAdamW(cfg.Optim, m.Params())
+	params := m.Params()
+	if cfg.Weights != nil {
+		params = cfg.Weights.Params()
+	}
+	opt, err := optim.NewAdamW(cfg.Optim, params)
 	if err != nil {
 		return nil, fmt.Errorf("optimizer: %w", err)
 	}

@@ -319,6 +319,24 @@ func add[T float](o, as, bs []T) {
 	})
 }
 
+func (*Backend) Mul(out, a, b *tensor.Tensor) {
+	tensor.MustSameShape("Mul", out, a)
+	tensor.MustSameShape("Mul", out, b)
+	if isF64(out) {
+		mul(f64(out), f64(a), f64(b))
+		return
+	}
+	mul(f32(out), f32(a), f32(b))
+}
+
+func mul[T float](o, as, bs []T) {
+	parallel(len(o), 1<<15, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			o[i] = as[i] * bs[i]
+		}
+	})
+}
+
 func (*Backend) SumSquares(t *tensor.Tensor) float64 {
 	var s float64
 	if isF64(t) {

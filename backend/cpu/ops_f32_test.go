@@ -143,8 +143,9 @@ func TestElementwiseF32MatchesF64(t *testing.T) {
 			a, b, y := randSlice(rng, n, 1), randSlice(rng, n, 1), randSlice(rng, n, 1)
 			var sq [2]float64
 			got, want := f32f64(func(up func([]float32, ...int) *tensor.Tensor, dt tensor.DType) []*tensor.Tensor {
-				at, bt, yt, out := up(a, n), up(b, n), up(y, n), be.New(dt, n)
+				at, bt, yt, out, prod := up(a, n), up(b, n), up(y, n), be.New(dt, n), be.New(dt, n)
 				be.Add(out, at, bt)
+				be.Mul(prod, at, bt)
 				be.Axpy(yt, -0.7, at)
 				be.Scale(bt, 1.3)
 				if dt == tensor.F32 {
@@ -152,9 +153,9 @@ func TestElementwiseF32MatchesF64(t *testing.T) {
 				} else {
 					sq[1] = be.SumSquares(at)
 				}
-				return []*tensor.Tensor{out, yt, bt}
+				return []*tensor.Tensor{out, yt, bt, prod}
 			})
-			compareOutputs(t, []string{"add", "axpy", "scale"}, got, want, 3e-7)
+			compareOutputs(t, []string{"add", "axpy", "scale", "mul"}, got, want, 3e-7)
 			if math.Abs(sq[0]-sq[1]) > 1e-6*sq[1] {
 				t.Fatalf("n=%d: SumSquares f32 %v, f64 %v", n, sq[0], sq[1])
 			}

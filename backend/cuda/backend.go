@@ -534,6 +534,19 @@ func (b *Backend) Add(out, x, y *tensor.Tensor) {
 	ys.done()
 }
 
+// Mul out = a ⊙ b in out's dtype (out may alias a or b).
+func (b *Backend) Mul(out, x, y *tensor.Tensor) {
+	tensor.MustSameShape("cuda: Mul", out, x)
+	tensor.MustSameShape("cuda: Mul", out, y)
+	b.mustFloat("Mul", out, x, y)
+	dt := out.DType
+	xs, ys := b.stage("Mul", x, dt, true, false), b.stage("Mul", y, dt, true, false)
+	n := int64(out.Numel())
+	b.flat("r1_mul_"+suffix(dt), n, tensorPtr(out), xs.ptr(), ys.ptr(), n)
+	xs.done()
+	ys.done()
+}
+
 // SumSquares returns Σ t², per-block partials in float64 on the device,
 // summed on the host in block order (deterministic).
 func (b *Backend) SumSquares(t *tensor.Tensor) float64 {

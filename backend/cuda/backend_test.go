@@ -694,6 +694,9 @@ func (s *suite) run(sh suiteShapes) {
 			s.g.Add(z.g, z.g, y.g) // out aliases a
 			s.c.Add(z.c, z.c, y.c)
 			s.check("Add "+dt.String(), z, tolBF16Rel, tolBF16Abs)
+			s.g.Mul(z.g, y.g, z.g) // out aliases b
+			s.c.Mul(z.c, y.c, z.c)
+			s.check("Mul "+dt.String(), z, tolBF16Rel, tolBF16Abs)
 			fl := s.zeros(dt, N, C)
 			s.g.Fill(fl.g, -2.75)
 			s.c.Fill(fl.c, -2.75)

@@ -184,6 +184,7 @@ func buildKernelTable() []kernelSpec {
 			flatSpec("r1_fill_"+d, ew, "Fill t = v", args("t", ptr[d], "v", f32, "n", i64)),
 			flatSpec("r1_scale_"+d, ew, "Scale t *= s", args("t", ptr[d], "s", f32, "n", i64)),
 			flatSpec("r1_add_"+d, ew, "Add out = a + b; out may alias a or b", args("out", ptr[d], "a", ptr[d], "b", ptr[d], "n", i64)),
+			flatSpec("r1_mul_"+d, ew, "Mul out = a ⊙ b; out may alias a or b", args("out", ptr[d], "a", ptr[d], "b", ptr[d], "n", i64)),
 			kernelSpec{Name: "r1_sumsq_" + d, File: ew, Launch: ruleReduce,
 				Notes: "SumSquares: partial[blockIdx.x] = Σ t² of the block's elements in f64; the host sums grid.x partials",
 				Args:  args("partial", pd, "t", ptr[d], "n", i64)},

@@ -825,6 +825,12 @@ func TestKernelsEmulated(t *testing.T) {
 			run(t, "r1_add_"+kind, cfg, err, ba, ba, mk(y), int64(n)) // out aliases a
 			checkClose(t, "r1_add_"+kind, ba.f32s(), be.Download(to), bfRel, 1e-6)
 
+			tm := be.New(tensor.F32, n)
+			be.Mul(tm, ta, tb)
+			bm := mk(y)
+			run(t, "r1_mul_"+kind, cfg, err, bm, mk(x), bm, int64(n)) // out aliases b
+			checkClose(t, "r1_mul_"+kind, bm.f32s(), be.Download(tm), bfRel, 1e-6)
+
 			part := bufF64(reduceMaxGrid)
 			rc, rerr := launchReduce(n)
 			run(t, "r1_sumsq_"+kind, rc, rerr, part, mk(x), int64(n))

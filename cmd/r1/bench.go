@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -40,15 +41,40 @@ func init() {
 }
 
 type benchResult struct {
-	Shape          string             `json:"shape"`
-	Device         string             `json:"device"`
-	Params         int64              `json:"params"`
-	TrainTokPerS   float64            `json:"train_tok_per_s"`
-	TrainBatch     int                `json:"train_batch"`
-	TrainSeq       int                `json:"train_seq"`
-	MFU            float64            `json:"mfu,omitempty"`
-	RolloutTokPerS map[string]float64 `json:"rollout_tok_per_s"`
-	PeakHeapMB     float64            `json:"peak_heap_mb"`
+	Shape  string `json:"shape"`
+	Device string `json:"device"`
+	Params int64  `json:"params"`
+	// LoRARank > 0: the training figures are a LoRA adapter's (rank,
+	// targets) on the frozen model; TrainableParams are what AdamW updates.
+	LoRARank        int                `json:"lora_r,omitempty"`
+	LoRATargets     string             `json:"lora_targets,omitempty"`
+	LoRADropout     float64            `json:"lora_dropout,omitempty"`
+	TrainableParams int64              `json:"trainable_params"`
+	TrainTokPerS    float64            `json:"train_tok_per_s"`
+	TrainBatch      int                `json:"train_batch"`
+	TrainSeq        int                `json:"train_seq"`
+	MFU             float64            `json:"mfu,omitempty"`
+	RolloutTokPerS  map[string]float64 `json:"rollout_tok_per_s"`
+	PeakHeapMB      float64            `json:"peak_heap_mb"`
+	// PeakRSSMB is the process's resident-set high-water mark (Linux's
+	// VmHWM; 0 elsewhere): heap, stacks and the runtime's unreturned pages.
+	PeakRSSMB float64 `json:"peak_rss_mb"`
+}
+
+// peakRSS is the process's peak resident set size in bytes, from
+// /proc/self/status (0 where that does not exist).
+func peakRSS() uint64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // benchOptions are the flags of r1 bench.
@@ -59,10 +85,12 @@ type benchOptions struct {
 	prompt, newTokens int
 	peakFlops         float64
 	quiet             bool
+	// lora: train an adapter on the frozen model (r 0: every weight).
+	lora model.LoRAConfig
 }
 
 func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("bench", "[--device cpu] [--shape tiny10m] [flags]", stderr)
+	fs := newFlags("bench", "[--device cpu] [--shape tiny10m] [--lora-r 16] [flags]", stderr)
 	device := fs.String("device", "cpu", "compute device: cpu, cuda or auto")
 	shape := fs.String("shape", "tiny10m", "architecture: "+strings.Join(sortedKeys(benchShapes), ", "))
 	batch := fs.Int("batch", 8, "training batch size B (≥ 1)")
@@ -72,6 +100,10 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	prompt := fs.Int("prompt-len", 128, "rollout prompt length (≥ 1)")
 	newTokens := fs.Int("new-tokens", 512, "rollout tokens generated per sequence (≥ 1)")
 	peakFlops := fs.Float64("peak-tflops", 0, "device peak TFLOP/s for MFU (0: not reported)")
+	loraR := fs.Int("lora-r", 0, "train a LoRA adapter of this rank on the frozen model instead of every weight (0: full training)")
+	loraTargets := fs.String("lora-targets", "q_proj,v_proj", "with --lora-r: comma-separated target modules (PEFT names, or all-linear)")
+	loraAlpha := fs.Float64("lora-alpha", 16, "with --lora-r: LoRA alpha")
+	loraDropout := fs.Float64("lora-dropout", 0, "with --lora-r: LoRA dropout (masks drawn on the host and uploaded)")
 	asJSON := fs.Bool("json", false, "print JSON only")
 	usageNotes(fs, "Ctrl-C or SIGTERM stops it at once (exit status 130/143); nothing is written.")
 	if err := parseFlags(fs, args); err != nil {
@@ -87,6 +119,10 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	o := benchOptions{shape: *shape, batch: *batch, seq: *seq, steps: *steps, prompt: *prompt, newTokens: *newTokens,
 		peakFlops: *peakFlops, quiet: *asJSON}
+	if *loraR > 0 {
+		o.lora = model.DefaultLoRA()
+		o.lora.R, o.lora.Alpha, o.lora.Dropout, o.lora.TargetModules = *loraR, *loraAlpha, *loraDropout, strings.Split(*loraTargets, ",")
+	}
 	if err := firstErr(
 		flagRange("batch", int64(*batch), 1, 1<<20),
 		flagRange("seq", int64(*seq), 2, int64(cfg.MaxPositions)),
@@ -155,11 +191,11 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	for _, k := range keys {
 		fmt.Fprintf(tw, "\trollout tok/s b=%s", k)
 	}
-	fmt.Fprintf(tw, "\tpeak heap\n%s\t%s\t%.1fM\t%.0f", res.Shape, res.Device, float64(res.Params)/1e6, res.TrainTokPerS)
+	fmt.Fprintf(tw, "\tpeak heap\tpeak RSS\n%s\t%s\t%.1fM\t%.0f", res.Shape, res.Device, float64(res.Params)/1e6, res.TrainTokPerS)
 	for _, k := range keys {
 		fmt.Fprintf(tw, "\t%.0f", res.RolloutTokPerS[k])
 	}
-	fmt.Fprintf(tw, "\t%.0f MB\n", res.PeakHeapMB)
+	fmt.Fprintf(tw, "\t%.0f MB\t%.0f MB\n", res.PeakHeapMB, res.PeakRSSMB)
 	tw.Flush()
 	j, _ := json.Marshal(res)
 	fmt.Fprintf(stdout, "%s\n", j)
@@ -201,6 +237,18 @@ func benchRun(ctx context.Context, dev tensor.Backend, cfg *model.Config, o benc
 		return res, err
 	}
 	m := model.New(cfg, dev, 1)
+	params := m.Params()
+	if o.lora.R > 0 {
+		a, err := m.AddLoRA(o.lora, 1)
+		if err != nil {
+			return res, fmt.Errorf("--lora-r/--lora-targets: %w", err)
+		}
+		params = a.Params()
+		res.LoRARank, res.LoRATargets, res.LoRADropout = o.lora.R, strings.Join(o.lora.TargetModules, ","), o.lora.Dropout
+	}
+	for _, p := range params {
+		res.TrainableParams += int64(p.Var.Val.Numel())
+	}
 	var peak uint64
 	sampleMem := func() {
 		var ms runtime.MemStats
@@ -220,7 +268,6 @@ func benchRun(ctx context.Context, dev tensor.Backend, cfg *model.Config, o benc
 	b := model.NewBatch(rows, 0)
 	b.Mask = nil
 	target := model.NextTokenTargets(b)
-	params := m.Params()
 	opt, err := optim.NewAdamW(optim.DefaultAdamW(), params)
 	if err != nil {
 		return res, err
@@ -240,7 +287,7 @@ func benchRun(ctx context.Context, dev tensor.Backend, cfg *model.Config, o benc
 		return err
 	}
 	if !o.quiet {
-		fmt.Fprintf(stderr, "training %s (%.1fM params) B=%d T=%d…\n", o.shape, float64(res.Params)/1e6, o.batch, o.seq)
+		fmt.Fprintf(stderr, "training %s (%.1fM params, %.2fM trained) B=%d T=%d…\n", o.shape, float64(res.Params)/1e6, float64(res.TrainableParams)/1e6, o.batch, o.seq)
 	}
 	if err := step(); err != nil {
 		return res, err
@@ -287,6 +334,7 @@ func benchRun(ctx context.Context, dev tensor.Backend, cfg *model.Config, o benc
 		res.RolloutTokPerS[strconv.Itoa(bs)] = float64(toks) / time.Since(start).Seconds()
 	}
 	res.PeakHeapMB = float64(peak) / (1 << 20)
+	res.PeakRSSMB = float64(peakRSS()) / (1 << 20)
 	return res, nil
 }
 

@@ -39,6 +39,7 @@ func init() {
 func runEval(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("eval", "[--model DIR] [--bench gsm8k,math500,...|FILE.jsonl] [-k 16] [--out DIR]", stderr)
 	modelDir := fs.String("model", "", "model directory (config.json, model.safetensors, tokenizer.json); default: the built-in tiny base model")
+	adapterDir := fs.String("adapter", "", "LoRA adapter directory (PEFT layout: adapter_config.json + adapter_model.safetensors) applied on top of --model")
 	tokPath := fs.String("tokenizer", "", "tokenizer.json or directory holding it (default: the model directory)")
 	benches := fs.String("bench", "gsm8k,math500,aime24,amc23", "comma-separated benchmarks (their test split): "+strings.Join(data.Builtins(), ", ")+
 		", or paths to JSONL files with problem and answer fields")
@@ -142,6 +143,11 @@ func runEval(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	m, err := model.Load(*modelDir, dev)
 	if err != nil {
 		return fmt.Errorf("--model: %w", err)
+	}
+	if *adapterDir != "" {
+		if _, err := m.LoadLoRA(*adapterDir); err != nil {
+			return fmt.Errorf("--adapter: %w", err)
+		}
 	}
 	params := sample.Params{Temperature: *temp, TopP: *topP, TopK: *topK, MaxNewTokens: *maxNew, Seed: *seed,
 		StopIDs: model.StopIDs(*modelDir, m.Config, tok.EOS)}

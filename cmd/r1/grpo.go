@@ -107,6 +107,9 @@ func openTrainer(cfg grpo.Config, resume, overwrite bool, stdout io.Writer) (tr 
 		return nil, false, err
 	}
 	tr.Progress = stdout
+	if tr.Adapter != nil {
+		fmt.Fprintln(stdout, describeLoRA(tr.Adapter, tr.Policy)+"; reference: the base (adapter off)")
+	}
 	if !resume {
 		return tr, false, nil
 	}

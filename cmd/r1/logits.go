@@ -24,6 +24,7 @@ func init() {
 func runLogits(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("logits", "--model DIR --jsonl < ids.jsonl > logits.jsonl", stderr)
 	modelDir := fs.String("model", "", "Hugging Face model directory (config.json + safetensors)")
+	adapterDir := fs.String("adapter", "", "LoRA adapter directory (PEFT layout: adapter_config.json + adapter_model.safetensors) applied on top of --model")
 	jsonl := fs.Bool("jsonl", false, `read lines {"ids": [...]} from stdin and write one line {"logits": [[...] per position]} each, float32, in order`)
 	device := fs.String("device", "cpu", "compute device: cpu, cuda or auto")
 	usageNotes(fs, lineExitNotes)
@@ -41,6 +42,11 @@ func runLogits(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	m, err := model.Load(*modelDir, dev)
 	if err != nil {
 		return err
+	}
+	if *adapterDir != "" {
+		if _, err := m.LoadLoRA(*adapterDir); err != nil {
+			return err
+		}
 	}
 	return logitsJSONL(ctx, m, stdin, stdout)
 }

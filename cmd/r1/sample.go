@@ -69,6 +69,7 @@ exit status: 0 done; 1 failed (finished samples kept in OUT.partial);
 func runSample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("sample", "[--model DIR] (--prompt TEXT | --prompts FILE.jsonl --out samples.jsonl [--resume]) [flags]", stderr)
 	modelDir := fs.String("model", "", "Hugging Face model directory (default: the built-in tiny base model)")
+	adapterDir := fs.String("adapter", "", "LoRA adapter directory (PEFT layout: adapter_config.json + adapter_model.safetensors) applied on top of --model")
 	prompt := fs.String("prompt", "", "one prompt; its completion streams to stdout (with -n > 1 the samples follow one another)")
 	promptsFile := fs.String("prompts", "", `JSONL file with a "prompt" field per line (sampled in one batch; other fields are copied to the output)`)
 	out := fs.String("out", "", "write samples as JSONL here (one line per sample, in prompt then sample order; see below)")
@@ -145,6 +146,11 @@ func runSample(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	m, err := model.Load(*modelDir, dev)
 	if err != nil {
 		return err
+	}
+	if *adapterDir != "" {
+		if _, err := m.LoadLoRA(*adapterDir); err != nil {
+			return err
+		}
 	}
 	tok, err := tokenizer.Load(*modelDir)
 	if err != nil {

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/r1go/r1/configs"
+	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/sft"
 	"github.com/r1go/r1/train"
 )
@@ -98,6 +100,9 @@ func runSFT(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	fmt.Fprintf(stdout, "sft: %d training rows (%d samples, %d held out), %d steps; %d malformed rows skipped, %d samples truncated to %d tokens, %d dropped (no trained token left)\n",
 		len(tr.Train), len(tr.Train), len(tr.Eval), tr.Trainer.Config.Steps, len(tr.Bad), tr.Truncated, tr.Config.MaxSeqLen, tr.Dropped)
+	if a := tr.Adapter; a != nil {
+		fmt.Fprintln(stdout, describeLoRA(a, tr.Model))
+	}
 	if *resume {
 		ok, err := tr.Resume()
 		if err != nil {
@@ -116,6 +121,19 @@ func runSFT(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if err := tr.SaveFinal(); err != nil {
 		return err
 	}
+	if tr.Adapter != nil {
+		fmt.Fprintf(stdout, "done: %d steps; LoRA adapter saved in %s (PEFT layout); fold it into the model with: r1 merge --base %s --adapter %s --out DIR\n",
+			tr.StepsDone(), cfg.Out, cfg.Model, cfg.Out)
+		return nil
+	}
 	fmt.Fprintf(stdout, "done: %d steps; fine-tuned model saved in %s\n", tr.StepsDone(), cfg.Out)
 	return nil
+}
+
+// describeLoRA is the line a LoRA run prints about what it trains.
+func describeLoRA(a *model.Adapter, m *model.Model) string {
+	c := a.Config
+	return fmt.Sprintf("lora: r=%d alpha=%g (scale %.4g%s) dropout %g on %d modules (%s): %d trainable weights, %.2f%% of the model's %d (frozen)",
+		c.R, c.Alpha, c.Scale(), map[bool]string{true: ", rsLoRA"}[c.UseRSLoRA], c.Dropout, len(a.Modules), strings.Join(c.TargetModules, ", "),
+		a.NumParams(), 100*float64(a.NumParams())/float64(m.Config.NumParams()), m.Config.NumParams())
 }

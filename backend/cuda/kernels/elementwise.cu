@@ -1,4 +1,4 @@
-// elementwise.cu: Copy (dtype conversion), Fill, Scale, Axpy, Add,
+// elementwise.cu: Copy (dtype conversion), Fill, Scale, Axpy, Add, Mul,
 // SumSquares, AllFinite, AddBias, SumRowsAcc (backend/cpu/cpu.go).
 //
 // Flat kernels take the element count n as long long (weights of large
@@ -48,6 +48,14 @@ R1_AXPY(r1_axpy_bf16_bf16, bf16, bf16)
     }
 R1_ADD(r1_add_f32, float)
 R1_ADD(r1_add_bf16, bf16)
+
+// Mul out = a ⊙ b (a dropout mask on activations); aliasing as for Add.
+#define R1_MUL(NAME, T)                                                              \
+    extern "C" __global__ void NAME(T* out, const T* a, const T* b, long long n) {   \
+        GRID_STRIDE(i, n) st(out, i, ld(a, i) * ld(b, i));                           \
+    }
+R1_MUL(r1_mul_f32, float)
+R1_MUL(r1_mul_bf16, bf16)
 
 // SumSquares: partial[blockIdx.x] = Σ t² over the elements this block
 // visits, in f64 (the interface promises f64 accumulation). The host sums
