@@ -49,8 +49,15 @@ func TestSetOverridesAndErrors(t *testing.T) {
 		{"sampling.temprature=0.7", "temprature"},
 		{"steps=many", "steps"},
 		{"noequals", "key=value"},
+		{"loss.epsilon_low=5", "loss.epsilon_low: must be in [0, 1]"},
+		{"loss.epsilon_high=-0.1", "loss.epsilon_high: must be in [0, 10]"},
+		{"loss.epsilon_low=.nan", "loss.epsilon_low"},
 	} {
-		if _, err := loadGRPO("", []string{bad.set}); err == nil || !strings.Contains(err.Error(), bad.want) {
+		c, err := loadGRPO("", []string{"model=m", bad.set})
+		if err == nil {
+			err = c.Validate()
+		}
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("--set %s: err %v, want mention of %q", bad.set, err, bad.want)
 		}
 	}

@@ -191,8 +191,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("sampling.temperature: RL needs sampling, want > 0, got %g", c.Sampling.Temperature)
 	case c.Loss.Beta < 0:
 		return fmt.Errorf("loss.beta: must be ≥ 0, got %g", c.Loss.Beta)
-	case c.Loss.EpsLow < 0 || c.Loss.EpsHigh < 0:
-		return fmt.Errorf("loss.epsilon_low and loss.epsilon_high must be ≥ 0 (≥ 1 disables the low clip), got %g, %g", c.Loss.EpsLow, c.Loss.EpsHigh)
+	case !(c.Loss.EpsLow >= 0 && c.Loss.EpsLow <= 1):
+		// The ratio is positive, so a low bound 1−ε below 0 means nothing:
+		// ε_low = 1 already disables the low clip.
+		return fmt.Errorf("loss.epsilon_low: must be in [0, 1] (PPO/GRPO use 0.2; 1 disables the low clip), got %g", c.Loss.EpsLow)
+	case !(c.Loss.EpsHigh >= 0 && c.Loss.EpsHigh <= 10):
+		return fmt.Errorf("loss.epsilon_high: must be in [0, 10] (PPO/GRPO use 0.2, DAPO's clip-higher 0.28), got %g", c.Loss.EpsHigh)
 	case c.Loss.NumIterations <= 0:
 		return fmt.Errorf("loss.num_iterations: must be ≥ 1, got %d", c.Loss.NumIterations)
 	case c.Loss.OverlongBuffer < 0 || c.Loss.OverlongBuffer >= c.Sampling.MaxNewTokens && c.Loss.OverlongBuffer > 0:
