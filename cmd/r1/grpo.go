@@ -39,19 +39,7 @@ func runGRPO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	cfg := grpo.Default()
-	if err := configs.Load(*config, sets, &cfg); err != nil {
-		return err
-	}
-	var err error
-	if cfg.Model, err = resolveModel(cfg.Model); err != nil {
-		return err
-	}
-	if *printConfig {
-		y, err := configs.YAML(&cfg)
-		if err != nil {
-			return err
-		}
-		_, err = stdout.Write(y)
+	if done, err := loadRunConfig(*config, sets, &cfg, &cfg.Model, *printConfig, stdout); done || err != nil {
 		return err
 	}
 	return trainGRPO(ctx, cfg, *resume, *overwrite, stdout)
@@ -71,6 +59,27 @@ func trainGRPO(ctx context.Context, cfg grpo.Config, resume, overwrite bool, std
 	}
 	fmt.Fprintf(stdout, "done: %d steps, run directory %s\n", tr.StepsDone(), cfg.Out)
 	return nil
+}
+
+// loadRunConfig loads a trainer's config (defaults already in cfg) from
+// src and the --set overrides, resolves its model reference (*model), and
+// with printOnly writes the resolved YAML to stdout and reports done.
+func loadRunConfig(src string, sets []string, cfg any, model *string, printOnly bool, stdout io.Writer) (done bool, err error) {
+	if err := configs.Load(src, sets, cfg); err != nil {
+		return false, err
+	}
+	if *model, err = resolveModel(*model); err != nil {
+		return false, err
+	}
+	if !printOnly {
+		return false, nil
+	}
+	y, err := configs.YAML(cfg)
+	if err != nil {
+		return true, err
+	}
+	_, err = stdout.Write(y)
+	return true, err
 }
 
 // builtinTiny names the built-in tiny base model in a config's model key.

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/r1go/r1/configs"
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/sft"
 	"github.com/r1go/r1/train"
@@ -63,19 +62,7 @@ func runSFT(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		pre = append(pre, "skip_bad_rows=true")
 	}
 	cfg := sft.Default()
-	if err := configs.Load(*config, append(pre, sets...), &cfg); err != nil {
-		return err
-	}
-	var err error
-	if cfg.Model, err = resolveModel(cfg.Model); err != nil {
-		return err
-	}
-	if *printConfig {
-		y, err := configs.YAML(&cfg)
-		if err != nil {
-			return err
-		}
-		_, err = stdout.Write(y)
+	if done, err := loadRunConfig(*config, append(pre, sets...), &cfg, &cfg.Model, *printConfig, stdout); done || err != nil {
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
