@@ -22,6 +22,17 @@ func R1Zero(question string) string {
 	return R1ZeroInstruction + " User: " + question + ". Assistant:"
 }
 
+// ParseR1Zero recovers the question from a prompt R1Zero rendered; ok is
+// false for any other text.
+func ParseR1Zero(prompt string) (question string, ok bool) {
+	q, ok := strings.CutPrefix(prompt, R1ZeroInstruction+" User: ")
+	if !ok {
+		return "", false
+	}
+	q, ok = strings.CutSuffix(q, ". Assistant:")
+	return q, ok
+}
+
 // pyIntList formats numbers the way Python prints a list of ints, which is
 // how TinyZero's f-string embeds them ("[44, 19, 35]").
 func pyIntList(nums []int) string {

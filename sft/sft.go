@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/r1go/r1/autograd"
+	"github.com/r1go/r1/internal/atomicfile"
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/optim"
 	"github.com/r1go/r1/tensor"
@@ -130,9 +133,10 @@ type Trainer struct {
 	// Log receives one-off messages (nil = none).
 	Log io.Writer
 
-	rows   []Row // training rows of one epoch, before shuffling
-	cursor int   // rows consumed
-	pad    int32
+	renderer *Renderer
+	rows     []Row // training rows of one epoch, before shuffling
+	cursor   int   // rows consumed
+	pad      int32
 }
 
 // Row is one row of a batch: a sample alone, or several packed.
@@ -180,7 +184,7 @@ func New(c Config, dev tensor.Backend) (*Trainer, error) {
 	if c.MaxSeqLen == 0 || c.MaxSeqLen > m.Config.MaxPositions {
 		c.MaxSeqLen = m.Config.MaxPositions
 	}
-	t := &Trainer{Config: c, Model: m, Adapter: adapter, Tok: tok, Bad: bad, pad: max(tok.PAD, 0)}
+	t := &Trainer{Config: c, Model: m, Adapter: adapter, Tok: tok, Bad: bad, pad: max(tok.PAD, 0), renderer: r}
 	var samples []Sample
 	for _, ex := range exs {
 		s := Tokenize(ex, tok, c.CompletionOnlyLoss, c.MaxSeqLen)
@@ -395,16 +399,72 @@ func (t *Trainer) SaveFinal() error {
 		if err := t.Adapter.Save(t.Config.Out); err != nil {
 			return err
 		}
-		return model.CopyTokenizerFiles(t.Config.Model, t.Config.Out)
+	} else {
+		dt, err := tensor.ParseDType(t.Model.Config.DType)
+		if err != nil {
+			dt = tensor.F32
+		}
+		if err := t.Model.Save(t.Config.Out, dt); err != nil {
+			return err
+		}
 	}
-	dt, err := tensor.ParseDType(t.Model.Config.DType)
-	if err != nil {
-		dt = tensor.F32
-	}
-	if err := t.Model.Save(t.Config.Out, dt); err != nil {
+	if err := model.CopyTokenizerFiles(t.Config.Model, t.Config.Out); err != nil {
 		return err
 	}
-	return model.CopyTokenizerFiles(t.Config.Model, t.Config.Out)
+	if r := t.renderer; r.Template != nil && r.Template.Name == "chatml" {
+		// The base had no chat template and the conversations were
+		// rendered with ChatML: the fine-tuned model is a ChatML model,
+		// and says so, so that r1 sample --chat renders what it learned.
+		if err := setChatTemplate(filepath.Join(t.Config.Out, "tokenizer_config.json"), chatML); err != nil {
+			return err
+		}
+		// A ChatML turn ends with <|im_end|>: generation stops there.
+		if id, ok := t.Tok.TokenID("<|im_end|>"); ok {
+			return addStopID(filepath.Join(t.Config.Out, "generation_config.json"), id)
+		}
+	}
+	return nil
+}
+
+// addStopID adds id to generation_config.json's eos_token_id (creating the
+// file when the base had none), which samplers stop at.
+func addStopID(path string, id int32) error {
+	cfg := map[string]any{}
+	if raw, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(raw, &cfg); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	var ids []any
+	switch v := cfg["eos_token_id"].(type) {
+	case float64:
+		ids = []any{v}
+	case []any:
+		ids = v
+	}
+	for _, x := range ids {
+		if f, ok := x.(float64); ok && int32(f) == id {
+			return nil
+		}
+	}
+	cfg["eos_token_id"] = append(ids, float64(id))
+	out, _ := json.MarshalIndent(cfg, "", "  ")
+	return atomicfile.Write(path, append(out, '\n'))
+}
+
+// setChatTemplate writes chat_template into a tokenizer_config.json.
+func setChatTemplate(path, tmpl string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	cfg["chat_template"] = tmpl
+	out, _ := json.MarshalIndent(cfg, "", "  ")
+	return atomicfile.Write(path, append(out, '\n'))
 }
 
 // State implements train.Algorithm.

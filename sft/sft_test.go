@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/r1go/r1/backend/cpu"
+	"github.com/r1go/r1/chat"
+	"github.com/r1go/r1/model"
 )
 
 // writeRows writes n prompt/completion rows the tiny model can memorise,
@@ -103,6 +106,16 @@ func TestSFTLearnsAndReportsEvalLoss(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(c.Out, f)); err != nil {
 			t.Errorf("fine-tuned model lacks %s", f)
 		}
+	}
+	// The tiny base has no chat template; it was taught ChatML, so the
+	// fine-tuned model carries that template and stops at <|im_end|>.
+	tmpl, err := chat.FromTokenizerConfig(c.Out)
+	if err != nil || !strings.Contains(tmpl.Source, "<|im_start|>") {
+		t.Fatalf("fine-tuned model's chat template: %v", err)
+	}
+	imEnd, _ := tr.Tok.TokenID("<|im_end|>")
+	if stops := model.StopIDs(c.Out, tr.Model.Config, tr.Tok.EOS); !slices.Contains(stops, imEnd) {
+		t.Fatalf("stop ids %v lack <|im_end|> (%d)", stops, imEnd)
 	}
 }
 
