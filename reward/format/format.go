@@ -11,6 +11,10 @@
 //   - "tag_count": partial credit, 0.25 for each of the four tags that
 //     appears exactly once (open-r1's tag_count_reward, without its newline
 //     requirements).
+//   - "format_summary": the R1 output format that cold start teaches
+//     (DeepSeek-R1 §2.3.1, |special_token|<reasoning_process>|special_token|<summary>):
+//     exactly one non-empty think block, then a non-empty summary with no
+//     tag in it. 1 or 0.
 //
 // All three handle prompts that end with an open "<think>" (R1-Distill and
 // TinyZero templates): the completion is scored as if "<think>" had been
@@ -34,9 +38,10 @@ const (
 	Strict Mode = iota
 	Lenient
 	TagCount
+	Summary
 )
 
-var names = map[Mode]string{Strict: "format", Lenient: "format_lenient", TagCount: "tag_count"}
+var names = map[Mode]string{Strict: "format", Lenient: "format_lenient", TagCount: "tag_count", Summary: "format_summary"}
 
 func init() {
 	for m, n := range names {
@@ -93,6 +98,9 @@ func (r *Reward) Score(_ context.Context, s reward.Sample) (reward.Score, error)
 			total += v
 		}
 		return reward.Score{Value: total, Parts: parts}, nil
+	case Summary:
+		v := b2f(IsSummary(text))
+		return reward.Score{Value: v, Parts: map[string]float64{"summary": v}}, nil
 	default:
 		v := b2f(IsStrict(text))
 		return reward.Score{Value: v, Parts: map[string]float64{"strict": v}}, nil
@@ -141,6 +149,16 @@ func IsStrict(text string) bool {
 		return false
 	}
 	return rest == ""
+}
+
+// IsSummary reports whether text is one non-empty think block followed by
+// a non-empty, tag-free summary: the R1 format after cold start.
+func IsSummary(text string) bool {
+	think, rest, ok := block(strings.TrimSpace(text), reward.ThinkOpen, reward.ThinkClose)
+	if !ok || hasTag(think) || strings.TrimSpace(think) == "" {
+		return false
+	}
+	return strings.TrimSpace(rest) != "" && !hasTag(rest)
 }
 
 // block expects s to start with open and returns what lies up to the first

@@ -130,3 +130,30 @@ func FuzzFormat(f *testing.F) {
 		}
 	})
 }
+
+// format_summary accepts the R1 format cold start teaches and nothing else.
+func TestSummaryFormat(t *testing.T) {
+	r, err := New(Summary, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		completion string
+		want       float64
+	}{
+		{"<think>\n2 + 3 = 5.\n</think>\n\nThe answer is $\\boxed{5}$.", 1},
+		{"<think>2 + 3 = 5.</think> <answer>5</answer>", 0}, // R1-Zero's format
+		{"<think>2 + 3 = 5.</think>", 0},                    // no summary
+		{"<think> </think> The answer is 5.", 0},            // no reasoning
+		{"The answer is 5.", 0},
+		{"<think>a</think> b <think>c</think> d", 0},
+	} {
+		s, err := r.Score(context.Background(), reward.Sample{Prompt: "Q", Completion: c.completion})
+		if err != nil || s.Value != c.want {
+			t.Errorf("%q: %v %v, want %v", c.completion, s.Value, err, c.want)
+		}
+	}
+	if !reward.Registered("format_summary") {
+		t.Fatal("format_summary is not registered")
+	}
+}
