@@ -155,6 +155,15 @@ var (
 	capSysAdmin     bool
 )
 
+// The capabilities are read at start-up, before any sandbox runs.
+// /proc/self/status describes the thread group leader, and applyRlimitsAs
+// changes the credentials of a locked thread that Go then retires — except
+// when that thread is the leader, which Go keeps (wedged) for the life of
+// the process: read after that, CapEff is 0 and bubblewrap would be
+// wrongly ruled out (seen as Auto falling back to namespaces in a full test
+// run).
+func init() { hasCapSysAdmin() }
+
 // hasCapSysAdmin reports whether this process may make mount namespaces
 // (CAP_SYS_ADMIN in its effective set, which containers often drop).
 func hasCapSysAdmin() bool {
