@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
@@ -42,9 +43,12 @@ type Trainer struct {
 	texts   []string  // rendered prompts
 	scorer  *reward.Scorer
 	judges  data.Judges // the datasets' correctness checks: the accuracy metric
-	engine  *sample.Engine
-	samples io.Writer // samples.jsonl while Run runs
-	stopIDs []int32
+	// judgedBy names, per task, the run's reward label whose score is the
+	// task's judge verdict (value ≥ 1), so it is not computed twice.
+	judgedBy map[data.Task]string
+	engine   *sample.Engine
+	samples  io.Writer // samples.jsonl while Run runs
+	stopIDs  []int32
 
 	cursor int // prompts consumed
 }
@@ -85,8 +89,23 @@ func New(cfg Config, dev tensor.Backend) (*Trainer, error) {
 	if err := t.loadData(); err != nil {
 		return nil, err
 	}
-	if t.judges, err = data.NewJudges(data.TasksOf(t.rows), judgeParams(cfg.Rewards)); err != nil {
+	jp := judgeParams(cfg.Rewards)
+	if t.judges, err = data.NewJudges(data.TasksOf(t.rows), jp); err != nil {
 		return nil, fmt.Errorf("data: %w", err)
+	}
+	// A reward the run scores anyway that is a task's judge — the same
+	// reward with the same params — gives the accuracy without scoring
+	// again: a code reward runs programs, and judging them a second time
+	// doubled a step's sandbox work.
+	t.judgedBy = map[data.Task]string{}
+	for _, sp := range cfg.Rewards.Rewards {
+		task := data.Task(sp.Name)
+		if _, seen := t.judgedBy[task]; seen || t.judges[task] == nil {
+			continue
+		}
+		if len(sp.Params) == 0 && len(jp[task]) == 0 || reflect.DeepEqual(sp.Params, jp[task]) {
+			t.judgedBy[task] = sp.L()
+		}
 	}
 	tc := train.Config{Out: cfg.Out, Steps: cfg.Steps, Seed: cfg.Seed, Optim: cfg.Optim, Schedule: cfg.Schedule,
 		SaveEvery: cfg.SaveEvery, KeepCheckpoints: cfg.KeepCheckpoints, TokenizerDir: cfg.Model, Resolved: &t.Config,
@@ -355,14 +374,20 @@ func (t *Trainer) rolloutMetrics(ctx context.Context, step int, ro *rollout, m m
 	m["completion/length_max"] = lmax
 	m["completion/truncated_ratio"] = trunc / n
 	m["completion/reflection_rate"] = refl / n
-	reqOf := make([]int, len(ro.samples))
-	rs := make([]reward.Sample, len(ro.samples))
+	var acc float64
+	var reqOf []int
+	var rs []reward.Sample
 	for i, s := range ro.samples {
 		r := ro.rows[s.Request]
-		reqOf[i] = r
-		rs[i] = reward.Sample{Prompt: t.texts[r], Completion: s.Text, Truncated: s.FinishReason == "length", Tokens: len(s.Tokens)}
+		if label, ok := t.judgedBy[t.rows[r].Task]; ok {
+			if ro.scores.Scores[i][indexOf(ro.scores.Labels, label)].Value >= 1-1e-9 { // data.Judge's rule
+				acc++
+			}
+			continue
+		}
+		reqOf = append(reqOf, r)
+		rs = append(rs, reward.Sample{Prompt: t.texts[r], Completion: s.Text, Truncated: s.FinishReason == "length", Tokens: len(s.Tokens)})
 	}
-	var acc float64
 	for _, ok := range judge(ctx, t.judges, t.rows, reqOf, rs) {
 		if ok {
 			acc++

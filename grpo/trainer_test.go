@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/r1go/r1/backend/cpu"
+	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/internal/testmodel"
 	"github.com/r1go/r1/reward"
 	_ "github.com/r1go/r1/reward/all"
@@ -197,5 +198,31 @@ func TestClipFractionsCountEveryIteration(t *testing.T) {
 	}
 	if clipped == 0 {
 		t.Fatal("no clipping counted with μ = 2, a large step and ε = 0.01")
+	}
+}
+
+// The math reward the run scores anyway is the math judge: its scores give
+// the accuracy, and the judge is not run a second time. A math reward with
+// params of its own is not the judge.
+func TestAccuracyReusesTheJudgeReward(t *testing.T) {
+	dir := t.TempDir()
+	modelDir := filepath.Join(dir, "model")
+	if _, err := testmodel.Write(modelDir, "qwen2", 3); err != nil {
+		t.Fatal(err)
+	}
+	c := testConfig(t, modelDir, writeData(t, dir), filepath.Join(dir, "run"))
+	tr, err := New(c, cpu.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tr.judgedBy[data.TaskMath]; got != "math" {
+		t.Fatalf("judgedBy %v, want math scored by the math reward", tr.judgedBy)
+	}
+	c.Rewards = reward.Config{Rewards: []reward.Spec{{Name: "math", Params: map[string]any{"field": "answer"}}, {Name: "format"}}}
+	if tr, err = New(c, cpu.New()); err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.judgedBy) != 0 {
+		t.Fatalf("a math reward with its own params stands in for the judge: %v", tr.judgedBy)
 	}
 }
