@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -51,6 +50,7 @@ type Trainer struct {
 	stopIDs  []int32
 
 	cursor int // prompts consumed
+	order  *train.Order
 }
 
 // algoState is the GRPO part of a checkpoint's state.json.
@@ -89,6 +89,7 @@ func New(cfg Config, dev tensor.Backend) (*Trainer, error) {
 	if err := t.loadData(); err != nil {
 		return nil, err
 	}
+	t.order = &train.Order{Seed: cfg.Seed, N: len(t.rows)}
 	jp := judgeParams(cfg.Rewards)
 	if t.judges, err = data.NewJudges(data.TasksOf(t.rows), jp); err != nil {
 		return nil, fmt.Errorf("data: %w", err)
@@ -169,16 +170,12 @@ func (t *Trainer) loadData() error {
 	return nil
 }
 
-// nextRows returns the next n row indices. The order is a permutation of
-// the dataset per epoch, derived from (seed, epoch) alone, so the cursor is
-// the whole data state a checkpoint needs.
+// nextRows returns the next n row indices of the seeded order (the cursor
+// is the whole data state a checkpoint needs).
 func (t *Trainer) nextRows(n int) []int {
 	out := make([]int, n)
-	N := len(t.rows)
 	for i := range out {
-		epoch, k := t.cursor/N, t.cursor%N
-		perm := rand.New(rand.NewPCG(t.Config.Seed, uint64(epoch)+1)).Perm(N)
-		out[i] = perm[k]
+		out[i] = t.order.At(t.cursor)
 		t.cursor++
 	}
 	return out

@@ -135,7 +135,8 @@ type Trainer struct {
 
 	renderer *Renderer
 	rows     []Row // training rows of one epoch, before shuffling
-	cursor   int   // rows consumed
+	order    *train.Order
+	cursor   int // rows consumed
 	pad      int32
 }
 
@@ -222,6 +223,7 @@ func New(c Config, dev tensor.Backend) (*Trainer, error) {
 			t.rows = append(t.rows, Pack([]Sample{s}, len(s.IDs))...)
 		}
 	}
+	t.order = &train.Order{Seed: c.Seed, N: len(t.rows)}
 	perStep := c.MicroBatch * c.Accumulation
 	steps := c.Steps
 	if steps == 0 {
@@ -297,16 +299,12 @@ func Batch(rows []Row, pad int32) (model.Batch, []int32) {
 	return b, target
 }
 
-// next returns the next n rows of the shuffled epochs; the order of an
-// epoch is a permutation derived from (seed, epoch) alone, so the cursor is
-// the whole data state a checkpoint needs.
+// next returns the next n rows of the seeded order (the cursor is the
+// whole data state a checkpoint needs).
 func (t *Trainer) next(n int) []Row {
 	out := make([]Row, n)
-	N := len(t.rows)
 	for i := range out {
-		epoch, k := t.cursor/N, t.cursor%N
-		perm := rand.New(rand.NewPCG(t.Config.Seed, uint64(epoch)+1)).Perm(N)
-		out[i] = t.rows[perm[k]]
+		out[i] = t.rows[t.order.At(t.cursor)]
 		t.cursor++
 	}
 	return out
