@@ -247,6 +247,10 @@ func New(c Config, dev tensor.Backend) (*Trainer, error) {
 	return t, nil
 }
 
+// Rows is the number of training rows of an epoch (packed rows with
+// packing, else one per sample).
+func (t *Trainer) Rows() int { return len(t.rows) }
+
 // Pack lays samples into rows of at most maxLen tokens in order, starting
 // a new row when the next sample does not fit (samples are never split).
 func Pack(samples []Sample, maxLen int) []Row {
@@ -319,24 +323,21 @@ func (t *Trainer) TrainStep(ctx context.Context, u *train.Update) (map[string]fl
 	rows := t.next(c.MicroBatch * c.Accumulation)
 	batches := make([]model.Batch, c.Accumulation)
 	targets := make([][]int32, c.Accumulation)
+	counts := make([]int, c.Accumulation) // trained tokens per micro-batch
 	total, tokens := 0, 0
 	for i := range batches {
 		batches[i], targets[i] = Batch(rows[i*c.MicroBatch:(i+1)*c.MicroBatch], t.pad)
 		for _, tg := range targets[i] {
 			if tg >= 0 {
-				total++
+				counts[i]++
 			}
 		}
+		total += counts[i]
 		tokens += batches[i].B * batches[i].T
 	}
 	var sum float64
 	if _, err := u.Update(c.Accumulation, func(tp *autograd.Tape, i int) error {
-		n := 0
-		for _, tg := range targets[i] {
-			if tg >= 0 {
-				n++
-			}
-		}
+		n := counts[i]
 		if n == 0 {
 			return nil
 		}

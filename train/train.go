@@ -177,7 +177,7 @@ func (u *Update) Step() int { return u.t.step }
 // LR is the learning rate this step's updates use.
 func (u *Update) LR() float64 { return u.t.LR(u.t.step) }
 
-// Dev is the device of the model being trained.
+// Model is the model being trained.
 func (u *Update) Model() *model.Model { return u.t.Model }
 
 // Update runs one optimizer update over n micro-batches. For micro-batch i

@@ -98,7 +98,7 @@ func runSFT(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		fmt.Fprintf(stderr, "skipped %s: %v\n", b.Source, b.Err)
 	}
 	fmt.Fprintf(stdout, "sft: %d training rows (%d samples, %d held out), %d steps; %d malformed rows skipped, %d samples truncated to %d tokens, %d dropped (no trained token left)\n",
-		len(tr.Train), len(tr.Train), len(tr.Eval), tr.Trainer.Config.Steps, len(tr.Bad), tr.Truncated, tr.Config.MaxSeqLen, tr.Dropped)
+		tr.Rows(), len(tr.Train), len(tr.Eval), tr.Trainer.Config.Steps, len(tr.Bad), tr.Truncated, tr.Config.MaxSeqLen, tr.Dropped)
 	if a := tr.Adapter; a != nil {
 		fmt.Fprintln(stdout, describeLoRA(a, tr.Model))
 	}
