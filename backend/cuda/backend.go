@@ -522,27 +522,21 @@ func (s staged) dtype() tensor.DType {
 }
 
 // Add out = a + b in out's dtype (out may alias a or b).
-func (b *Backend) Add(out, x, y *tensor.Tensor) {
-	tensor.MustSameShape("cuda: Add", out, x)
-	tensor.MustSameShape("cuda: Add", out, y)
-	b.mustFloat("Add", out, x, y)
-	dt := out.DType
-	xs, ys := b.stage("Add", x, dt, true, false), b.stage("Add", y, dt, true, false)
-	n := int64(out.Numel())
-	b.flat("r1_add_"+suffix(dt), n, tensorPtr(out), xs.ptr(), ys.ptr(), n)
-	xs.done()
-	ys.done()
-}
+func (b *Backend) Add(out, x, y *tensor.Tensor) { b.binary("Add", "r1_add_", out, x, y) }
 
 // Mul out = a ⊙ b in out's dtype (out may alias a or b).
-func (b *Backend) Mul(out, x, y *tensor.Tensor) {
-	tensor.MustSameShape("cuda: Mul", out, x)
-	tensor.MustSameShape("cuda: Mul", out, y)
-	b.mustFloat("Mul", out, x, y)
+func (b *Backend) Mul(out, x, y *tensor.Tensor) { b.binary("Mul", "r1_mul_", out, x, y) }
+
+// binary runs the elementwise kernel prefix+dtype on same-shape operands
+// staged in out's dtype.
+func (b *Backend) binary(op, kernel string, out, x, y *tensor.Tensor) {
+	tensor.MustSameShape("cuda: "+op, out, x)
+	tensor.MustSameShape("cuda: "+op, out, y)
+	b.mustFloat(op, out, x, y)
 	dt := out.DType
-	xs, ys := b.stage("Mul", x, dt, true, false), b.stage("Mul", y, dt, true, false)
+	xs, ys := b.stage(op, x, dt, true, false), b.stage(op, y, dt, true, false)
 	n := int64(out.Numel())
-	b.flat("r1_mul_"+suffix(dt), n, tensorPtr(out), xs.ptr(), ys.ptr(), n)
+	b.flat(kernel+suffix(dt), n, tensorPtr(out), xs.ptr(), ys.ptr(), n)
 	xs.done()
 	ys.done()
 }
