@@ -3,6 +3,7 @@ package grpo
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"runtime"
 	"sync"
 
@@ -85,11 +86,7 @@ func (t *Trainer) Evaluate(ctx context.Context, rows []data.Example, es EvalSamp
 	}
 	res := t.scorer.Score(ctx, rs)
 	ev := EvalResult{N: len(rows), K: max(1, es.K), MeanLength: length / float64(max(1, len(out)))}
-	for _, ok := range judge(ctx, judges, rows, reqOf, rs) {
-		if ok {
-			ev.Accuracy++
-		}
-	}
+	ev.Accuracy = float64(t.correct(ctx, judges, rows, reqOf, rs, res))
 	if ctx.Err() != nil {
 		// Checks cut short would count as wrong answers.
 		return EvalResult{}, ctx.Err()
@@ -105,6 +102,54 @@ func (t *Trainer) Evaluate(ctx context.Context, rows []data.Example, es EvalSamp
 	ev.FormatRate /= float64(max(1, len(out)))
 	ev.ReflectionRate = reflections / float64(max(1, len(out)))
 	return ev, nil
+}
+
+// correct counts the samples judged correct; sample i answers
+// rows[reqOf[i]] and scored res.Scores[i]. Where a reward the run scores
+// is the row's judge (judgedBy) its score is the verdict; the other
+// samples go to the judges. (A code reward runs programs: judging them a
+// second time doubled the sandbox work of a step and of an evaluation.)
+func (t *Trainer) correct(ctx context.Context, judges data.Judges, rows []data.Example, reqOf []int, rs []reward.Sample, res reward.Result) int {
+	n := 0
+	var restReq []int
+	var rest []reward.Sample
+	for i, r := range reqOf {
+		if label, ok := t.judgedBy[rows[r].Task]; ok {
+			if res.Scores[i][indexOf(res.Labels, label)].Value >= 1-1e-9 { // data.Judge's rule
+				n++
+			}
+			continue
+		}
+		restReq, rest = append(restReq, r), append(rest, rs[i])
+	}
+	for _, ok := range judge(ctx, judges, rows, restReq, rest) {
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
+// judgedBy maps each task whose judge the run's rewards include — the
+// reward of the task's name with the judge's params (jp) — to that
+// reward's label.
+func judgedBy(rc reward.Config, jp map[data.Task]map[string]any) map[data.Task]string {
+	out := map[data.Task]string{}
+	for _, sp := range rc.Rewards {
+		task := data.Task(sp.Name)
+		switch task {
+		case data.TaskMath, data.TaskCountdown, data.TaskCode:
+		default:
+			continue
+		}
+		if _, seen := out[task]; seen {
+			continue
+		}
+		if len(sp.Params) == 0 && len(jp[task]) == 0 || reflect.DeepEqual(sp.Params, jp[task]) {
+			out[task] = sp.L()
+		}
+	}
+	return out
 }
 
 // judge checks every sample against its row with a pool of workers (code

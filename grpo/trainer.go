@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"time"
 
@@ -94,20 +93,7 @@ func New(cfg Config, dev tensor.Backend) (*Trainer, error) {
 	if t.judges, err = data.NewJudges(data.TasksOf(t.rows), jp); err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
-	// A reward the run scores anyway that is a task's judge — the same
-	// reward with the same params — gives the accuracy without scoring
-	// again: a code reward runs programs, and judging them a second time
-	// doubled a step's sandbox work.
-	t.judgedBy = map[data.Task]string{}
-	for _, sp := range cfg.Rewards.Rewards {
-		task := data.Task(sp.Name)
-		if _, seen := t.judgedBy[task]; seen || t.judges[task] == nil {
-			continue
-		}
-		if len(sp.Params) == 0 && len(jp[task]) == 0 || reflect.DeepEqual(sp.Params, jp[task]) {
-			t.judgedBy[task] = sp.L()
-		}
-	}
+	t.judgedBy = judgedBy(cfg.Rewards, jp)
 	tc := train.Config{Out: cfg.Out, Steps: cfg.Steps, Seed: cfg.Seed, Optim: cfg.Optim, Schedule: cfg.Schedule,
 		SaveEvery: cfg.SaveEvery, KeepCheckpoints: cfg.KeepCheckpoints, TokenizerDir: cfg.Model, Resolved: &t.Config,
 		Sidecars: []string{"samples.jsonl"}}
@@ -371,26 +357,14 @@ func (t *Trainer) rolloutMetrics(ctx context.Context, step int, ro *rollout, m m
 	m["completion/length_max"] = lmax
 	m["completion/truncated_ratio"] = trunc / n
 	m["completion/reflection_rate"] = refl / n
-	var acc float64
-	var reqOf []int
-	var rs []reward.Sample
+	reqOf := make([]int, len(ro.samples))
+	rs := make([]reward.Sample, len(ro.samples))
 	for i, s := range ro.samples {
 		r := ro.rows[s.Request]
-		if label, ok := t.judgedBy[t.rows[r].Task]; ok {
-			if ro.scores.Scores[i][indexOf(ro.scores.Labels, label)].Value >= 1-1e-9 { // data.Judge's rule
-				acc++
-			}
-			continue
-		}
-		reqOf = append(reqOf, r)
-		rs = append(rs, reward.Sample{Prompt: t.texts[r], Completion: s.Text, Truncated: s.FinishReason == "length", Tokens: len(s.Tokens)})
+		reqOf[i] = r
+		rs[i] = reward.Sample{Prompt: t.texts[r], Completion: s.Text, Truncated: s.FinishReason == "length", Tokens: len(s.Tokens)}
 	}
-	for _, ok := range judge(ctx, t.judges, t.rows, reqOf, rs) {
-		if ok {
-			acc++
-		}
-	}
-	m["accuracy"] = acc / n
+	m["accuracy"] = float64(t.correct(ctx, t.judges, t.rows, reqOf, rs, ro.scores)) / n
 	if j := indexOf(ro.scores.Labels, t.Config.FormatReward); j >= 0 {
 		var f float64
 		for i := range ro.samples {
