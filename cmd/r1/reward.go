@@ -53,7 +53,10 @@ func runReward(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	usageNotes(fs, `Input lines are the rows r1 sample writes (or any JSONL with a "completion"):
 "tokens" may be a count or a list of token ids; finish_reason "length" means
 truncated. Output: one line per input line, {"line": N, "total": ..., "scores":
-{...}}, or {"line": N, "error": "..."} for a blank or unreadable line.
+{...}} with the input line's other fields carried on (so the output feeds
+r1 sft --cold-start; an input field named line, total, scores or error is
+kept as input_<name>), or {"line": N, "error": "..."} for a blank or
+unreadable line.
 --out may not be an input (the same file, also through links); it is replaced
 atomically, and keeps the lines answered before an interruption.
 exit status: 0 all lines scored; 1 a line could not be read (every line is
@@ -168,6 +171,35 @@ type rewardRecord struct {
 	Error  string                  `json:"error,omitempty"`
 }
 
+// withInput is rec with the fields of its input line carried on (prompt,
+// completion, finish_reason, the dataset's fields…), so r1 reward's output
+// is the input of the next command (r1 sft --cold-start) with no glue. An
+// input field named like an output key is kept as "input_<key>".
+func withInput(rec rewardRecord, input []byte) any {
+	var row map[string]json.RawMessage
+	if len(input) == 0 || json.Unmarshal(input, &row) != nil {
+		return rec
+	}
+	out := map[string]any{}
+	for k, v := range row {
+		out[k] = v
+	}
+	for _, k := range []string{"line", "total", "scores", "error"} {
+		if v, ok := out[k]; ok {
+			out["input_"+k] = v
+			delete(out, k)
+		}
+	}
+	out["line"] = rec.Line
+	if rec.Total != nil {
+		out["total"], out["scores"] = *rec.Total, rec.Scores
+	}
+	if rec.Error != "" {
+		out["error"] = rec.Error
+	}
+	return out
+}
+
 // scoreLines reads JSONL samples from r, scores them a batch at a time and
 // writes one line per input line, in order: its scores, or an error for a
 // blank or unreadable line.
@@ -178,6 +210,7 @@ func scoreLines(ctx context.Context, scorer *reward.Scorer, r io.Reader, inName 
 		lineNo int
 		sample int // index into samples, or -1
 		err    string
+		input  []byte // the line, whose fields the output carries on
 	}
 	var entries []entry
 	var samples []reward.Sample
@@ -202,7 +235,7 @@ func scoreLines(ctx context.Context, scorer *reward.Scorer, r io.Reader, inName 
 				}
 				st.samples++
 			}
-			if err := enc.Encode(rec); err != nil {
+			if err := enc.Encode(withInput(rec, e.input)); err != nil {
 				return err
 			}
 			st.lines++
@@ -233,7 +266,7 @@ func scoreLines(ctx context.Context, scorer *reward.Scorer, r io.Reader, inName 
 				st.bad++
 				entries = append(entries, entry{lineNo: lineNo, sample: -1, err: msg})
 			} else {
-				entries = append(entries, entry{lineNo: lineNo, sample: len(samples)})
+				entries = append(entries, entry{lineNo: lineNo, sample: len(samples), input: bytes.Clone(line)})
 				samples = append(samples, s)
 			}
 			if len(entries) >= batch {

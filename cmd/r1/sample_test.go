@@ -14,6 +14,7 @@ import (
 
 	"github.com/r1go/r1/internal/testmodel"
 	"github.com/r1go/r1/reward"
+	"github.com/r1go/r1/sft"
 )
 
 func runCLI(t *testing.T, stdin string, args ...string) (string, string, int) {
@@ -319,6 +320,22 @@ func TestSampleOutputFeedsReward(t *testing.T) {
 				t.Errorf("line %d: %s: %s", i+1, name, s.Err)
 			}
 		}
+	}
+	// ... and r1 reward's output is what the cold start reads: prompt,
+	// completion and finish_reason are carried on beside the scores.
+	f, err := os.Open(scores)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, st, err := sft.ColdStart(f, sft.ColdStartOptions{Correct: "math"}); err != nil || st.Read != len(lines) || st.Malformed+st.Incorrect+st.Truncated+st.Kept+st.OutOfSize != st.Read {
+		t.Fatalf("cold start from r1 reward's output: %+v, %v", st, err)
+	}
+	var first map[string]any
+	sc, _ := os.ReadFile(scores)
+	json.Unmarshal([]byte(strings.SplitN(string(sc), "\n", 2)[0]), &first)
+	if first["completion"] == nil || first["prompt"] == nil || first["finish_reason"] == nil {
+		t.Fatalf("r1 reward did not carry the sample on: %v", first)
 	}
 }
 
