@@ -125,6 +125,10 @@ type Options struct {
 	Resume    bool // continue from the newest checkpoint in Out
 	Overwrite bool // start over in an Out that holds a run (see train.Prepare)
 	SaveEvery int  // checkpoint every N steps (and at the end and on interrupt)
+	// GradientCheckpointing recomputes each layer's activations in the
+	// backward pass (model.Model.GradientCheckpointing): less memory, the
+	// same gradients, so a run may resume with or without it.
+	GradientCheckpointing bool
 	KeepLast  int  // checkpoints kept (0 = all)
 	LogEvery  int  // progress line every N steps
 	Progress  io.Writer
@@ -199,6 +203,7 @@ func Run(ctx context.Context, c Config, o Options, dev tensor.Backend) (*Result,
 		return nil, err
 	}
 	m := model.New(mc, dev, c.Seed)
+	m.GradientCheckpointing = o.GradientCheckpointing
 	adam := optim.DefaultAdamW()
 	adam.LR, adam.Beta2, adam.WeightDecay = c.LR, 0.95, c.WeightDecay
 	lm := NewLM(c.Corpus, tok, c.Batch, c.SeqLen)

@@ -56,6 +56,12 @@ type Config struct {
 	// per_device_train_batch_size and gradient_accumulation_steps).
 	MicroBatch   int `yaml:"micro_batch"`
 	Accumulation int `yaml:"gradient_accumulation_steps"`
+	// GradientCheckpointing recomputes each decoder layer's activations in
+	// the backward pass instead of keeping them (transformers'
+	// gradient_checkpointing): a step keeps one layer's activations plus
+	// one residual stream per layer, for one more forward pass per step;
+	// the gradients are bit-identical.
+	GradientCheckpointing bool `yaml:"gradient_checkpointing"`
 	// EvalRows are held out (after the seeded shuffle) to report eval/loss
 	// every EvalEvery steps and at the end; 0 = no held-out split.
 	EvalRows  int `yaml:"eval_rows"`
@@ -163,6 +169,7 @@ func New(c Config, dev tensor.Backend) (*Trainer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
+	m.GradientCheckpointing = c.GradientCheckpointing
 	var adapter *model.Adapter
 	if c.LoRA.Enabled() {
 		if adapter, err = m.AddLoRA(c.LoRA, c.Seed); err != nil {
