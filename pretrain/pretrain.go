@@ -125,15 +125,16 @@ type Options struct {
 	Resume    bool // continue from the newest checkpoint in Out
 	Overwrite bool // start over in an Out that holds a run (see train.Prepare)
 	SaveEvery int  // checkpoint every N steps (and at the end and on interrupt)
-	// GradientCheckpointing recomputes each layer's activations in the
-	// backward pass (model.Model.GradientCheckpointing): less memory, the
-	// same gradients, so a run may resume with or without it.
-	GradientCheckpointing bool
 	KeepLast  int  // checkpoints kept (0 = all)
 	LogEvery  int  // progress line every N steps
 	Progress  io.Writer
 	Log       io.Writer // one-off messages (tokenizer, model, resume)
 	AllReduce func([]autograd.Param) error
+
+	// GradientCheckpointing recomputes each layer's activations in the
+	// backward pass (model.Model.GradientCheckpointing): less memory, the
+	// same gradients, so a run may resume with or without it.
+	GradientCheckpointing bool
 }
 
 // Result describes a finished run.
