@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/r1go/r1/autograd"
+	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/internal/atomicfile"
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/optim"
@@ -66,6 +68,9 @@ type Config struct {
 	// every EvalEvery steps and at the end; 0 = no held-out split.
 	EvalRows  int `yaml:"eval_rows"`
 	EvalEvery int `yaml:"eval_every"`
+	// Eval samples a benchmark of the registry every eval.every steps and
+	// logs its pass@1 (eval.dataset; keys documented at BenchEval).
+	Eval BenchEval `yaml:"eval"`
 	// SkipBadRows skips malformed rows (reporting how many and why)
 	// instead of stopping at the first.
 	SkipBadRows bool `yaml:"skip_bad_rows"`
@@ -91,7 +96,7 @@ func Default() Config {
 	adam := optim.DefaultAdamW()
 	adam.LR, adam.WeightDecay = 2e-5, 0
 	return Config{Device: "cpu", Out: "runs/sft", Seed: 1, Epochs: 3, CompletionOnlyLoss: true, MicroBatch: 8, Accumulation: 1,
-		EvalRows: 0, EvalEvery: 0, Optim: adam, Schedule: optim.Schedule{Kind: "linear"}, LogEvery: 10, LoRA: model.DefaultLoRA()}
+		EvalRows: 0, EvalEvery: 0, Optim: adam, Schedule: optim.Schedule{Kind: "linear"}, LogEvery: 10, LoRA: model.DefaultLoRA(), Eval: DefaultBenchEval()}
 }
 
 // Validate checks the config and names the offending key.
@@ -119,6 +124,9 @@ func (c *Config) Validate() error {
 	if err := c.Optim.Validate(); err != nil {
 		return fmt.Errorf("optimizer: %w", err)
 	}
+	if err := c.Eval.Validate(); err != nil {
+		return err
+	}
 	return c.LoRA.Validate()
 }
 
@@ -140,7 +148,8 @@ type Trainer struct {
 	Log io.Writer
 
 	renderer *Renderer
-	rows     []Row // training rows of one epoch, before shuffling
+	bench    *data.Dataset // the eval: benchmark, nil = none
+	rows     []Row         // training rows of one epoch, before shuffling
 	order    *train.Order
 	cursor   int // rows consumed
 	pad      int32
@@ -185,6 +194,10 @@ func New(c Config, dev tensor.Backend) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
+	bench, err := openBench(c.Eval)
+	if err != nil {
+		return nil, err
+	}
 	exs, bad, err := r.ReadFile(c.Data, c.SkipBadRows)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
@@ -192,7 +205,7 @@ func New(c Config, dev tensor.Backend) (*Trainer, error) {
 	if c.MaxSeqLen == 0 || c.MaxSeqLen > m.Config.MaxPositions {
 		c.MaxSeqLen = m.Config.MaxPositions
 	}
-	t := &Trainer{Config: c, Model: m, Adapter: adapter, Tok: tok, Bad: bad, pad: max(tok.PAD, 0), renderer: r}
+	t := &Trainer{Config: c, Model: m, Adapter: adapter, Tok: tok, Bad: bad, pad: max(tok.PAD, 0), renderer: r, bench: bench}
 	var samples []Sample
 	for _, ex := range exs {
 		s := Tokenize(ex, tok, c.CompletionOnlyLoss, c.MaxSeqLen)
@@ -365,6 +378,13 @@ func (t *Trainer) TrainStep(ctx context.Context, u *train.Update) (map[string]fl
 		}
 		m["eval/loss"] = l
 	}
+	if t.dueBenchEval(u.Step()+1, t.Trainer.Config.Steps) {
+		em, err := t.EvalBench(ctx, u.Step()+1)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(m, em)
+	}
 	return m, nil
 }
 
@@ -493,6 +513,11 @@ func (t *Trainer) Report(m map[string]float64) string {
 	s := fmt.Sprintf("loss %.4f  epoch %.2f  lr %.3g  grad_norm %.3f  tok/s %.0f", m["loss"], m["epoch"], m["lr"], m["grad_norm"], m["tokens_per_s"])
 	if l, ok := m["eval/loss"]; ok {
 		s += fmt.Sprintf("  eval_loss %.4f", l)
+	}
+	if t.bench != nil {
+		if p, ok := m["eval/"+t.bench.Name+"/pass@1"]; ok {
+			s += fmt.Sprintf("  %s pass@1 %.1f%%", t.bench.Name, 100*p)
+		}
 	}
 	return s
 }
