@@ -176,6 +176,10 @@ func Default() Config {
 	}
 }
 
+// TrainerName implements configs.Trainer: presets for r1 grpo (and r1
+// zero) say trainer: grpo, or nothing.
+func (Config) TrainerName() string { return "grpo" }
+
 // Validate checks the whole config and names the offending key.
 func (c *Config) Validate() error {
 	switch {

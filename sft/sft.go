@@ -71,6 +71,11 @@ type Config struct {
 	// Eval samples a benchmark of the registry every eval.every steps and
 	// logs its pass@1 (eval.dataset; keys documented at BenchEval).
 	Eval BenchEval `yaml:"eval"`
+	// ColdStart, when cold_start.correct is set, reads data as an RL run's
+	// scored samples (r1 zero / r1 grpo samples.jsonl) and trains on the
+	// cold-start rows made from its correct, well-formed ones (ColdStart),
+	// written to OUT/cold_start.jsonl.
+	ColdStart ColdStartOptions `yaml:"cold_start"`
 	// SkipBadRows skips malformed rows (reporting how many and why)
 	// instead of stopping at the first.
 	SkipBadRows bool `yaml:"skip_bad_rows"`
@@ -96,7 +101,8 @@ func Default() Config {
 	adam := optim.DefaultAdamW()
 	adam.LR, adam.WeightDecay = 2e-5, 0
 	return Config{Device: "cpu", Out: "runs/sft", Seed: 1, Epochs: 3, CompletionOnlyLoss: true, MicroBatch: 8, Accumulation: 1,
-		EvalRows: 0, EvalEvery: 0, Optim: adam, Schedule: optim.Schedule{Kind: "linear"}, LogEvery: 10, LoRA: model.DefaultLoRA(), Eval: DefaultBenchEval()}
+		EvalRows: 0, EvalEvery: 0, Optim: adam, Schedule: optim.Schedule{Kind: "linear"}, LogEvery: 10, LoRA: model.DefaultLoRA(), Eval: DefaultBenchEval(),
+		ColdStart: ColdStartOptions{MinThink: 20, MaxThink: 4000}}
 }
 
 // Validate checks the config and names the offending key.
@@ -127,6 +133,9 @@ func (c *Config) Validate() error {
 	if err := c.Eval.Validate(); err != nil {
 		return err
 	}
+	if err := c.ColdStart.Validate(); err != nil {
+		return err
+	}
 	return c.LoRA.Validate()
 }
 
@@ -141,6 +150,9 @@ type Trainer struct {
 	// Train and Eval are the tokenized samples; Bad the rows skipped.
 	Train, Eval []Sample
 	Bad         []BadRow
+	// ColdStartStats says what the cold-start conversion kept and dropped
+	// (cold_start.correct set).
+	ColdStartStats *ColdStartStats
 	// Truncated counts samples cut to MaxSeqLen; Dropped those left with
 	// no trained token after the cut.
 	Truncated, Dropped int
@@ -198,14 +210,23 @@ func New(c Config, dev tensor.Backend) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	exs, bad, err := r.ReadFile(c.Data, c.SkipBadRows)
+	rowsFile := c.Data
+	var csStats *ColdStartStats
+	if c.ColdStart.Enabled() {
+		path, st, err := coldStartData(c)
+		if err != nil {
+			return nil, err
+		}
+		rowsFile, csStats = path, &st
+	}
+	exs, bad, err := r.ReadFile(rowsFile, c.SkipBadRows)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
 	if c.MaxSeqLen == 0 || c.MaxSeqLen > m.Config.MaxPositions {
 		c.MaxSeqLen = m.Config.MaxPositions
 	}
-	t := &Trainer{Config: c, Model: m, Adapter: adapter, Tok: tok, Bad: bad, pad: max(tok.PAD, 0), renderer: r, bench: bench}
+	t := &Trainer{Config: c, Model: m, Adapter: adapter, Tok: tok, Bad: bad, pad: max(tok.PAD, 0), renderer: r, bench: bench, ColdStartStats: csStats}
 	var samples []Sample
 	for _, ex := range exs {
 		s := Tokenize(ex, tok, c.CompletionOnlyLoss, c.MaxSeqLen)
@@ -333,6 +354,9 @@ func (t *Trainer) next(n int) []Row {
 	}
 	return out
 }
+
+// TrainerName implements configs.Trainer: SFT presets say trainer: sft.
+func (Config) TrainerName() string { return "sft" }
 
 // TrainStep implements train.Algorithm: Accumulation micro-batches of
 // MicroBatch rows, one update; the loss is the mean over the step's
