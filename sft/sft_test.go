@@ -265,3 +265,39 @@ func TestSFTEvalOnBenchmark(t *testing.T) {
 		}
 	}
 }
+
+// gradient_checkpointing changes what a step keeps, not what it computes:
+// a packed LoRA run (dropout on) logs the same metrics and ends with the
+// same adapter with it as without it.
+func TestSFTGradientCheckpointingSameRun(t *testing.T) {
+	dir := t.TempDir()
+	data := writeRows(t, dir, 20)
+	run := func(name string, ckpt bool) ([]map[string]any, []byte) {
+		c := testConfig(dir, data, filepath.Join(dir, name))
+		c.Steps, c.Packing, c.MaxSeqLen, c.MicroBatch, c.EvalEvery = 3, true, 64, 2, 0
+		c.LoRA.R, c.LoRA.Dropout, c.LoRA.TargetModules = 4, 0.1, model.Targets{model.AllLinear}
+		c.GradientCheckpointing = ckpt
+		tr, err := New(c, cpu.New())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.Model.GradientCheckpointing != ckpt {
+			t.Fatalf("gradient_checkpointing %v did not reach the model", ckpt)
+		}
+		if err := tr.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		w, err := os.ReadFile(filepath.Join(c.Out, "checkpoints", "step-3", "adapter_model.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return metricsOf(t, c.Out), w
+	}
+	ma, wa := run("plain", false)
+	mb, wb := run("ckpt", true)
+	ja, _ := json.Marshal(ma)
+	jb, _ := json.Marshal(mb)
+	if string(ja) != string(jb) || string(wa) != string(wb) {
+		t.Fatalf("runs differ:\n%s\n%s", ja, jb)
+	}
+}
