@@ -41,13 +41,22 @@ func getScores(n int) *[]float32 {
 // (nil: none), with the first key the query sees when it sees exactly the
 // keys [first[i], i], and with −1 otherwise. The interval holds with no
 // mask, and for a query inside a segment when the row's segments are
-// contiguous runs with increasing ids — how packing lays samples out, and
-// a 0/1 padding mask is one run. A padding query (it sees every real key
-// before it) or a mask of another shape gets −1: its scores are masked key
-// by key (maskScores).
+// contiguous runs with increasing ids — how packing lays samples out; a
+// right-padded 0/1 mask is one run. A padding query (it sees every real
+// key before it) or a mask of another shape gets −1: its scores are masked
+// key by key (maskScores). So does a left-padded row (generation's
+// layout, GRPO's batches): its first run starting past key 0, the span
+// would be exponentiated and summed from another offset, which the vector
+// kernels round differently, and those runs' numbers would move.
 func keySpans(first, ms []int32) {
 	if ms == nil {
 		clear(first)
+		return
+	}
+	if len(ms) > 0 && ms[0] == 0 {
+		for j := range first {
+			first[j] = -1
+		}
 		return
 	}
 	var last, start int32 // the current run's id and first key
