@@ -32,9 +32,11 @@ type BenchEval struct {
 	// K samples per problem (pass@1 is their mean correctness; cons@k
 	// votes over them).
 	K int `yaml:"k"`
-	// Prompt is chat (the chat template the run trains with), r1-zero,
-	// plain, or auto: chat when the run renders conversations with a
-	// template, else r1-zero.
+	// Prompt is chat (the chat template the run trains with, the question
+	// followed by DeepSeek's step-by-step instruction, as r1 eval renders
+	// it), chat-bare (the question alone: what a cold start teaches),
+	// r1-zero, plain, or auto: chat when the run renders conversations
+	// with a template, else r1-zero.
 	Prompt string `yaml:"prompt"`
 	// Temperature and TopP sample as the R1 paper evaluates (0.6, 0.95).
 	Temperature float64 `yaml:"temperature"`
@@ -71,9 +73,9 @@ func (b *BenchEval) Validate() error {
 		return fmt.Errorf("eval.temperature %g, eval.top_p %g: want temperature ≥ 0 and top_p in (0, 1]", b.Temperature, b.TopP)
 	}
 	switch b.Prompt {
-	case "auto", "chat", "r1-zero", "plain":
+	case "auto", "chat", "chat-bare", "r1-zero", "plain":
 	default:
-		return fmt.Errorf("eval.prompt: %q: want auto, chat, r1-zero or plain", b.Prompt)
+		return fmt.Errorf("eval.prompt: %q: want auto, chat, chat-bare, r1-zero or plain", b.Prompt)
 	}
 	return nil
 }
@@ -128,7 +130,7 @@ func (t *Trainer) EvalBench(ctx context.Context, step int) (map[string]float64, 
 		Out: out, Template: t.renderer.Template,
 	}
 	gen := &eval.ModelGenerator{Engine: &sample.Engine{Model: t.Model, MaxBatch: 64}, Tokenizer: t.Tok, Params: params,
-		AddSpecial: prompt != "chat"}
+		AddSpecial: !eval.IsChatPrompt(prompt)}
 	res, err := eval.Run(ctx, cfg, gen, []*data.Dataset{t.bench})
 	if err != nil {
 		return nil, fmt.Errorf("eval on %s at step %d: %w", t.bench.Name, step, err)
