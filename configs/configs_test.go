@@ -1,6 +1,7 @@
 package configs_test
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/r1go/r1/configs"
 	"github.com/r1go/r1/grpo"
 	_ "github.com/r1go/r1/reward/all"
+	"github.com/r1go/r1/sft"
 )
 
 // loadGRPO is how the CLI loads a GRPO config.
@@ -17,20 +19,96 @@ func loadGRPO(src string, sets []string) (grpo.Config, error) {
 	return c, err
 }
 
-// Every preset in configs/ must parse strictly and validate.
+// validator is a trainer's config as the CLI fills it: defaults, then the
+// preset, then Validate.
+type validator interface {
+	configs.Trainer
+	Validate() error
+}
+
+// trainers are the configs a preset may be typed with.
+var trainers = map[string]func() validator{
+	"grpo": func() validator { c := grpo.Default(); return &c },
+	"sft":  func() validator { c := sft.Default(); return &c },
+}
+
+// Every preset in configs/ must parse strictly and validate as a config of
+// the trainer its trainer: line names (grpo when it has none), and be
+// refused by every other trainer.
 func TestPresetsValidate(t *testing.T) {
 	files, _ := filepath.Glob("*.yaml")
-	if len(files) < 4 {
+	if len(files) < 5 {
 		t.Fatalf("found %d presets", len(files))
 	}
+	seen := map[string]int{}
 	for _, f := range files {
-		c, err := loadGRPO("preset:"+strings.TrimSuffix(filepath.Base(f), ".yaml"), nil)
+		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
+		trainer, err := configs.PresetTrainer(name)
 		if err != nil {
+			t.Fatal(err)
+		}
+		newConfig, ok := trainers[trainer]
+		if !ok {
+			t.Fatalf("%s: trainer %q has no config here", f, trainer)
+		}
+		seen[trainer]++
+		c := newConfig()
+		if err := configs.Load("preset:"+name, nil, c); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
 		if err := c.Validate(); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
+		for other, newOther := range trainers {
+			if other == trainer {
+				continue
+			}
+			if err := configs.Load(name, nil, newOther()); err == nil || !strings.Contains(err.Error(), "configures r1 "+trainer) {
+				t.Errorf("%s (trainer %s) loaded as a %s config: %v", f, trainer, other, err)
+			}
+		}
+	}
+	if seen["grpo"] < 4 || seen["sft"] < 1 {
+		t.Fatalf("presets by trainer: %v", seen)
+	}
+	// The cold-start preset is the built-in model's cold start.
+	var c sft.Config = sft.Default()
+	if err := configs.Load("cold-start", nil, &c); err != nil || c.Model != "builtin:tiny" || !c.ColdStart.Enabled() || !c.Eval.Enabled() {
+		t.Fatalf("cold-start preset: %v %+v", err, c)
+	}
+}
+
+// The trainer: line is blanked, not removed: decoding errors keep the
+// file's line numbers. A user's file without one (config.yaml of a run,
+// --print-config output) loads into any trainer's config; one with it
+// only into that trainer's.
+func TestTrainerLine(t *testing.T) {
+	name, rest := configs.CutTrainer([]byte("# comment\ntrainer: sft   # typed\nepochs: many\n"))
+	if name != "sft" || string(rest) != "# comment\n\nepochs: many\n" {
+		t.Fatalf("CutTrainer: %q %q", name, rest)
+	}
+	c := sft.Default()
+	err := configs.Decode(rest, &c)
+	if err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Fatalf("decoding error %v, want one at line 3", err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(path, []byte("epochs: 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := configs.Load(path, nil, &c); err != nil || c.Epochs != 2 {
+		t.Fatalf("an untyped file: %v, epochs %d", err, c.Epochs)
+	}
+	if err := os.WriteFile(path, []byte("trainer: sft\nepochs: 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g := grpo.Default()
+	if err := configs.Load(path, nil, &g); err == nil || !strings.Contains(err.Error(), "configures r1 sft") {
+		t.Fatalf("an SFT file loaded as a GRPO config: %v", err)
+	}
+	if n, _ := configs.CutTrainer([]byte("model: m\n")); n != "" {
+		t.Fatalf("a trainer found in %q", "model: m")
 	}
 }
 

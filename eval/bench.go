@@ -13,12 +13,16 @@ import (
 const MathInstruction = "Please reason step by step, and put your final answer within \\boxed{}."
 
 // BuildPrompt renders an example in a prompt format: "chat" (the model's
-// chat template, tmpl must be set), "r1-zero" (the paper's Table 1
-// template) or "plain" (the question; for code the text a base model
-// continues). Zero-shot: the R1 paper found few-shot prompts hurt.
+// chat template, tmpl must be set), "chat-bare" (the chat template around
+// the question alone, without MathInstruction: for models fine-tuned on
+// bare questions, as r1 sft's cold start is), "r1-zero" (the paper's
+// Table 1 template) or "plain" (the question; for code the text a base
+// model continues). Zero-shot: the R1 paper found few-shot prompts hurt.
 func BuildPrompt(format string, ex data.Example, tmpl *chat.Template) (string, error) {
 	q := ex.Input.Question
 	switch format {
+	case "chat-bare":
+		return chat.Prompt("chat", chat.PromptInput{Question: q}, tmpl)
 	case "chat", "plain":
 		if ex.Task == data.TaskMath {
 			q += "\n" + MathInstruction
@@ -33,5 +37,5 @@ func BuildPrompt(format string, ex data.Example, tmpl *chat.Template) (string, e
 	case "r1-zero":
 		return chat.R1Zero(q), nil
 	}
-	return "", fmt.Errorf("prompt format %q: expected chat, r1-zero or plain", format)
+	return "", fmt.Errorf("prompt format %q: expected chat, chat-bare, r1-zero or plain", format)
 }

@@ -37,6 +37,7 @@ func TestBuildPrompt(t *testing.T) {
 	}{
 		{"plain", math, "What is 1+1?\n" + MathInstruction},
 		{"chat", math, "<user>What is 1+1?\n" + MathInstruction + "<assistant>"},
+		{"chat-bare", math, "<user>What is 1+1?<assistant>"},
 		{"r1-zero", math, chat.R1Zero("What is 1+1?")},
 		{"plain", code, "def f():\n"},
 		{"chat", code, "<user>Complete f.<assistant>"},

@@ -67,11 +67,15 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("k = %d: expected at least 1 sample", s.K)
 	case s.Samples < s.K:
 		return fmt.Errorf("samples = %d: expected at least k = %d", s.Samples, s.K)
-	case s.Prompt != "chat" && s.Prompt != "r1-zero" && s.Prompt != "plain":
-		return fmt.Errorf("prompt = %q: expected chat, r1-zero or plain", s.Prompt)
+	case !IsChatPrompt(s.Prompt) && s.Prompt != "r1-zero" && s.Prompt != "plain":
+		return fmt.Errorf("prompt = %q: expected chat, chat-bare, r1-zero or plain", s.Prompt)
 	}
 	return nil
 }
+
+// IsChatPrompt reports whether a prompt format renders with the chat
+// template (which writes its own special tokens).
+func IsChatPrompt(format string) bool { return format == "chat" || format == "chat-bare" }
 
 // Config drives Run.
 type Config struct {
@@ -235,7 +239,7 @@ func Run(ctx context.Context, cfg Config, gen Generator, benches []*data.Dataset
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	if s.Prompt == "chat" && cfg.Template == nil {
+	if IsChatPrompt(s.Prompt) && cfg.Template == nil {
 		return nil, errors.New("prompt format chat needs the model's chat template (tokenizer_config.json chat_template)")
 	}
 	if cfg.Out == "" {

@@ -45,6 +45,12 @@ type Config struct {
 	// gradients of a rollout accumulate over micro-batches, so a big rollout
 	// fits in memory.
 	MicroBatch int `yaml:"micro_batch"`
+	// GradientCheckpointing recomputes each decoder layer's activations in
+	// the backward pass instead of keeping them (transformers'
+	// gradient_checkpointing): a step keeps one layer's activations plus
+	// one residual stream per layer, for one more forward pass per step;
+	// the gradients are bit-identical.
+	GradientCheckpointing bool `yaml:"gradient_checkpointing"`
 
 	Optim    optim.AdamWConfig `yaml:"optimizer"`
 	Schedule optim.Schedule    `yaml:"schedule"`
@@ -169,6 +175,10 @@ func Default() Config {
 		LoRA:         model.DefaultLoRA(),
 	}
 }
+
+// TrainerName implements configs.Trainer: presets for r1 grpo (and r1
+// zero) say trainer: grpo, or nothing.
+func (Config) TrainerName() string { return "grpo" }
 
 // Validate checks the whole config and names the offending key.
 func (c *Config) Validate() error {

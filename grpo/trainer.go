@@ -72,6 +72,7 @@ func New(cfg Config, dev tensor.Backend) (*Trainer, error) {
 	if t.Policy, err = model.Load(cfg.Model, dev); err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
+	t.Policy.GradientCheckpointing = cfg.GradientCheckpointing
 	if cfg.LoRA.Enabled() {
 		if t.Adapter, err = t.Policy.AddLoRA(cfg.LoRA, cfg.Seed); err != nil {
 			return nil, err

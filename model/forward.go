@@ -35,6 +35,9 @@ type pass struct {
 	ids, pos *tensor.Tensor // (B,T) or (N); pos (B,T) or (1,N), I32
 	cos, sin *tensor.Tensor // rotary tables covering every position in pos
 	attend   attention
+	// checkpoint recomputes each layer in the backward pass
+	// (Model.GradientCheckpointing; training batches only).
+	checkpoint bool
 }
 
 // attnScale is 1/√D, the scaled dot product's factor.
@@ -42,31 +45,60 @@ func (m *Model) attnScale() float32 { return float32(1 / math.Sqrt(float64(m.Con
 
 // decoder runs the embedding and every layer (pre-norm attention and
 // SwiGLU MLP with residuals) and returns the residual stream (B,T,C), or
-// (N,C) for a paged step, before the final norm, recording on tp.
+// (N,C) for a paged step, before the final norm, recording on tp. With
+// p.checkpoint each layer is a tape segment (autograd.Checkpoint): its
+// activations are recomputed in the backward pass instead of kept.
 func (m *Model) decoder(tp *autograd.Tape, p pass) *autograd.Var {
+	x := tp.Embedding(m.Embed, p.ids) // (B,T,C)
+	for i := range m.Layers {
+		if !p.checkpoint {
+			x = m.layer(tp, i, x, p)
+			continue
+		}
+		// The recomputation must draw the LoRA dropout masks the first
+		// run drew: rewind the adapter's draw counter to where it was,
+		// and put it back after.
+		var draws uint64
+		first := true
+		x = tp.Checkpoint(x, func(tp *autograd.Tape, x *autograd.Var) *autograd.Var {
+			if a := m.Adapter; a != nil {
+				if first {
+					draws = a.draws
+				} else {
+					now := a.draws
+					a.draws = draws
+					defer func() { a.draws = now }()
+				}
+			}
+			first = false
+			return m.layer(tp, i, x, p)
+		})
+	}
+	return x
+}
+
+// layer is decoder layer i on the residual stream x: x + attn(norm(x)),
+// then + mlp(norm(·)).
+func (m *Model) layer(tp *autograd.Tape, i int, x *autograd.Var, p pass) *autograd.Var {
 	cfg := m.Config
 	eps := float32(cfg.RMSNormEps)
 	hq, hkv, d := cfg.Heads, cfg.KVHeads, cfg.HeadDim
-	x := tp.Embedding(m.Embed, p.ids) // (B,T,C)
-	for i := range m.Layers {
-		l := &m.Layers[i]
-		h := tp.RMSNorm(x, l.AttnNorm, eps)
-		q := tp.Reshape(l.Q.Forward(tp, h), p.b, p.t, hq, d)  // (B,T,Hq,D)
-		k := tp.Reshape(l.K.Forward(tp, h), p.b, p.t, hkv, d) // (B,T,Hkv,D)
-		v := l.V.Forward(tp, h)                               // (…,Hkv·D)
-		if cfg.QKNorm {
-			q = tp.RMSNorm(q, l.QNorm, eps)
-			k = tp.RMSNorm(k, l.KNorm, eps)
-		}
-		q = tp.RoPE(q, p.cos, p.sin, p.pos)
-		k = tp.RoPE(k, p.cos, p.sin, p.pos)
-		a := p.attend(tp, i, q, k, v) // (…,Hq·D)
-		x = tp.Add(x, l.O.Forward(tp, a))
-		h = tp.RMSNorm(x, l.MLPNorm, eps)
-		g := tp.SwiGLU(l.Gate.Forward(tp, h), l.Up.Forward(tp, h)) // (B,T,F)
-		x = tp.Add(x, l.Down.Forward(tp, g))
+	l := &m.Layers[i]
+	h := tp.RMSNorm(x, l.AttnNorm, eps)
+	q := tp.Reshape(l.Q.Forward(tp, h), p.b, p.t, hq, d)  // (B,T,Hq,D)
+	k := tp.Reshape(l.K.Forward(tp, h), p.b, p.t, hkv, d) // (B,T,Hkv,D)
+	v := l.V.Forward(tp, h)                               // (…,Hkv·D)
+	if cfg.QKNorm {
+		q = tp.RMSNorm(q, l.QNorm, eps)
+		k = tp.RMSNorm(k, l.KNorm, eps)
 	}
-	return x
+	q = tp.RoPE(q, p.cos, p.sin, p.pos)
+	k = tp.RoPE(k, p.cos, p.sin, p.pos)
+	a := p.attend(tp, i, q, k, v) // (…,Hq·D)
+	x = tp.Add(x, l.O.Forward(tp, a))
+	h = tp.RMSNorm(x, l.MLPNorm, eps)
+	g := tp.SwiGLU(l.Gate.Forward(tp, h), l.Up.Forward(tp, h)) // (B,T,F)
+	return tp.Add(x, l.Down.Forward(tp, g))
 }
 
 // Hidden runs the transformer on a batch and returns the final-normed hidden
@@ -92,7 +124,7 @@ func (m *Model) Hidden(tp *autograd.Tape, b Batch) (*autograd.Var, error) {
 	}
 	hq, hkv, d := cfg.Heads, cfg.KVHeads, cfg.HeadDim
 	scale := m.attnScale()
-	x := m.decoder(tp, pass{b: b.B, t: b.T, ids: ids, pos: posT, cos: cos, sin: sin,
+	x := m.decoder(tp, pass{b: b.B, t: b.T, ids: ids, pos: posT, cos: cos, sin: sin, checkpoint: m.GradientCheckpointing,
 		attend: func(tp *autograd.Tape, _ int, q, k, v *autograd.Var) *autograd.Var {
 			v = tp.Reshape(v, b.B, b.T, hkv, d)     // (B,T,Hkv,D)
 			a := tp.Attention(q, k, v, mask, scale) // (B,T,Hq,D): causal, padding masked

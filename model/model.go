@@ -50,6 +50,13 @@ type Model struct {
 	// none): its weights are not among Params, which it freezes.
 	Adapter *Adapter
 
+	// GradientCheckpointing recomputes each decoder layer's activations in
+	// the backward pass instead of keeping them (the training configs'
+	// gradient_checkpointing): a training step's activation memory drops
+	// from every layer's to one layer's plus L residual streams, for one
+	// more forward pass. Gradients are bit-identical either way.
+	GradientCheckpointing bool
+
 	// Ignored lists checkpoint tensors Load did not use.
 	Ignored []string
 	// Initialized lists the head weights Load had to initialize because the

@@ -130,6 +130,11 @@ type Options struct {
 	Progress  io.Writer
 	Log       io.Writer // one-off messages (tokenizer, model, resume)
 	AllReduce func([]autograd.Param) error
+
+	// GradientCheckpointing recomputes each layer's activations in the
+	// backward pass (model.Model.GradientCheckpointing): less memory, the
+	// same gradients, so a run may resume with or without it.
+	GradientCheckpointing bool
 }
 
 // Result describes a finished run.
@@ -199,6 +204,7 @@ func Run(ctx context.Context, c Config, o Options, dev tensor.Backend) (*Result,
 		return nil, err
 	}
 	m := model.New(mc, dev, c.Seed)
+	m.GradientCheckpointing = o.GradientCheckpointing
 	adam := optim.DefaultAdamW()
 	adam.LR, adam.Beta2, adam.WeightDecay = c.LR, 0.95, c.WeightDecay
 	lm := NewLM(c.Corpus, tok, c.Batch, c.SeqLen)

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/r1go/r1/chat"
+	"github.com/r1go/r1/data"
 )
 
 // ColdStartOptions select and shape cold-start rows (DeepSeek-R1 §2.3.1:
@@ -15,12 +18,51 @@ import (
 // the reasoning followed by a summary).
 type ColdStartOptions struct {
 	// Correct is the score label whose value ≥ 1 marks a sample correct
-	// ("math" for math problems, "countdown" for Countdown).
-	Correct string
+	// ("math" for math problems, "countdown" for Countdown). Set in an SFT
+	// config (cold_start.correct), it makes data an RL run's samples.
+	Correct string `yaml:"correct"`
 	// MinThink and MaxThink bound the reasoning's length in characters
 	// (0 = no bound): too short is no chain of thought, too long is
 	// rambling the cold start should not teach.
-	MinThink, MaxThink int
+	MinThink int `yaml:"min_think"`
+	MaxThink int `yaml:"max_think"`
+}
+
+// Enabled reports whether data is an RL run's samples to convert.
+func (o *ColdStartOptions) Enabled() bool { return o.Correct != "" }
+
+// Validate checks the options, naming the key under cold_start.
+func (o *ColdStartOptions) Validate() error {
+	if o.MinThink < 0 || o.MaxThink < 0 {
+		return fmt.Errorf("cold_start.min_think and cold_start.max_think: must be ≥ 0 (0 = no bound), got %d and %d", o.MinThink, o.MaxThink)
+	}
+	return nil
+}
+
+// ColdStartFile is the file in the run directory that holds the
+// cold-start rows a run trains on (kept for inspection and reuse).
+const ColdStartFile = "cold_start.jsonl"
+
+// coldStartData converts the scored RL samples of c.Data into cold-start
+// rows written to OUT/cold_start.jsonl, and returns that file.
+func coldStartData(c Config) (string, ColdStartStats, error) {
+	f, err := os.Open(c.Data)
+	if err != nil {
+		return "", ColdStartStats{}, fmt.Errorf("cold_start: %w", err)
+	}
+	defer f.Close()
+	rows, st, err := ColdStart(f, c.ColdStart)
+	if err != nil {
+		return "", st, fmt.Errorf("cold_start: %s: %w", c.Data, err)
+	}
+	if len(rows) == 0 {
+		return "", st, fmt.Errorf("cold_start: %s: no sample kept (%s)", c.Data, st)
+	}
+	if err := os.MkdirAll(c.Out, 0o755); err != nil {
+		return "", st, err
+	}
+	path := filepath.Join(c.Out, ColdStartFile)
+	return path, st, data.WriteJSONLFile(path, rows)
 }
 
 // ColdStartStats counts what ColdStart kept and why it dropped the rest.

@@ -2,9 +2,13 @@ package sft
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/r1go/r1/backend/cpu"
 	"github.com/r1go/r1/chat"
 )
 
@@ -53,5 +57,46 @@ func TestColdStart(t *testing.T) {
 	if _, _, err := ColdStart(strings.NewReader(row("q", "c", "stop", 1)), ColdStartOptions{Correct: "countdown"}); err == nil ||
 		!strings.Contains(err.Error(), "countdown") {
 		t.Fatalf("missing label: %v", err)
+	}
+}
+
+// cold_start.correct in an SFT config makes data an RL run's samples: New
+// converts them into OUT/cold_start.jsonl and trains on those rows.
+func TestColdStartConfig(t *testing.T) {
+	dir := t.TempDir()
+	var lines []string
+	for i := range 12 {
+		ok := 1.0
+		if i%4 == 0 {
+			ok = 0
+		}
+		b, _ := json.Marshal(map[string]any{"prompt": chat.R1Zero(fmt.Sprintf("What is %d + 2?", i)),
+			"completion":    fmt.Sprintf(" <think> %d + 2 = %d, counting up twice. </think> <answer> %d </answer>", i, i+2, i+2),
+			"finish_reason": "stop", "scores": map[string]any{"math": map[string]any{"value": ok}}})
+		lines = append(lines, string(b))
+	}
+	samples := filepath.Join(dir, "samples.jsonl")
+	if err := os.WriteFile(samples, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := testConfig(dir, samples, filepath.Join(dir, "cold"))
+	c.ColdStart.Correct, c.EvalRows, c.Steps = "math", 0, 1
+	tr, err := New(c, cpu.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := tr.ColdStartStats; st == nil || st.Read != 12 || st.Kept != 9 || st.Incorrect != 3 {
+		t.Fatalf("cold start stats %+v", st)
+	}
+	if len(tr.Train) != 9 {
+		t.Fatalf("%d training samples, want the 9 kept", len(tr.Train))
+	}
+	raw, err := os.ReadFile(filepath.Join(c.Out, ColdStartFile))
+	if err != nil || strings.Count(string(raw), "\n") != 9 || !strings.Contains(string(raw), `\\boxed{3}`) {
+		t.Fatalf("%s: %v\n%s", ColdStartFile, err, raw)
+	}
+	c.ColdStart.MinThink = -1
+	if _, err := New(c, cpu.New()); err == nil || !strings.Contains(err.Error(), "cold_start.min_think") {
+		t.Fatalf("negative min_think: %v", err)
 	}
 }

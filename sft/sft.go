@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/r1go/r1/autograd"
+	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/internal/atomicfile"
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/optim"
@@ -56,10 +58,24 @@ type Config struct {
 	// per_device_train_batch_size and gradient_accumulation_steps).
 	MicroBatch   int `yaml:"micro_batch"`
 	Accumulation int `yaml:"gradient_accumulation_steps"`
+	// GradientCheckpointing recomputes each decoder layer's activations in
+	// the backward pass instead of keeping them (transformers'
+	// gradient_checkpointing): a step keeps one layer's activations plus
+	// one residual stream per layer, for one more forward pass per step;
+	// the gradients are bit-identical.
+	GradientCheckpointing bool `yaml:"gradient_checkpointing"`
 	// EvalRows are held out (after the seeded shuffle) to report eval/loss
 	// every EvalEvery steps and at the end; 0 = no held-out split.
 	EvalRows  int `yaml:"eval_rows"`
 	EvalEvery int `yaml:"eval_every"`
+	// Eval samples a benchmark of the registry every eval.every steps and
+	// logs its pass@1 (eval.dataset; keys documented at BenchEval).
+	Eval BenchEval `yaml:"eval"`
+	// ColdStart, when cold_start.correct is set, reads data as an RL run's
+	// scored samples (r1 zero / r1 grpo samples.jsonl) and trains on the
+	// cold-start rows made from its correct, well-formed ones (ColdStart),
+	// written to OUT/cold_start.jsonl.
+	ColdStart ColdStartOptions `yaml:"cold_start"`
 	// SkipBadRows skips malformed rows (reporting how many and why)
 	// instead of stopping at the first.
 	SkipBadRows bool `yaml:"skip_bad_rows"`
@@ -85,7 +101,8 @@ func Default() Config {
 	adam := optim.DefaultAdamW()
 	adam.LR, adam.WeightDecay = 2e-5, 0
 	return Config{Device: "cpu", Out: "runs/sft", Seed: 1, Epochs: 3, CompletionOnlyLoss: true, MicroBatch: 8, Accumulation: 1,
-		EvalRows: 0, EvalEvery: 0, Optim: adam, Schedule: optim.Schedule{Kind: "linear"}, LogEvery: 10, LoRA: model.DefaultLoRA()}
+		EvalRows: 0, EvalEvery: 0, Optim: adam, Schedule: optim.Schedule{Kind: "linear"}, LogEvery: 10, LoRA: model.DefaultLoRA(), Eval: DefaultBenchEval(),
+		ColdStart: ColdStartOptions{MinThink: 20, MaxThink: 4000}}
 }
 
 // Validate checks the config and names the offending key.
@@ -113,6 +130,12 @@ func (c *Config) Validate() error {
 	if err := c.Optim.Validate(); err != nil {
 		return fmt.Errorf("optimizer: %w", err)
 	}
+	if err := c.Eval.Validate(); err != nil {
+		return err
+	}
+	if err := c.ColdStart.Validate(); err != nil {
+		return err
+	}
 	return c.LoRA.Validate()
 }
 
@@ -127,6 +150,9 @@ type Trainer struct {
 	// Train and Eval are the tokenized samples; Bad the rows skipped.
 	Train, Eval []Sample
 	Bad         []BadRow
+	// ColdStartStats says what the cold-start conversion kept and dropped
+	// (cold_start.correct set).
+	ColdStartStats *ColdStartStats
 	// Truncated counts samples cut to MaxSeqLen; Dropped those left with
 	// no trained token after the cut.
 	Truncated, Dropped int
@@ -134,7 +160,8 @@ type Trainer struct {
 	Log io.Writer
 
 	renderer *Renderer
-	rows     []Row // training rows of one epoch, before shuffling
+	bench    *data.Dataset // the eval: benchmark, nil = none
+	rows     []Row         // training rows of one epoch, before shuffling
 	order    *train.Order
 	cursor   int // rows consumed
 	pad      int32
@@ -163,6 +190,7 @@ func New(c Config, dev tensor.Backend) (*Trainer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
+	m.GradientCheckpointing = c.GradientCheckpointing
 	var adapter *model.Adapter
 	if c.LoRA.Enabled() {
 		if adapter, err = m.AddLoRA(c.LoRA, c.Seed); err != nil {
@@ -178,14 +206,27 @@ func New(c Config, dev tensor.Backend) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	exs, bad, err := r.ReadFile(c.Data, c.SkipBadRows)
+	bench, err := openBench(c.Eval)
+	if err != nil {
+		return nil, err
+	}
+	rowsFile := c.Data
+	var csStats *ColdStartStats
+	if c.ColdStart.Enabled() {
+		path, st, err := coldStartData(c)
+		if err != nil {
+			return nil, err
+		}
+		rowsFile, csStats = path, &st
+	}
+	exs, bad, err := r.ReadFile(rowsFile, c.SkipBadRows)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
 	if c.MaxSeqLen == 0 || c.MaxSeqLen > m.Config.MaxPositions {
 		c.MaxSeqLen = m.Config.MaxPositions
 	}
-	t := &Trainer{Config: c, Model: m, Adapter: adapter, Tok: tok, Bad: bad, pad: max(tok.PAD, 0), renderer: r}
+	t := &Trainer{Config: c, Model: m, Adapter: adapter, Tok: tok, Bad: bad, pad: max(tok.PAD, 0), renderer: r, bench: bench, ColdStartStats: csStats}
 	var samples []Sample
 	for _, ex := range exs {
 		s := Tokenize(ex, tok, c.CompletionOnlyLoss, c.MaxSeqLen)
@@ -314,6 +355,9 @@ func (t *Trainer) next(n int) []Row {
 	return out
 }
 
+// TrainerName implements configs.Trainer: SFT presets say trainer: sft.
+func (Config) TrainerName() string { return "sft" }
+
 // TrainStep implements train.Algorithm: Accumulation micro-batches of
 // MicroBatch rows, one update; the loss is the mean over the step's
 // trained tokens.
@@ -357,6 +401,13 @@ func (t *Trainer) TrainStep(ctx context.Context, u *train.Update) (map[string]fl
 			return nil, err
 		}
 		m["eval/loss"] = l
+	}
+	if t.dueBenchEval(u.Step()+1, t.Trainer.Config.Steps) {
+		em, err := t.EvalBench(ctx, u.Step()+1)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(m, em)
 	}
 	return m, nil
 }
@@ -486,6 +537,11 @@ func (t *Trainer) Report(m map[string]float64) string {
 	s := fmt.Sprintf("loss %.4f  epoch %.2f  lr %.3g  grad_norm %.3f  tok/s %.0f", m["loss"], m["epoch"], m["lr"], m["grad_norm"], m["tokens_per_s"])
 	if l, ok := m["eval/loss"]; ok {
 		s += fmt.Sprintf("  eval_loss %.4f", l)
+	}
+	if t.bench != nil {
+		if p, ok := m["eval/"+t.bench.Name+"/pass@1"]; ok {
+			s += fmt.Sprintf("  %s pass@1 %.1f%%", t.bench.Name, 100*p)
+		}
 	}
 	return s
 }

@@ -202,3 +202,102 @@ func TestPackFillsRows(t *testing.T) {
 		t.Fatalf("row lengths %v", lens)
 	}
 }
+
+// With eval.dataset set, the model being trained is evaluated on that
+// registry benchmark every eval.every steps and after the last, through
+// package eval (r1 eval's files in OUT/eval/step-N), and the figures are
+// in metrics.jsonl on those steps only; a bad eval key is named.
+func TestSFTEvalOnBenchmark(t *testing.T) {
+	dir := t.TempDir()
+	c := testConfig(dir, writeRows(t, dir, 24), filepath.Join(dir, "run"))
+	c.Steps, c.EvalEvery = 3, 0
+	c.Eval.Dataset, c.Eval.N, c.Eval.K, c.Eval.Every, c.Eval.MaxNewTokens = "synthetic", 3, 2, 2, 24
+	tr, err := New(c, cpu.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	recs := metricsOf(t, c.Out)
+	if len(recs) != 3 {
+		t.Fatalf("%d metric records, want 3", len(recs))
+	}
+	key := "eval/" + tr.bench.Name + "/pass@1"
+	for i, r := range recs {
+		p, ok := r[key].(float64)
+		if want := i+1 == 2 || i+1 == 3; ok != want || (ok && !(p >= 0 && p <= 1)) {
+			t.Fatalf("step %d: %s = %v (present %v, want present %v): %v", i+1, key, r[key], ok, want, r)
+		}
+		if ok {
+			var res struct {
+				Benchmarks map[string]struct {
+					N       int     `json:"n"`
+					K       int     `json:"k"`
+					PassAt1 float64 `json:"pass@1"`
+				} `json:"benchmarks"`
+			}
+			raw, err := os.ReadFile(filepath.Join(c.Out, "eval", fmt.Sprintf("step-%d", i+1), "results.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(raw, &res); err != nil {
+				t.Fatal(err)
+			}
+			if b := res.Benchmarks[tr.bench.Name]; b.N != 3 || b.K != 2 || b.PassAt1 != p {
+				t.Fatalf("step %d: results.json %+v, metrics pass@1 %v", i+1, b, p)
+			}
+		}
+	}
+	for _, bad := range []struct {
+		set  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Eval.K = 0 }, "eval.k"},
+		{func(c *Config) { c.Eval.Prompt = "fancy" }, "eval.prompt"},
+		{func(c *Config) { c.Eval.Dataset = "nosuchbench" }, "eval.dataset"},
+	} {
+		c := c
+		c.Eval.Dataset = "synthetic"
+		bad.set(&c)
+		if _, err := New(c, cpu.New()); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("want an error naming %s, got %v", bad.want, err)
+		}
+	}
+}
+
+// gradient_checkpointing changes what a step keeps, not what it computes:
+// a packed LoRA run (dropout on) logs the same metrics and ends with the
+// same adapter with it as without it.
+func TestSFTGradientCheckpointingSameRun(t *testing.T) {
+	dir := t.TempDir()
+	data := writeRows(t, dir, 20)
+	run := func(name string, ckpt bool) ([]map[string]any, []byte) {
+		c := testConfig(dir, data, filepath.Join(dir, name))
+		c.Steps, c.Packing, c.MaxSeqLen, c.MicroBatch, c.EvalEvery = 3, true, 64, 2, 0
+		c.LoRA.R, c.LoRA.Dropout, c.LoRA.TargetModules = 4, 0.1, model.Targets{model.AllLinear}
+		c.GradientCheckpointing = ckpt
+		tr, err := New(c, cpu.New())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.Model.GradientCheckpointing != ckpt {
+			t.Fatalf("gradient_checkpointing %v did not reach the model", ckpt)
+		}
+		if err := tr.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		w, err := os.ReadFile(filepath.Join(c.Out, "checkpoints", "step-3", "adapter_model.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return metricsOf(t, c.Out), w
+	}
+	ma, wa := run("plain", false)
+	mb, wb := run("ckpt", true)
+	ja, _ := json.Marshal(ma)
+	jb, _ := json.Marshal(mb)
+	if string(ja) != string(jb) || string(wa) != string(wb) {
+		t.Fatalf("runs differ:\n%s\n%s", ja, jb)
+	}
+}

@@ -33,7 +33,8 @@ func TestExpf(t *testing.T) {
 
 // The float32 GEMM-based attention must agree with the float64 reference
 // kernel (itself gradient-checked in autograd) on GQA with left padding,
-// and with packed rows whose mask holds segment ids.
+// and with packed rows whose mask holds segment ids: short and long
+// samples, right padding, and segments that are not contiguous runs.
 func TestAttentionF32MatchesF64(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, c := range []struct{ b, t, hq, hkv, d int }{{2, 7, 4, 2, 8}, {1, 33, 2, 1, 16}, {3, 5, 3, 3, 4}, {2, 2*attnBlock + 22, 4, 2, 8}} {
@@ -59,6 +60,35 @@ func TestAttentionF32MatchesF64(t *testing.T) {
 					left--
 				}
 				mask[bi*c.t+c.t-1] = 0
+			}
+			checkAttention(t, rng, c.b, c.t, c.hq, c.hkv, c.d, mask)
+			// Long samples (up to 100 tokens, across query blocks: the
+			// kernels skip the keys before a block's first sample) and
+			// right padding of up to 5 tokens.
+			for bi := 0; bi < c.b; bi++ {
+				seg, left := int32(1), 1+rng.IntN(100)
+				pad := c.t - rng.IntN(min(6, c.t))
+				for j := 0; j < c.t; j++ {
+					if left == 0 {
+						seg, left = seg+1, 1+rng.IntN(100)
+					}
+					mask[bi*c.t+j] = seg
+					if j >= pad {
+						mask[bi*c.t+j] = 0
+					}
+					left--
+				}
+			}
+			checkAttention(t, rng, c.b, c.t, c.hq, c.hkv, c.d, mask)
+			// Segments that are not contiguous runs of increasing ids
+			// (interleaved, then decreasing): masked key by key.
+			for bi := 0; bi < c.b; bi++ {
+				for j := 0; j < c.t; j++ {
+					mask[bi*c.t+j] = int32(1 + (j/2)%2)
+					if bi%2 == 1 {
+						mask[bi*c.t+j] = int32(c.t - j/3)
+					}
+				}
 			}
 			checkAttention(t, rng, c.b, c.t, c.hq, c.hkv, c.d, mask)
 		})

@@ -46,16 +46,19 @@ type benchResult struct {
 	Params int64  `json:"params"`
 	// LoRARank > 0: the training figures are a LoRA adapter's (rank,
 	// targets) on the frozen model; TrainableParams are what AdamW updates.
-	LoRARank        int                `json:"lora_r,omitempty"`
-	LoRATargets     string             `json:"lora_targets,omitempty"`
-	LoRADropout     float64            `json:"lora_dropout,omitempty"`
-	TrainableParams int64              `json:"trainable_params"`
-	TrainTokPerS    float64            `json:"train_tok_per_s"`
-	TrainBatch      int                `json:"train_batch"`
-	TrainSeq        int                `json:"train_seq"`
-	MFU             float64            `json:"mfu,omitempty"`
-	RolloutTokPerS  map[string]float64 `json:"rollout_tok_per_s"`
-	PeakHeapMB      float64            `json:"peak_heap_mb"`
+	LoRARank    int     `json:"lora_r,omitempty"`
+	LoRATargets string  `json:"lora_targets,omitempty"`
+	LoRADropout float64 `json:"lora_dropout,omitempty"`
+	// GradientCheckpointing: the training figures recompute each layer's
+	// activations in the backward pass.
+	GradientCheckpointing bool               `json:"gradient_checkpointing,omitempty"`
+	TrainableParams       int64              `json:"trainable_params"`
+	TrainTokPerS          float64            `json:"train_tok_per_s"`
+	TrainBatch            int                `json:"train_batch"`
+	TrainSeq              int                `json:"train_seq"`
+	MFU                   float64            `json:"mfu,omitempty"`
+	RolloutTokPerS        map[string]float64 `json:"rollout_tok_per_s"`
+	PeakHeapMB            float64            `json:"peak_heap_mb"`
 	// PeakRSSMB is the process's resident-set high-water mark (Linux's
 	// VmHWM; 0 elsewhere): heap, stacks and the runtime's unreturned pages.
 	PeakRSSMB float64 `json:"peak_rss_mb"`
@@ -87,6 +90,8 @@ type benchOptions struct {
 	quiet             bool
 	// lora: train an adapter on the frozen model (r 0: every weight).
 	lora model.LoRAConfig
+	// gradCkpt recomputes each layer's activations in the backward pass.
+	gradCkpt bool
 }
 
 func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -104,6 +109,7 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	loraTargets := fs.String("lora-targets", "q_proj,v_proj", "with --lora-r: comma-separated target modules (PEFT names, or all-linear)")
 	loraAlpha := fs.Float64("lora-alpha", 16, "with --lora-r: LoRA alpha")
 	loraDropout := fs.Float64("lora-dropout", 0, "with --lora-r: LoRA dropout (masks drawn on the host and uploaded)")
+	gradCkpt := fs.Bool("gradient-checkpointing", false, "train with gradient checkpointing: each layer's activations recomputed in the backward pass instead of kept (less memory, more compute)")
 	asJSON := fs.Bool("json", false, "print JSON only")
 	usageNotes(fs, "Ctrl-C or SIGTERM stops it at once (exit status 130/143); nothing is written.")
 	if err := parseFlags(fs, args); err != nil {
@@ -118,7 +124,7 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return err
 	}
 	o := benchOptions{shape: *shape, batch: *batch, seq: *seq, steps: *steps, prompt: *prompt, newTokens: *newTokens,
-		peakFlops: *peakFlops, quiet: *asJSON}
+		peakFlops: *peakFlops, quiet: *asJSON, gradCkpt: *gradCkpt}
 	if *loraR > 0 {
 		o.lora = model.DefaultLoRA()
 		o.lora.R, o.lora.Alpha, o.lora.Dropout, o.lora.TargetModules = *loraR, *loraAlpha, *loraDropout, strings.Split(*loraTargets, ",")
@@ -237,6 +243,8 @@ func benchRun(ctx context.Context, dev tensor.Backend, cfg *model.Config, o benc
 		return res, err
 	}
 	m := model.New(cfg, dev, 1)
+	m.GradientCheckpointing = o.gradCkpt
+	res.GradientCheckpointing = o.gradCkpt
 	params := m.Params()
 	if o.lora.R > 0 {
 		a, err := m.AddLoRA(o.lora, 1)

@@ -49,7 +49,7 @@ func runEval(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	topP := fs.Float64("top-p", 0.95, "nucleus sampling threshold (the R1 paper's default: 0.95)")
 	topK := fs.Int("top-k", 0, "keep only the k most likely tokens (0: off)")
 	maxNew := fs.Int("max-new-tokens", 32768, "longest completion in tokens, capped by the model's context")
-	format := fs.String("prompt", "auto", "prompt format: chat (the model's chat template), r1-zero (the paper's template), plain, or auto (chat when the tokenizer has a template, else r1-zero)")
+	format := fs.String("prompt", "auto", "prompt format: chat (the model's chat template; math questions get DeepSeek's step-by-step \\boxed{} instruction), chat-bare (the chat template around the question alone, for models fine-tuned on bare questions such as r1 sft's cold start), r1-zero (the paper's template), plain, or auto (chat when the tokenizer has a template, else r1-zero)")
 	dataDir := fs.String("data", "", "folder with the built-in benchmarks' files (default: $R1_DATA, ../shared/data or shared/data)")
 	limit := fs.Int("limit", 0, "evaluate only the first N problems of each benchmark (0: all)")
 	out := fs.String("out", "eval-out", "output directory: results.json, samples.jsonl (also the resume cache), report.md")
@@ -127,13 +127,13 @@ func runEval(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if tmpl != nil {
 			*format = "chat"
 		}
-	case "chat":
+	case "chat", "chat-bare":
 		if tmpl == nil {
 			return fmt.Errorf("--prompt chat: the tokenizer at %s has no chat template; use --prompt r1-zero or plain", *tokPath)
 		}
 	case "r1-zero", "plain":
 	default:
-		return fmt.Errorf("--prompt %q: expected chat, r1-zero, plain or auto", *format)
+		return fmt.Errorf("--prompt %q: expected chat, chat-bare, r1-zero, plain or auto", *format)
 	}
 
 	dev, err := openDevice(*device)
@@ -177,7 +177,7 @@ func runEval(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		Engine:     &sample.Engine{Model: m, MaxBatch: *maxBatch},
 		Tokenizer:  tok,
 		Params:     params,
-		AddSpecial: *format != "chat",
+		AddSpecial: !eval.IsChatPrompt(*format),
 	}
 	res, err := eval.Run(ctx, cfg, gen, list)
 	if err != nil {

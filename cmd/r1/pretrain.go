@@ -52,6 +52,7 @@ func runPretrain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	keep := fs.Int("keep-checkpoints", 1, "checkpoints kept in DIR/checkpoints (the newest N; 0 = all)")
 	resume := fs.Bool("resume", false, "continue from the newest checkpoint in --out (same flags as the first run)")
 	device := fs.String("device", "cpu", "compute device: cpu, cuda or auto")
+	gradCkpt := fs.Bool("gradient-checkpointing", false, "recompute each layer's activations in the backward pass instead of keeping them: less memory, one more forward pass per step, the same gradients")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -73,7 +74,7 @@ func runPretrain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	if err != nil {
 		return err
 	}
-	res, err := pretrain.Run(ctx, o, pretrain.Options{Out: *out, Resume: *resume, Overwrite: *overwrite, SaveEvery: *saveEvery, KeepLast: *keep,
+	res, err := pretrain.Run(ctx, o, pretrain.Options{Out: *out, Resume: *resume, GradientCheckpointing: *gradCkpt, Overwrite: *overwrite, SaveEvery: *saveEvery, KeepLast: *keep,
 		LogEvery: *logEvery, Progress: stdout, Log: stderr}, dev)
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

@@ -3,14 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
-	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/sft"
 	"github.com/r1go/r1/train"
@@ -26,7 +25,7 @@ func init() {
 
 func runSFT(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("sft", "--model DIR --data FILE.jsonl --out DIR [--config FILE.yaml] [--set key=value ...]", stderr)
-	config := fs.String("config", "", "YAML config (keys as in --print-config); unset keys keep their defaults")
+	config := fs.String("config", "", "YAML config file (keys as in --print-config), or an SFT preset's name (cold-start: R1's cold start on the built-in model, from r1 zero's runs/zero); unset keys keep their defaults")
 	modelDir := fs.String("model", "", "model to fine-tune: a Hugging Face checkpoint directory or builtin:tiny (sets model)")
 	dataPath := fs.String("data", "", "training rows, JSONL or JSONL.gz: "+sft.Format+" (sets data)")
 	out := fs.String("out", "", "run directory: config.yaml, metrics.jsonl, checkpoints/ (sets out)")
@@ -34,9 +33,9 @@ func runSFT(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	epochs := fs.Int("epochs", 0, "passes over the training rows (sets epochs; default 3)")
 	packing := fs.Bool("packing", false, "pack several samples into each row of max_seq_len tokens, attention kept within each sample (sets packing)")
 	allTokens := fs.Bool("all-tokens", false, "train on every token, prompts included (sets completion_only_loss=false)")
-	coldStart := fs.String("cold-start", "", "treat --data as an RL run's scored samples (samples.jsonl of r1 grpo/zero) and train on the correct, well-formed ones in the R1 format (reasoning, then a summary): LABEL is the score that marks a sample correct, e.g. math; the rows go to OUT/cold_start.jsonl")
-	minThink := fs.Int("cold-start-min-think", 20, "with --cold-start: drop samples whose reasoning is shorter than this many characters")
-	maxThink := fs.Int("cold-start-max-think", 4000, "with --cold-start: drop samples whose reasoning is longer than this many characters (0: no bound)")
+	coldStart := fs.String("cold-start", "", "treat --data as an RL run's scored samples (samples.jsonl of r1 grpo/zero) and train on the correct, well-formed ones in the R1 format (reasoning, then a summary): LABEL is the score that marks a sample correct, e.g. math; the rows go to OUT/cold_start.jsonl (sets cold_start.correct)")
+	minThink := fs.Int("cold-start-min-think", 20, "with --cold-start: drop samples whose reasoning is shorter than this many characters (sets cold_start.min_think)")
+	maxThink := fs.Int("cold-start-max-think", 4000, "with --cold-start: drop samples whose reasoning is longer than this many characters, 0: no bound (sets cold_start.max_think)")
 	skipBad := fs.Bool("skip-bad-rows", false, "skip malformed rows, printing how many and why, instead of stopping at the first (sets skip_bad_rows)")
 	var sets setFlags
 	fs.Var(&sets, "set", "override a config key, e.g. --set max_seq_len=512 (repeatable; dotted YAML keys)")
@@ -67,6 +66,18 @@ func runSFT(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if *skipBad {
 		pre = append(pre, "skip_bad_rows=true")
 	}
+	if *coldStart != "" {
+		pre = append(pre, "cold_start.correct="+*coldStart)
+	}
+	// The bounds override a config's only when given.
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "cold-start-min-think":
+			pre = append(pre, fmt.Sprintf("cold_start.min_think=%d", *minThink))
+		case "cold-start-max-think":
+			pre = append(pre, fmt.Sprintf("cold_start.max_think=%d", *maxThink))
+		}
+	})
 	cfg := sft.Default()
 	if done, err := loadRunConfig(*config, append(pre, sets...), &cfg, &cfg.Model, *printConfig, stdout); done || err != nil {
 		return err
@@ -79,12 +90,6 @@ func runSFT(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			return err
 		}
 	}
-	var err error
-	if *coldStart != "" {
-		if cfg.Data, err = coldStartData(cfg, sft.ColdStartOptions{Correct: *coldStart, MinThink: *minThink, MaxThink: *maxThink}, stdout); err != nil {
-			return err
-		}
-	}
 	dev, err := openDevice(cfg.Device)
 	if err != nil {
 		return err
@@ -94,6 +99,9 @@ func runSFT(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	tr.Progress = stdout
+	if st := tr.ColdStartStats; st != nil {
+		fmt.Fprintf(stdout, "cold start from %s: %s; rows in %s\n", cfg.Data, st, filepath.Join(cfg.Out, sft.ColdStartFile))
+	}
 	for _, b := range tr.Bad {
 		fmt.Fprintf(stderr, "skipped %s: %v\n", b.Source, b.Err)
 	}
@@ -135,28 +143,4 @@ func describeLoRA(a *model.Adapter, m *model.Model) string {
 	return fmt.Sprintf("lora: r=%d alpha=%g (scale %.4g%s) dropout %g on %d modules (%s): %d trainable weights, %.2f%% of the model's %d (frozen)",
 		c.R, c.Alpha, c.Scale(), map[bool]string{true: ", rsLoRA"}[c.UseRSLoRA], c.Dropout, len(a.Modules), strings.Join(c.TargetModules, ", "),
 		a.NumParams(), 100*float64(a.NumParams())/float64(m.Config.NumParams()), m.Config.NumParams())
-}
-
-// coldStartData converts the scored RL samples of cfg.Data into cold-start
-// rows, written to OUT/cold_start.jsonl (the file the run trains on, kept
-// for inspection and for the next stage).
-func coldStartData(cfg sft.Config, o sft.ColdStartOptions, stdout io.Writer) (string, error) {
-	f, err := os.Open(cfg.Data)
-	if err != nil {
-		return "", fmt.Errorf("--cold-start: %w", err)
-	}
-	defer f.Close()
-	rows, st, err := sft.ColdStart(f, o)
-	if err != nil {
-		return "", fmt.Errorf("--cold-start: %s: %w", cfg.Data, err)
-	}
-	fmt.Fprintf(stdout, "cold start from %s: %s\n", cfg.Data, st)
-	if len(rows) == 0 {
-		return "", fmt.Errorf("--cold-start: %s: no sample kept (%s)", cfg.Data, st)
-	}
-	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-		return "", err
-	}
-	path := filepath.Join(cfg.Out, "cold_start.jsonl")
-	return path, data.WriteJSONLFile(path, rows)
 }
