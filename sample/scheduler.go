@@ -319,8 +319,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			return err
 		}
 		s.cancelled()
-		s.admit()
+		// Retire before admitting: finished sequences give their batch
+		// slots to waiting requests in the same turn.
 		s.b.retire()
+		s.admit()
 		s.publish()
 		if len(s.b.active) == 0 {
 			if s.runBarriers() {
