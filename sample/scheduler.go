@@ -142,6 +142,9 @@ func NewScheduler(c SchedulerConfig) (*Scheduler, error) {
 // MaxLen is the most tokens (prompt + max_new_tokens) one request may use.
 func (s *Scheduler) MaxLen() int { return s.maxLen }
 
+// MaxBatch is the most sequences decoding at once (a request's n at most).
+func (s *Scheduler) MaxBatch() int { return s.b.maxBatch }
+
 // Model is the model the scheduler runs (its weights change only inside
 // Exclusive).
 func (s *Scheduler) Model() *model.Model { return s.m }
