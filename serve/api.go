@@ -162,6 +162,8 @@ func decodeRequest(r *http.Request, limit int64) (*request, *apiError) {
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			return nil, invalid(name, "", "Unrecognized request argument supplied: %s", name)
+		case errors.As(err, &ute) && ute.Field == "":
+			return nil, invalid("", "", "We could not parse the JSON body of your request: expected a JSON object, got a JSON %s.", ute.Value)
 		case errors.As(err, &ute):
 			return nil, invalid(ute.Field, "invalid_type", "Invalid type for '%s': expected %s, but got a JSON %s.", ute.Field, ute.Type, ute.Value)
 		case strings.Contains(err.Error(), "stopField") || strings.Contains(err.Error(), "promptField"):
