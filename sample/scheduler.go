@@ -131,7 +131,10 @@ func NewScheduler(c SchedulerConfig) (*Scheduler, error) {
 	}
 	// One sequence may use the whole context, unless the cache is smaller.
 	maxLen := min(ctxLen, maxTokens)
-	numBlocks := ceilDiv(maxTokens, bs)
+	// One spare block per sequence: a request's samples each copy the
+	// prompt's partly filled last block (copy-on-write), so a sequence of
+	// maxLen tokens can need one block beyond maxLen/bs.
+	numBlocks := ceilDiv(maxTokens, bs) + maxBatch
 	s := &Scheduler{m: m, maxQueue: maxQueue, maxLen: maxLen, wake: make(chan struct{}, 1), runDone: make(chan struct{})}
 	s.b = newBatcher(m, bs, maxBatch, numBlocks, ceilDiv(maxLen, bs), c.Decode)
 	s.b.onFinish = s.finished
