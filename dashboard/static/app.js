@@ -69,7 +69,7 @@ function smooth(ys, a) {
   return out;
 }
 
-const W = 340, H = 180, PL = 44, PR = 8, PT = 8, PB = 18;
+const W = 340, H = 180, PL = 54, PR = 8, PT = 8, PB = 18;
 const svgNS = "http://www.w3.org/2000/svg";
 
 function svgEl(tag, attrs) {
