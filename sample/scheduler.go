@@ -237,6 +237,7 @@ func (s *Scheduler) finished(seq *sequence) {
 	s.mu.Unlock()
 	if j.left == 0 && j.finished != nil {
 		close(j.finished)
+		j.handle.stop() // release the request's context
 	}
 }
 

@@ -79,6 +79,8 @@ type Server struct {
 
 	runCancel context.CancelFunc
 	runErr    chan error
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // maxBody bounds a request body (a long conversation is well under this).
@@ -135,12 +137,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.metrics.request(r.URL.Path, rec.status)
 }
 
-// Close stops the scheduler after the requests it holds finish.
+// Close stops the scheduler after the requests it holds finish; later
+// calls return the first one's result.
 func (s *Server) Close() error {
-	s.sched.Close()
-	err := <-s.runErr
-	s.runCancel()
-	return err
+	s.closeOnce.Do(func() {
+		s.sched.Close()
+		s.closeErr = <-s.runErr
+		s.runCancel()
+	})
+	return s.closeErr
 }
 
 // Serve answers on ln until ctx ends, then drains: it stops accepting
