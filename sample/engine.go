@@ -15,6 +15,12 @@
 // worst-case blocks a request can need, so a running sequence never has to
 // be preempted. On the GPU the same tables drive the paged decode-attention
 // kernel and a captured CUDA graph per batch-size bucket.
+//
+// Two engines share that core (batcher): Engine.Generate, a batch call
+// that sizes and frees its cache per call (GRPO rollouts, eval, r1 sample),
+// and Scheduler, a long-lived loop that concurrent requests join and leave
+// with their own params and cancellation (r1 serve). Both implement
+// Generator.
 package sample
 
 import (

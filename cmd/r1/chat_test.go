@@ -89,3 +89,14 @@ func TestServeCommandDrainsOnSIGTERM(t *testing.T) {
 		t.Fatalf("exit %d after SIGTERM: %s", code, rest)
 	}
 }
+
+// r1 dashboard takes one runs directory: a second argument or a path that
+// is not a directory is a usage error.
+func TestDashboardArgs(t *testing.T) {
+	if _, stderr, code := runCLI(t, "", "dashboard", t.TempDir(), "stray"); code != 2 || !strings.Contains(stderr, `unexpected argument "stray"`) {
+		t.Fatalf("two directories: exit %d, %s", code, stderr)
+	}
+	if _, stderr, code := runCLI(t, "", "dashboard", "no/such/dir"); code != 2 || !strings.Contains(stderr, "not a directory") {
+		t.Fatalf("missing directory: exit %d, %s", code, stderr)
+	}
+}
