@@ -60,7 +60,7 @@ func BenchmarkServeVsSample(b *testing.B) {
 
 // serveTokS runs the 64 prompts through a server with the given number of
 // clients and returns tokens/s and the TTFT p50 and p99 in seconds.
-func serveTokS(b *testing.B, o Options, clients int) (float64, float64, float64) {
+func serveTokS(b testing.TB, o Options, clients int) (float64, float64, float64) {
 	o.MaxBatch = clients
 	s, err := New(o)
 	if err != nil {
@@ -126,7 +126,7 @@ func serveTokS(b *testing.B, o Options, clients int) (float64, float64, float64)
 
 // generateTokS runs the 64 prompts through Engine.Generate at batch C (what
 // r1 sample --prompts --batch C does) and returns tokens/s.
-func generateTokS(b *testing.B, o Options, batch int) float64 {
+func generateTokS(b testing.TB, o Options, batch int) float64 {
 	eng := &sample.Engine{Model: o.Model, MaxBatch: batch, Decode: func(ids []int32) string { return o.Tokenizer.Decode(ids, true) }}
 	var reqs []sample.Request
 	for _, p := range benchPrompts() {
