@@ -39,7 +39,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	keyEnv := fs.String("api-key-env", "", "require \"Authorization: Bearer KEY\", KEY read from this environment variable")
 	maxBatch := fs.Int("max-batch", 64, "most sequences decoding at once (continuous batching), ≥ 1")
 	maxQueue := fs.Int("max-queue", 256, "most requests waiting for a place in the batch; more get 429, ≥ 1")
-	kvTokens := fs.Int("kv-tokens", 0, "KV cache capacity in tokens (default: max-batch × 512)")
+	kvTokens := fs.Int("kv-tokens", 0, "KV cache capacity in tokens (default: max-batch × min(512, context length)); one request may use at most this many")
 	defMax := fs.Int("default-max-tokens", 512, "max_tokens of a request that gives none (capped by the context), ≥ 1")
 	drain := fs.Duration("drain-timeout", time.Minute, "on SIGTERM, how long in-flight requests may take to finish")
 	device := fs.String("device", "cpu", "compute device: cpu, cuda or auto")
@@ -63,6 +63,13 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	if *name != "" {
 		o.Name = *name
+	}
+	kv := *kvTokens
+	if kv == 0 {
+		kv = *maxBatch * min(512, o.Model.Config.MaxPositions)
+	}
+	if err := checkSampleFits(o.Model.Config, 1, 0, kv); err != nil {
+		return fmt.Errorf("%w (the server's KV cache holds --kv-tokens %d; lower it or --max-batch)", err, kv)
 	}
 	o.APIKey, o.MaxBatch, o.MaxQueue, o.KVTokens, o.DefaultMaxTokens, o.DrainTimeout = key, *maxBatch, *maxQueue, *kvTokens, *defMax, *drain
 	o.Log = func(format string, args ...any) { fmt.Fprintf(stderr, "r1 serve: "+format+"\n", args...) }
