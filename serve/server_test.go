@@ -559,3 +559,42 @@ func TestLoad32StreamingClients(t *testing.T) {
 	}
 	t.Logf("%d streamed requests from %d clients", requests, clients)
 }
+
+// Requests from concurrent clients share the batch and still get exactly
+// what each gets alone (per-request seeds): the choices of 8 seeded
+// requests sent at once equal those sent one by one.
+func TestConcurrentRequestsEqualAlone(t *testing.T) {
+	_, url := startServer(t, tinyOptions(t, cpu.New()))
+	body := func(i int) string {
+		return fmt.Sprintf(`{"messages": [{"role": "user", "content": "What is %d + %d?"}], "seed": %d, "n": 2, "temperature": 0.9, "max_tokens": 80}`, i, 2*i, i)
+	}
+	choices := func(b []byte) string {
+		return string(b[bytes.Index(b, []byte(`"choices"`)):bytes.Index(b, []byte(`"usage"`))])
+	}
+	alone := make([]string, 8)
+	for i := range alone {
+		status, b := post(t, url+"/v1/chat/completions", body(i))
+		if status != 200 {
+			t.Fatalf("%d %s", status, b)
+		}
+		alone[i] = choices(b)
+	}
+	together := make([]string, 8)
+	var wg sync.WaitGroup
+	for i := range together {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status, b := post(t, url+"/v1/chat/completions", body(i))
+			if status == 200 {
+				together[i] = choices(b)
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range alone {
+		if together[i] != alone[i] {
+			t.Fatalf("request %d concurrent:\n%s\nalone:\n%s", i, together[i], alone[i])
+		}
+	}
+}
