@@ -15,6 +15,12 @@
 // worst-case blocks a request can need, so a running sequence never has to
 // be preempted. On the GPU the same tables drive the paged decode-attention
 // kernel and a captured CUDA graph per batch-size bucket.
+//
+// Two engines share that core (batcher): Engine.Generate, a batch call
+// that sizes and frees its cache per call (GRPO rollouts, eval, r1 sample),
+// and Scheduler, a long-lived loop that concurrent requests join and leave
+// with their own params and cancellation (r1 serve). Both implement
+// Generator.
 package sample
 
 import (
@@ -66,19 +72,32 @@ type Engine struct {
 	OnToken func(request, index int, token int32)
 	// OnFinish, when set, is called as each sample completes (progress).
 	OnFinish func(s *Sample)
-
-	cache *model.KVCache // the running call's; nil between calls
 }
+
+// Generator is what a trainer or an evaluator needs from a generation
+// engine: complete every request, samples ordered by (request, index).
+// Engine (a batch call that frees its cache on return) and Scheduler (a
+// long-lived server engine that concurrent callers share) both implement
+// it, so an RL trainer can roll out on either.
+type Generator interface {
+	Generate(ctx context.Context, reqs []Request, p Params) ([]Sample, error)
+}
+
+var (
+	_ Generator = (*Engine)(nil)
+	_ Generator = (*Scheduler)(nil)
+)
 
 // sequence is one sample being generated.
 type sequence struct {
-	req, index int
-	blocks     []int32 // cache blocks in order
-	length     int     // tokens in the cache (prompt + generated so far)
-	pending    int32   // sampled token not yet in the cache
-	out        Sample
-	rng        *rand.Rand
-	reserved   int // blocks reserved for this sequence's growth
+	j        *job
+	index    int
+	blocks   []int32 // cache blocks in order
+	length   int     // tokens in the cache (prompt + generated so far)
+	pending  int32   // sampled token not yet in the cache
+	out      Sample
+	rng      *rand.Rand
+	reserved int // blocks reserved for this sequence's growth
 }
 
 // blockPool hands out cache blocks with reference counts.
@@ -114,6 +133,8 @@ func (p *blockPool) release(bs []int32) {
 
 func (p *blockPool) available() int { return len(p.free) - p.reserved }
 
+func (p *blockPool) total() int { return len(p.refs) }
+
 // seedFor derives a sample's generator seed from the run seed, the prompt's
 // tokens and the sample index — not from the prompt's place in the batch —
 // so that the same prompt gives the same samples however it is batched.
@@ -136,220 +157,278 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 // to training activations, the way RL trainers put an inference engine's
 // cache to sleep. Only the model's own tensors (weights, RoPE tables) stay.
 //
-// Each loop turn admits waiting requests (prefilling them), retires the
-// sequences that finished, and runs one decode step for the rest: one
-// forward pass, then one picked token per sequence.
+// It runs the scheduler's batcher synchronously over a cache sized for
+// these requests: each loop turn admits waiting requests (prefilling them),
+// retires the sequences that finished, and runs one decode step for the
+// rest: one forward pass, then one picked token per sequence.
 func (e *Engine) Generate(ctx context.Context, reqs []Request, p Params) ([]Sample, error) {
-	r, err := e.start(reqs, p)
-	if err != nil {
-		return nil, err
-	}
-	defer r.close()
-	for r.next < len(reqs) || len(r.active) > 0 {
-		if err := ctx.Err(); err != nil {
-			return sortSamples(r.done), err
-		}
-		if err := r.admit(); err != nil {
-			return sortSamples(r.done), err
-		}
-		r.retire()
-		if len(r.active) == 0 {
-			continue
-		}
-		logits, err := r.decode()
-		if err != nil {
-			return sortSamples(r.done), err
-		}
-		r.pick(logits)
-	}
-	return sortSamples(r.done), nil
-}
-
-// run is the state of one Generate call.
-type run struct {
-	e         *Engine
-	m         *model.Model
-	reqs      []Request
-	p         Params
-	bs        int // slots per KV block
-	maxBatch  int // sequences decoding at once
-	maxBlocks int // block-table width: blocks of the longest sequence
-	pool      *blockPool
-	stopIDs   map[int32]bool
-	probs     []float64 // Pick's scratch (V)
-
-	active []*sequence // sequences decoding, in admission order
-	done   []Sample
-	next   int // next request to admit
-}
-
-// start validates the requests, sizes the batch and the KV cache from the
-// longest request, and allocates the cache (freed by close).
-func (e *Engine) start(reqs []Request, p Params) (*run, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
 	m := e.Model
-	r := &run{e: e, m: m, reqs: reqs, p: p, bs: e.BlockSize, maxBatch: e.MaxBatch}
-	if r.bs <= 0 {
-		r.bs = 16
+	maxBatch := e.MaxBatch
+	if maxBatch <= 0 {
+		maxBatch = 64
 	}
-	if r.maxBatch <= 0 {
-		r.maxBatch = 64
+	bs := e.BlockSize
+	if bs <= 0 {
+		bs = 16
 	}
 	longest := 0
+	jobs := make([]*job, len(reqs))
 	for i, q := range reqs {
-		if len(q.Prompt) == 0 {
-			return nil, fmt.Errorf("sample: request %d has an empty prompt", i)
+		if err := checkPrompt(m, q.Prompt); err != nil {
+			return nil, fmt.Errorf("sample: request %d: %w", i, err)
 		}
 		// A request's samples share one prefill and so decode together:
 		// the batch grows to hold the largest request.
-		r.maxBatch = max(r.maxBatch, q.N)
-		for _, t := range q.Prompt {
-			if t < 0 || int(t) >= m.Config.VocabSize {
-				return nil, fmt.Errorf("sample: request %d: token id %d outside the vocabulary [0,%d)", i, t, m.Config.VocabSize)
+		maxBatch = max(maxBatch, q.N)
+		longest = max(longest, len(q.Prompt)+p.MaxNewTokens)
+		jobs[i] = newJob(&Job{Prompt: q.Prompt, N: q.N, Params: p}, i)
+		jobs[i].onToken = func(index int, token int32, _ float32) {
+			if e.OnToken != nil {
+				e.OnToken(i, index, token)
 			}
 		}
-		longest = max(longest, len(q.Prompt)+p.MaxNewTokens)
 	}
 	if longest > m.Config.MaxPositions {
 		return nil, fmt.Errorf("sample: prompt + max_new_tokens = %d tokens exceeds the model's max_position_embeddings %d", longest, m.Config.MaxPositions)
 	}
 	maxTokens := e.MaxTokens
 	if maxTokens <= 0 {
-		maxTokens = r.maxBatch * (longest + r.bs)
+		maxTokens = maxBatch * (longest + bs)
 	}
-	e.cache = m.NewKVCache(ceilDiv(maxTokens, r.bs), r.bs)
-	r.pool = newBlockPool(e.cache.NumBlocks)
-	r.maxBlocks = ceilDiv(longest, r.bs)
-	r.stopIDs = map[int32]bool{}
-	for _, id := range p.StopIDs {
-		r.stopIDs[id] = true
+	b := newBatcher(m, bs, maxBatch, ceilDiv(maxTokens, bs), ceilDiv(longest, bs), e.Decode)
+	defer b.close()
+	var done []Sample
+	b.onFinish = func(s *sequence) {
+		done = append(done, s.out)
+		if e.OnFinish != nil {
+			e.OnFinish(&done[len(done)-1])
+		}
 	}
-	r.probs = make([]float64, m.Config.VocabSize)
-	return r, nil
-}
-
-// close frees the KV cache.
-func (r *run) close() {
-	r.e.cache.Free(r.m.Dev)
-	r.e.cache = nil
-}
-
-// admit prefills waiting requests, in order, while the batch and the
-// cache have room for all their samples' worst-case growth.
-func (r *run) admit() error {
-	for r.next < len(r.reqs) {
-		q := r.reqs[r.next]
-		n := max(q.N, 1)
-		promptBlocks := ceilDiv(len(q.Prompt), r.bs)
-		perSample := ceilDiv(len(q.Prompt)+r.p.MaxNewTokens, r.bs) - len(q.Prompt)/r.bs
-		need := promptBlocks + n*perSample
-		if len(r.active)+n > r.maxBatch || need > r.pool.available() {
-			if len(r.active) == 0 {
-				return fmt.Errorf("sample: request %d needs %d KV blocks, the cache has %d", r.next, need, r.pool.available())
+	next := 0
+	for next < len(jobs) || len(b.active) > 0 {
+		if err := ctx.Err(); err != nil {
+			return sortSamples(done), err
+		}
+		// Admit in order while the batch and the cache have room.
+		for next < len(jobs) {
+			ok, err := b.admit(jobs[next])
+			if err != nil {
+				return sortSamples(done), fmt.Errorf("sample: request %d: %w", next, err)
 			}
-			return nil
+			if !ok {
+				if len(b.active) == 0 {
+					return sortSamples(done), fmt.Errorf("sample: request %d needs %d KV blocks, the cache has %d", next, b.need(jobs[next]), b.pool.available())
+				}
+				break
+			}
+			next++
 		}
-		if err := r.prefill(r.next, q, n); err != nil {
-			return err
+		b.retire()
+		if len(b.active) == 0 {
+			continue
 		}
-		r.next++
+		if err := b.step(); err != nil {
+			return sortSamples(done), err
+		}
+	}
+	return sortSamples(done), nil
+}
+
+// checkPrompt checks a prompt's ids against the vocabulary.
+func checkPrompt(m *model.Model, prompt []int32) error {
+	if len(prompt) == 0 {
+		return fmt.Errorf("empty prompt")
+	}
+	for _, t := range prompt {
+		if t < 0 || int(t) >= m.Config.VocabSize {
+			return fmt.Errorf("token id %d outside the vocabulary [0,%d)", t, m.Config.VocabSize)
+		}
 	}
 	return nil
 }
 
+// job is a request inside the batcher: its prompt, samples and params.
+type job struct {
+	prompt   []int32
+	n        int
+	p        Params
+	stopIDs  map[int32]bool
+	req      int // Sample.Request
+	onToken  func(index int, token int32, logprob float32)
+	left     int           // samples not finished
+	samples  []Sample      // finished, in finishing order
+	finished chan struct{} // closed when left reaches 0 (Scheduler)
+	handle   *Handle       // the Scheduler's handle; nil in Engine.Generate
+}
+
+func newJob(q *Job, req int) *job {
+	j := &job{prompt: q.Prompt, n: max(q.N, 1), p: q.Params, req: req, stopIDs: map[int32]bool{}, onToken: q.OnToken}
+	for _, id := range j.p.StopIDs {
+		j.stopIDs[id] = true
+	}
+	j.left = j.n
+	return j
+}
+
+// batcher is the continuous-batching core shared by Engine.Generate and
+// Scheduler: the KV cache and its block pool, the running sequences, and
+// the admit / retire / decode+pick steps. It is driven by one goroutine.
+type batcher struct {
+	m         *model.Model
+	bs        int // slots per KV block
+	maxBatch  int // sequences decoding at once
+	maxBlocks int // block-table width: blocks of the longest sequence
+	cache     *model.KVCache
+	pool      *blockPool
+	decodeFn  func(ids []int32) string
+	probs     []float64 // Pick's scratch (V)
+	active    []*sequence
+	onFinish  func(s *sequence)
+}
+
+func newBatcher(m *model.Model, bs, maxBatch, numBlocks, maxBlocks int, decode func([]int32) string) *batcher {
+	b := &batcher{m: m, bs: bs, maxBatch: maxBatch, maxBlocks: maxBlocks, decodeFn: decode}
+	b.cache = m.NewKVCache(numBlocks, bs)
+	b.pool = newBlockPool(numBlocks)
+	b.probs = make([]float64, m.Config.VocabSize)
+	return b
+}
+
+// close frees the KV cache.
+func (b *batcher) close() {
+	b.cache.Free(b.m.Dev)
+	b.cache = nil
+}
+
+// need is the worst-case number of blocks a job's samples can use: the
+// prompt's blocks (shared) plus each sample's growth.
+func (b *batcher) need(j *job) int {
+	L := len(j.prompt)
+	perSample := ceilDiv(L+j.p.MaxNewTokens, b.bs) - L/b.bs
+	return ceilDiv(L, b.bs) + j.n*perSample
+}
+
+// admit prefills j if the batch and the cache have room for all its
+// samples' worst-case growth, and reports whether it did.
+func (b *batcher) admit(j *job) (bool, error) {
+	if len(b.active)+j.n > b.maxBatch || b.need(j) > b.pool.available() {
+		return false, nil
+	}
+	return true, b.prefill(j)
+}
+
 // retire drops finished sequences from the batch (finish already
 // released their blocks).
-func (r *run) retire() {
-	live := r.active[:0]
-	for _, s := range r.active {
+func (b *batcher) retire() {
+	live := b.active[:0]
+	for _, s := range b.active {
 		if s.out.FinishReason == "" {
 			live = append(live, s)
 		}
 	}
-	r.active = live
+	clear(b.active[len(live):])
+	b.active = live
+}
+
+// cancel ends every active sample of j with finish reason "cancelled",
+// returning its blocks to the pool at once.
+func (b *batcher) cancel(j *job) {
+	for _, s := range b.active {
+		if s.j == j && s.out.FinishReason == "" {
+			b.finish(s, "cancelled")
+		}
+	}
+}
+
+// step runs one decode step for every active sequence and picks each one's
+// next token.
+func (b *batcher) step() error {
+	logits, err := b.decode()
+	if err != nil {
+		return err
+	}
+	v := b.m.Config.VocabSize
+	for i, s := range b.active {
+		tok, lp := Pick(logits[i*v:(i+1)*v], &s.j.p, s.rng, b.probs)
+		b.accept(s, tok, lp)
+	}
+	return nil
 }
 
 // decode runs one step for every active sequence: each feeds its pending
 // token (opening a new block when the last is full) and gets logits
 // (len(active)·V) for the next one.
-func (r *run) decode() ([]float32, error) {
-	bs := r.bs
-	st := &model.Step{MaxBlocks: r.maxBlocks}
-	for i, s := range r.active {
+func (b *batcher) decode() ([]float32, error) {
+	bs := b.bs
+	st := &model.Step{MaxBlocks: b.maxBlocks}
+	for i, s := range b.active {
 		if s.length%bs == 0 { // the next token opens a new block
-			s.blocks = append(s.blocks, r.pool.alloc())
+			s.blocks = append(s.blocks, b.pool.alloc())
 			s.reserved--
-			r.pool.reserved--
+			b.pool.reserved--
 		}
 		st.IDs = append(st.IDs, s.pending)
 		st.Positions = append(st.Positions, int32(s.length))
 		st.Slots = append(st.Slots, s.blocks[s.length/bs]*int32(bs)+int32(s.length%bs))
 		st.SeqIdx = append(st.SeqIdx, int32(i))
-		st.BlockTable = append(st.BlockTable, padBlocks(s.blocks, r.maxBlocks)...)
+		st.BlockTable = append(st.BlockTable, padBlocks(s.blocks, b.maxBlocks)...)
 		st.Rows = append(st.Rows, int32(i))
 		s.length++
 	}
-	logits, err := r.m.Forward(st, r.e.cache)
+	logits, err := b.m.Forward(st, b.cache)
 	if err != nil {
 		return nil, err
 	}
-	vals := r.m.Dev.Download(logits)
-	r.m.Dev.Free(logits)
+	vals := b.m.Dev.Download(logits)
+	b.m.Dev.Free(logits)
 	return vals, nil
 }
 
-// pick samples each active sequence's next token from its row of logits.
-func (r *run) pick(logits []float32) {
-	v := r.m.Config.VocabSize
-	for i, s := range r.active {
-		tok, lp := Pick(logits[i*v:(i+1)*v], &r.p, s.rng, r.probs)
-		r.accept(s, tok, lp)
-	}
-}
-
-// prefill runs a request's prompt once and forks its n samples: they share
+// prefill runs a job's prompt once and forks its n samples: they share
 // the prompt's full blocks, each gets a copy of the partly filled last one,
 // and each picks its first token from the prompt's last logits.
-func (r *run) prefill(ri int, q Request, n int) error {
-	m, bs, pool := r.m, r.bs, r.pool
-	L := len(q.Prompt)
+func (b *batcher) prefill(j *job) error {
+	m, bs, pool := b.m, b.bs, b.pool
+	L := len(j.prompt)
 	blocks := make([]int32, ceilDiv(L, bs))
 	for i := range blocks {
 		blocks[i] = pool.alloc()
 	}
-	st := &model.Step{MaxBlocks: r.maxBlocks, BlockTable: padBlocks(blocks, r.maxBlocks), Rows: []int32{int32(L - 1)}}
-	for t, tok := range q.Prompt {
+	st := &model.Step{MaxBlocks: b.maxBlocks, BlockTable: padBlocks(blocks, b.maxBlocks), Rows: []int32{int32(L - 1)}}
+	for t, tok := range j.prompt {
 		st.IDs = append(st.IDs, tok)
 		st.Positions = append(st.Positions, int32(t))
 		st.Slots = append(st.Slots, blocks[t/bs]*int32(bs)+int32(t%bs))
 		st.SeqIdx = append(st.SeqIdx, 0)
 	}
-	logits, err := m.Forward(st, r.e.cache)
+	logits, err := m.Forward(st, b.cache)
 	if err != nil {
-		return fmt.Errorf("sample: request %d: %w", ri, err)
+		pool.release(blocks)
+		return err
 	}
 	row := m.Dev.Download(logits)
 	m.Dev.Free(logits)
 	full := L / bs // blocks the samples can share read-only
-	perSample := ceilDiv(L+r.p.MaxNewTokens, bs) - full
-	for i := 0; i < n; i++ {
-		s := &sequence{req: ri, index: i, length: L}
-		s.out = Sample{Request: ri, Index: i, PromptTokens: L}
-		s.rng = rand.New(rand.NewPCG(seedFor(r.p.Seed, q.Prompt, i)))
+	perSample := ceilDiv(L+j.p.MaxNewTokens, bs) - full
+	for i := 0; i < j.n; i++ {
+		s := &sequence{j: j, index: i, length: L}
+		s.out = Sample{Request: j.req, Index: i, PromptTokens: L}
+		s.rng = rand.New(rand.NewPCG(seedFor(j.p.Seed, j.prompt, i)))
 		s.blocks = append([]int32(nil), blocks[:full]...)
-		for _, b := range blocks[:full] {
-			pool.refs[b]++
+		for _, bl := range blocks[:full] {
+			pool.refs[bl]++
 		}
 		if full < len(blocks) { // copy the partial last block for this sample
-			s.blocks = append(s.blocks, r.copyBlock(blocks[full], L%bs))
+			s.blocks = append(s.blocks, b.copyBlock(blocks[full], L%bs))
 		}
 		s.reserved = perSample - (len(s.blocks) - full)
 		pool.reserved += s.reserved
-		r.active = append(r.active, s)
-		tok, lp := Pick(row, &r.p, s.rng, r.probs)
-		r.accept(s, tok, lp)
+		b.active = append(b.active, s)
+		tok, lp := Pick(row, &j.p, s.rng, b.probs)
+		b.accept(s, tok, lp)
 	}
 	pool.release(blocks) // the prefill's own references
 	return nil
@@ -358,9 +437,9 @@ func (r *run) prefill(ri int, q Request, n int) error {
 // copyBlock copies the first n slots of block src into a new block, in
 // every layer's cache (copy-on-write of a shared partial block), and
 // returns the new block.
-func (r *run) copyBlock(src int32, n int) int32 {
-	m, bs, cache := r.m, int32(r.bs), r.e.cache
-	nb := r.pool.alloc()
+func (b *batcher) copyBlock(src int32, n int) int32 {
+	m, bs, cache := b.m, int32(b.bs), b.cache
+	nb := b.pool.alloc()
 	var from, to []int32
 	for o := int32(0); o < int32(n); o++ {
 		from = append(from, src*bs+o)
@@ -379,30 +458,31 @@ func (r *run) copyBlock(src int32, n int) int32 {
 // accept appends a sampled token and reports whether the sample ended
 // (a stop token or string, or max_new_tokens); otherwise the token is
 // pending, fed to the next decode step.
-func (r *run) accept(s *sequence, tok int32, lp float32) bool {
-	e, p := r.e, &r.p
+func (b *batcher) accept(s *sequence, tok int32, lp float32) bool {
+	j := s.j
+	p := &j.p
 	s.out.Tokens = append(s.out.Tokens, tok)
 	s.out.LogProbs = append(s.out.LogProbs, lp)
-	if e.OnToken != nil {
-		e.OnToken(s.req, s.index, tok)
+	if j.onToken != nil {
+		j.onToken(s.index, tok, lp)
 	}
-	if r.stopIDs[tok] {
-		r.finish(s, "stop")
+	if j.stopIDs[tok] {
+		b.finish(s, "stop")
 		return true
 	}
-	if len(p.StopStrings) > 0 && e.Decode != nil {
+	if len(p.StopStrings) > 0 && b.decodeFn != nil {
 		// Only the tail can complete a stop string: decode a window.
 		tail := s.out.Tokens[max(0, len(s.out.Tokens)-32):]
-		text := e.Decode(tail)
+		text := b.decodeFn(tail)
 		for _, ss := range p.StopStrings {
 			if strings.Contains(text, ss) {
-				r.finish(s, "stop")
+				b.finish(s, "stop")
 				return true
 			}
 		}
 	}
 	if len(s.out.Tokens) >= p.MaxNewTokens {
-		r.finish(s, "length")
+		b.finish(s, "length")
 		return true
 	}
 	s.pending = tok
@@ -411,15 +491,16 @@ func (r *run) accept(s *sequence, tok int32, lp float32) bool {
 
 // finish records a sample's end (its text, cut at a stop string) and
 // frees its blocks and its reservation.
-func (r *run) finish(s *sequence, reason string) {
-	e, p := r.e, &r.p
+func (b *batcher) finish(s *sequence, reason string) {
+	j := s.j
+	p := &j.p
 	s.out.FinishReason = reason
-	if e.Decode != nil {
+	if b.decodeFn != nil {
 		toks := s.out.Tokens
-		if reason == "stop" && len(toks) > 0 && r.stopIDs[toks[len(toks)-1]] {
+		if reason == "stop" && len(toks) > 0 && j.stopIDs[toks[len(toks)-1]] {
 			toks = toks[:len(toks)-1]
 		}
-		s.out.Text = e.Decode(toks)
+		s.out.Text = b.decodeFn(toks)
 		if reason == "stop" {
 			for _, ss := range p.StopStrings {
 				if i := strings.Index(s.out.Text, ss); i >= 0 {
@@ -432,11 +513,13 @@ func (r *run) finish(s *sequence, reason string) {
 			}
 		}
 	}
-	r.pool.release(s.blocks)
-	r.pool.reserved -= s.reserved
-	r.done = append(r.done, s.out)
-	if e.OnFinish != nil {
-		e.OnFinish(&r.done[len(r.done)-1])
+	b.pool.release(s.blocks)
+	s.blocks = nil
+	b.pool.reserved -= s.reserved
+	s.reserved = 0
+	j.left--
+	if b.onFinish != nil {
+		b.onFinish(s)
 	}
 }
 

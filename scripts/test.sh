@@ -28,6 +28,20 @@ if command -v npm >/dev/null 2>&1 && [ -f tokenizer/testdata/hf/package.json ] &
 		echo "test.sh: npm install failed; the HF differential tokenizer test will skip" >&2
 fi
 
+# Debian's chromium: the dashboard's browser test (dashboard/browser_test.go)
+# drives it headless. Best effort: the test skips when it is absent.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+	(as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 ||
+		echo "test.sh: could not install chromium; the dashboard browser test will skip" >&2
+fi
+
+# The official openai npm client (version pinned in package.json), for the
+# server's compatibility test (serve/openai_test.go). Skipped when absent.
+if command -v npm >/dev/null 2>&1 && [ -f serve/testdata/openai/package.json ] && [ ! -d serve/testdata/openai/node_modules ]; then
+	(cd serve/testdata/openai && npm install --no-audit --no-fund --silent) ||
+		echo "test.sh: npm install failed; the openai client test will skip" >&2
+fi
+
 export CGO_ENABLED=0
 # Formatting and import grouping (standard library, third-party, this
 # module: goimports -local github.com/r1go/r1) are checked, not hoped for;

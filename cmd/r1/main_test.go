@@ -35,8 +35,9 @@ func TestMain(m *testing.M) {
 func TestStrayArgumentsRejected(t *testing.T) {
 	// Commands that take positional arguments, and what they take.
 	takesArgs := map[string]bool{
-		"inspect": true, // MODEL_DIR (tested below)
-		"sandbox": true, // PROGRAM ARGS... (flags end at the program)
+		"inspect":   true, // MODEL_DIR (tested below)
+		"sandbox":   true, // PROGRAM ARGS... (flags end at the program)
+		"dashboard": true, // [RUNS_DIR] (tested in dashboard_test.go)
 	}
 	dir := t.TempDir()
 	names := make([]string, 0, len(commands))

@@ -58,6 +58,7 @@ func runZero(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs.Var(&sets, "set", "override a config key, e.g. --set loss.beta=0.001 (repeatable)")
 	resume := fs.Bool("resume", false, "continue the run in --out from its newest checkpoint")
 	overwrite := fs.Bool("overwrite", false, "start over in an --out that holds a run (deletes its checkpoints and logs)")
+	dash := fs.String("dashboard", "", "also serve a live dashboard of --out on this address (e.g. 127.0.0.1:8080)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -112,6 +113,14 @@ func runZero(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return err
+	}
+	if *dash != "" {
+		stop, url, err := startDashboard(*dash, cfg.Out)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		fmt.Fprintf(stderr, "dashboard: %s\n", url)
 	}
 	start := time.Now()
 	var sum zeroSummary
