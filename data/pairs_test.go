@@ -1,0 +1,158 @@
+package data
+
+import (
+	"compress/gzip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/r1go/r1/chat"
+)
+
+const testChatML = `{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}`
+
+func chatMLTemplate(t *testing.T) *chat.Template {
+	t.Helper()
+	tm, err := chat.Parse("chatml", testChatML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tm
+}
+
+func TestParsePairFormats(t *testing.T) {
+	tm := chatMLTemplate(t)
+	u := func(s string) string { return "<|im_start|>user\n" + s + "<|im_end|>\n<|im_start|>assistant\n" }
+	a := func(s string) string { return s + "<|im_end|>\n" }
+	cases := []struct {
+		name, row        string
+		tmpl             *chat.Template
+		prompt, cho, rej string
+		margin           float64
+	}{
+		{"text", `{"chosen": "good", "rejected": "bad"}`, tm, "", "good", "bad", 0},
+		{"text prompt", `{"prompt": "Q: 1+1?", "chosen": " 2", "rejected": " 3", "margin": 1.5}`, nil, "Q: 1+1?", " 2", " 3", 1.5},
+		// Text stays text (TRL's standard format) even when there is a template.
+		{"text prompt, template", `{"prompt": "1+1?", "chosen": "2", "rejected": "3"}`, tm, "1+1?", "2", "3", 0},
+		{"text prompt, message responses", `{"prompt": "1+1?", "chosen": [{"role":"assistant","content":"2"}], "rejected": "3"}`, tm, u("1+1?"), a("2"), a("3"), 0},
+		{"implicit prompt messages", `{"chosen": [{"role":"user","content":"hi"},{"role":"assistant","content":"hello!"}],
+			"rejected": [{"role":"user","content":"hi"},{"role":"assistant","content":"go away"}]}`, tm, u("hi"), a("hello!"), a("go away"), 0},
+		{"explicit prompt messages", `{"prompt": [{"role":"user","content":"hi"}], "chosen": [{"role":"assistant","content":"hello!"}],
+			"rejected": {"role":"assistant","content":"no"}}`, tm, u("hi"), a("hello!"), a("no"), 0},
+		{"hh-rlhf, template", `{"chosen": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: joke?\n\nAssistant: a pun", "rejected": "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: joke?\n\nAssistant: no"}`,
+			tm, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\nhello<|im_end|>\n" + u("joke?"), a("a pun"), a("no"), 0},
+		{"hh-rlhf, text", `{"chosen": "\n\nHuman: hi\n\nAssistant: a pun", "rejected": "\n\nHuman: hi\n\nAssistant: no"}`,
+			nil, "\n\nHuman: hi\n\nAssistant:", " a pun", " no", 0},
+		{"llama-factory sharegpt", `{"conversations": [{"from":"human","value":"hi"}], "system": "be nice", "chosen": {"from":"gpt","value":"hello"}, "rejected": {"from":"gpt","value":"no"}}`,
+			tm, "<|im_start|>system\nbe nice<|im_end|>\n" + u("hi"), a("hello"), a("no"), 0},
+		{"llama-factory alpaca", `{"instruction": "add", "input": "1 2", "chosen": "3", "rejected": "4"}`, tm, u("add\n1 2"), a("3"), a("4"), 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := ParsePair([]byte(c.row), c.tmpl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Prompt != c.prompt || p.Chosen != c.cho || p.Rejected != c.rej || p.Margin != c.margin {
+				t.Fatalf("got prompt %q chosen %q rejected %q margin %v\nwant %q %q %q %v", p.Prompt, p.Chosen, p.Rejected, p.Margin, c.prompt, c.cho, c.rej, c.margin)
+			}
+		})
+	}
+}
+
+func TestParsePairMalformed(t *testing.T) {
+	tm := chatMLTemplate(t)
+	cases := []struct{ row, tmplWant, want string }{
+		{`{"rejected": "b"}`, "", `field "chosen": missing`},
+		{`{"chosen": "a"}`, "", `field "rejected": missing`},
+		{`{"chosen": "a", "rejected": null}`, "", `field "rejected": missing`},
+		{`{"chosen": "same", "rejected": "same"}`, "", `field "rejected": identical`},
+		{`{"chosen": "", "rejected": "b"}`, "", `field "chosen": empty`},
+		{`{"prompt": "q", "chosen": "a", "rejected": "  "}`, "", `field "rejected": empty`},
+		{`{"chosen": 3, "rejected": "b"}`, "", `field "chosen": expected a string`},
+		{`{"chosen": [{"role":"assistant","content":"x"}], "rejected": "b"}`, "none", "need a chat template"},
+		{`{"chosen": [{"role":"user","content":"x"}], "rejected": [{"role":"user","content":"y"}]}`, "", `field "chosen": the response must end with an assistant`},
+		{`{"conversations": [{"from":"robot","value":"x"}], "chosen": "a", "rejected": "b"}`, "", `field "conversations": [0].from`},
+		{`{"chosen": "a", "rejected": "b", "margin": "big"}`, "", `field "margin"`},
+		{`[1]`, "", "expected a JSON object"},
+	}
+	for _, c := range cases {
+		tmpl := tm
+		if c.tmplWant == "none" {
+			tmpl = nil
+		}
+		_, err := ParsePair([]byte(c.row), tmpl)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to contain %q", c.row, err, c.want)
+		}
+	}
+}
+
+func TestReadPairsFiles(t *testing.T) {
+	dir := t.TempDir()
+	jsonl := filepath.Join(dir, "p.jsonl.gz")
+	f, _ := os.Create(jsonl)
+	gz := gzip.NewWriter(f)
+	gz.Write([]byte("{\"chosen\": \"a\", \"rejected\": \"b\"}\n\n{\"chosen\": \"x\", \"rejected\": \"x\"}\n{\"prompt\": \"p\", \"chosen\": \"c\", \"rejected\": \"d\"}\n"))
+	gz.Close()
+	f.Close()
+	// Line 3 (after a blank line) is bad: named with file and line.
+	_, _, err := ReadPairs(jsonl, nil, false)
+	if err == nil || !strings.Contains(err.Error(), jsonl+":3: field \"rejected\": identical") {
+		t.Fatalf("error %v, want %s:3 and the field", err, jsonl)
+	}
+	ps, bad, err := ReadPairs(jsonl, nil, true)
+	if err != nil || len(ps) != 2 || len(bad) != 1 || bad[0].Source != jsonl+":3" || ps[1].Source != jsonl+":4" || ps[1].Prompt != "p" {
+		t.Fatalf("skip-bad: %d pairs %+v, bad %+v, err %v", len(ps), ps, bad, err)
+	}
+	// A JSON array (LLaMA-Factory): lines are the elements' first lines.
+	arr := filepath.Join(dir, "p.json")
+	os.WriteFile(arr, []byte(`[
+  {"conversations": [{"from": "human", "value": "hi"}],
+   "chosen": {"from": "gpt", "value": "hello"}, "rejected": {"from": "gpt", "value": "no"}},
+  {"conversations": [{"from": "human", "value": "hi"}],
+   "chosen": {"from": "gpt", "value": "same"},
+   "rejected": {"from": "gpt", "value": "same"}}
+]`), 0o644)
+	_, _, err = ReadPairs(arr, chatMLTemplate(t), false)
+	if err == nil || !strings.Contains(err.Error(), arr+":4: field \"rejected\"") {
+		t.Fatalf("error %v, want %s:4", err, arr)
+	}
+	empty := filepath.Join(dir, "e.jsonl")
+	os.WriteFile(empty, []byte("{\"chosen\": \"x\", \"rejected\": \"x\"}\n"), 0o644)
+	if _, _, err := ReadPairs(empty, nil, true); err == nil || !strings.Contains(err.Error(), "no usable") {
+		t.Fatalf("all rows bad: %v", err)
+	}
+}
+
+// The shared preference sets read completely in every format they come in.
+func TestReadPairsSharedData(t *testing.T) {
+	dir := filepath.Join("..", "..", "shared", "data", "preference")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skip("shared data not present")
+	}
+	tm := chatMLTemplate(t)
+	for _, c := range []struct {
+		file string
+		tmpl *chat.Template
+		min  int
+	}{
+		{"hh-rlhf-harmless-base-test.jsonl.gz", tm, 2200},
+		{"hh-rlhf-harmless-base-test.jsonl.gz", nil, 2200},
+		{"llamafactory-dpo_en_demo.json", tm, 300},
+	} {
+		ps, bad, err := ReadPairs(filepath.Join(dir, c.file), c.tmpl, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) < c.min {
+			t.Errorf("%s: %d pairs (%d bad, first %v), want ≥ %d", c.file, len(ps), len(bad), bad, c.min)
+		}
+		for _, p := range ps[:5] {
+			if p.Prompt == "" || p.Chosen == p.Rejected {
+				t.Errorf("%s: %+v", p.Source, p)
+			}
+		}
+	}
+}
