@@ -1,0 +1,118 @@
+package rm
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/r1go/r1/autograd"
+	"github.com/r1go/r1/chat"
+	"github.com/r1go/r1/model"
+	"github.com/r1go/r1/sft"
+	"github.com/r1go/r1/tensor"
+	"github.com/r1go/r1/tokenizer"
+)
+
+// Scorer scores texts with a reward model, batched. It is safe for
+// concurrent use (calls are serialised: the model's tables grow on
+// demand).
+type Scorer struct {
+	Model *model.Model
+	Tok   *tokenizer.Tokenizer
+	// Template renders message lists (the model's chat template, or ChatML
+	// for r1's own tokenizers); nil when the model has none.
+	Template *chat.Template
+	// MaxLen keeps the last MaxLen tokens of a longer text (the score is
+	// read at the end); 0 = the model's context.
+	MaxLen int
+	// Batch is how many texts go through one forward pass.
+	Batch int
+
+	mu sync.Mutex
+}
+
+// LoadScorer loads the reward model in dir (a *ForSequenceClassification
+// checkpoint with num_labels 1) and its tokenizer.
+func LoadScorer(dir string, dev tensor.Backend) (*Scorer, error) {
+	cfg, err := model.LoadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.ScoreHead() || cfg.NumLabels != 1 {
+		return nil, fmt.Errorf("%s is not a reward model: config.json's architectures %v (want a *ForSequenceClassification with num_labels 1, as r1 rm train writes)", dir, cfg.Architectures)
+	}
+	m, err := model.Load(dir, dev)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	r, err := sft.NewRenderer(dir, tok)
+	if err != nil {
+		return nil, err
+	}
+	return &Scorer{Model: m, Tok: tok, Template: r.Template, MaxLen: m.Config.MaxPositions, Batch: 16}, nil
+}
+
+// Encode tokenizes a text as the scorer reads it: special tokens as the
+// tokenizer adds them, cut to the last maxLen tokens.
+func Encode(tok *tokenizer.Tokenizer, text string, maxLen int) (ids []int32, truncated bool) {
+	ids = tok.Encode(text, true)
+	if maxLen > 0 && len(ids) > maxLen {
+		return ids[len(ids)-maxLen:], true
+	}
+	return ids, false
+}
+
+// Score returns one score per text, in order.
+func (s *Scorer) Score(texts []string) ([]float64, error) {
+	rows := make([][]int32, len(texts))
+	for i, t := range texts {
+		rows[i], _ = Encode(s.Tok, t, s.MaxLen)
+		if len(rows[i]) == 0 {
+			return nil, fmt.Errorf("text %d: no tokens", i)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return ScoreIDs(s.Model, rows, max(s.Tok.PAD, 0), max(1, s.Batch))
+}
+
+// ScoreIDs scores token rows with m's score head, batch rows per forward
+// pass. Rows are grouped by length (less padding); the scores come back in
+// the rows' order.
+func ScoreIDs(m *model.Model, rows [][]int32, pad int32, batch int) ([]float64, error) {
+	order := make([]int, len(rows))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return len(rows[order[a]]) < len(rows[order[b]]) })
+	out := make([]float64, len(rows))
+	for lo := 0; lo < len(order); lo += batch {
+		idx := order[lo:min(lo+batch, len(order))]
+		part := make([][]int32, len(idx))
+		for k, i := range idx {
+			part[k] = rows[i]
+		}
+		tp := m.NewTape()
+		tp.NoGrad = true
+		sc, err := m.Scores(tp, model.NewBatch(part, pad))
+		if err != nil {
+			tp.Reset()
+			return nil, err
+		}
+		vals := m.Dev.Download(sc.Val) // (B,1)
+		tp.Reset()
+		for k, i := range idx {
+			out[i] = float64(vals[k])
+		}
+	}
+	return out, nil
+}
+
+// scoresOf runs the score head on rows, recording on tp: (len(rows),1).
+func scoresOf(tp *autograd.Tape, m *model.Model, rows [][]int32, pad int32) (*autograd.Var, error) {
+	return m.Scores(tp, model.NewBatch(rows, pad))
+}
