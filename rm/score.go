@@ -1,6 +1,7 @@
 package rm
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"sync"
@@ -115,4 +116,63 @@ func ScoreIDs(m *model.Model, rows [][]int32, pad int32, batch int) ([]float64, 
 // scoresOf runs the score head on rows, recording on tp: (len(rows),1).
 func scoresOf(tp *autograd.Tape, m *model.Model, rows [][]int32, pad int32) (*autograd.Var, error) {
 	return m.Scores(tp, model.NewBatch(rows, pad))
+}
+
+// LineFormats names the rows `r1 rm score` reads.
+const LineFormats = `{"text"}, {"prompt","response"} (or "completion"; strings, or a message list and a string) or {"messages"}`
+
+// Text is what a scoring row asks to score: "text" as it is;
+// "prompt"+"response" ("completion" too, as r1 sample writes) concatenated
+// when both are strings, rendered with the chat template as a conversation
+// when the prompt is a message list; "messages" rendered with the
+// template. Errors name the field.
+func Text(row map[string]json.RawMessage, tmpl *chat.Template) (string, error) {
+	str := func(f string) (string, bool) {
+		var s string
+		return s, json.Unmarshal(row[f], &s) == nil
+	}
+	render := func(msgs []chat.Message) (string, error) {
+		if tmpl == nil {
+			return "", fmt.Errorf("message lists need a chat template and the model has none")
+		}
+		return tmpl.Render(msgs, chat.Options{})
+	}
+	switch {
+	case row["text"] != nil:
+		s, ok := str("text")
+		if !ok || s == "" {
+			return "", fmt.Errorf(`field "text": expected a non-empty string`)
+		}
+		return s, nil
+	case row["messages"] != nil:
+		msgs, err := chat.DecodeMessages(row["messages"])
+		if err != nil {
+			return "", fmt.Errorf(`field "messages": %w`, err)
+		}
+		if len(msgs) == 0 {
+			return "", fmt.Errorf(`field "messages": empty`)
+		}
+		return render(msgs)
+	case row["prompt"] != nil:
+		rf := "response"
+		if row[rf] == nil {
+			rf = "completion"
+		}
+		if row[rf] == nil {
+			return "", fmt.Errorf(`field "response": missing (a "prompt" row needs "response" or "completion")`)
+		}
+		resp, ok := str(rf)
+		if !ok {
+			return "", fmt.Errorf("field %q: expected a string", rf)
+		}
+		if p, ok := str("prompt"); ok {
+			return p + resp, nil
+		}
+		msgs, err := chat.DecodeMessages(row["prompt"])
+		if err != nil {
+			return "", fmt.Errorf(`field "prompt": expected a string or a message list: %w`, err)
+		}
+		return render(append(msgs, chat.Message{Role: "assistant", Content: resp}))
+	}
+	return "", fmt.Errorf("unknown row (want %s)", LineFormats)
 }
