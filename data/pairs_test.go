@@ -156,3 +156,36 @@ func TestReadPairsSharedData(t *testing.T) {
 		}
 	}
 }
+
+// A user row with "kind": "general" is a general prompt without an
+// answer and without a judge; other kinds read as before.
+func TestGeneralRows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mixed.jsonl")
+	os.WriteFile(path, []byte(`{"prompt": "Write a kind note.", "kind": "general"}
+{"kind": "arithmetic", "problem": "What is 1 + 1?", "answer": "2"}
+{"kind": "reasoning", "problem": "What is 2 + 2?", "answer": "4"}
+`), 0o644)
+	ds, err := Open(path, "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Task != Mixed || ds.Examples[0].Task != TaskGeneral || ds.Examples[0].Kind() != KindGeneral || ds.Examples[0].Input.Question != "Write a kind note." {
+		t.Fatalf("general row: %+v (dataset task %s)", ds.Examples[0], ds.Task)
+	}
+	for _, ex := range ds.Examples[1:] {
+		if ex.Task != TaskMath || ex.Kind() != KindReasoning {
+			t.Fatalf("reasoning row: %+v", ex)
+		}
+	}
+	js, err := NewJudges(ds.Tasks(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if js[TaskGeneral] != nil {
+		t.Fatal("a general row got a judge")
+	}
+	os.WriteFile(path, []byte(`{"kind": "general", "answer": "x"}`+"\n"), 0o644)
+	if _, err := Open(path, "", Options{}); err == nil || !strings.Contains(err.Error(), `:1: field "prompt"`) {
+		t.Fatalf("general row without text: %v", err)
+	}
+}

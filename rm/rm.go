@@ -13,6 +13,7 @@ import (
 	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/optim"
+	rmreward "github.com/r1go/r1/reward/rm"
 	"github.com/r1go/r1/sft"
 	"github.com/r1go/r1/tensor"
 	"github.com/r1go/r1/tokenizer"
@@ -155,8 +156,8 @@ func New(c Config, dev tensor.Backend) (*Trainer, error) {
 	tps := make([]TokPair, len(pairs))
 	for i, p := range pairs {
 		var tc, tr bool
-		tps[i].Chosen, tc = Encode(tok, p.Prompt+p.Chosen, c.MaxSeqLen)
-		tps[i].Rejected, tr = Encode(tok, p.Prompt+p.Rejected, c.MaxSeqLen)
+		tps[i].Chosen, tc = rmreward.Encode(tok, p.Prompt+p.Chosen, c.MaxSeqLen)
+		tps[i].Rejected, tr = rmreward.Encode(tok, p.Prompt+p.Rejected, c.MaxSeqLen)
 		tps[i].Margin = p.Margin
 		for _, tr := range []bool{tc, tr} {
 			if tr {
@@ -239,7 +240,7 @@ func rowsOf(ps []TokPair) ([][]int32, []float64) {
 // tp and, when tp records, seeds the gradient of scale·BTLoss. It returns
 // the scores and the loss (the micro-batch's mean).
 func pairLoss(tp *autograd.Tape, m *model.Model, rows [][]int32, margin []float64, pad int32, scale float64) (rc, rr []float64, loss float64, err error) {
-	sc, err := scoresOf(tp, m, rows, pad)
+	sc, err := m.Scores(tp, model.NewBatch(rows, pad))
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -346,7 +347,7 @@ func (t *Trainer) Evaluate(m map[string]float64) error {
 	for lo := 0; lo < len(t.Eval); lo += mb {
 		ps := t.Eval[lo:min(lo+mb, len(t.Eval))]
 		rows, margin := rowsOf(ps)
-		v, err := ScoreIDs(t.Model, rows, t.pad, len(rows))
+		v, err := rmreward.ScoreIDs(t.Model, rows, t.pad, len(rows))
 		if err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/r1go/r1/backend/cpu"
 	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/model"
+	rmreward "github.com/r1go/r1/reward/rm"
 	"github.com/r1go/r1/safetensors"
 	"github.com/r1go/r1/tensor"
 )
@@ -201,7 +202,7 @@ func TestTrainSeparable(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSeqClsLayout(t, c.Out, tr.Model.Config.Layers)
-	sc, err := LoadScorer(c.Out, dev)
+	sc, err := rmreward.LoadScorer(c.Out, dev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +215,7 @@ func TestTrainSeparable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := ScoreIDs(tr.Model, func() (r [][]int32) {
+	want, err := rmreward.ScoreIDs(tr.Model, func() (r [][]int32) {
 		for _, p := range tr.Eval[:10] {
 			r = append(r, p.Chosen, p.Rejected)
 		}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/r1go/r1/data"
+	rmreward "github.com/r1go/r1/reward/rm"
 	"github.com/r1go/r1/rm"
 	"github.com/r1go/r1/train"
 )
@@ -129,7 +130,7 @@ func runRMTrain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func runRMScore(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("rm score", "--model DIR --jsonl < rows.jsonl > scores.jsonl", stderr)
 	modelDir := fs.String("model", "", "reward model directory (as r1 rm train writes: *ForSequenceClassification, num_labels 1)")
-	jsonl := fs.Bool("jsonl", false, "read rows "+rm.LineFormats+" from stdin and write one {\"score\": float} line per row, in order")
+	jsonl := fs.Bool("jsonl", false, "read rows "+rmreward.LineFormats+" from stdin and write one {\"score\": float} line per row, in order")
 	batch := fs.Int("batch", 16, "rows per forward pass")
 	maxLen := fs.Int("max-len", 0, "keep the last N tokens of a longer text (0: the model's context)")
 	device := fs.String("device", "cpu", "compute device: cpu, cuda or auto")
@@ -152,7 +153,7 @@ func runRMScore(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return err
 	}
-	sc, err := rm.LoadScorer(dir, dev)
+	sc, err := rmreward.LoadScorer(dir, dev)
 	if err != nil {
 		return err
 	}
@@ -165,7 +166,7 @@ func runRMScore(ctx context.Context, args []string, stdin io.Reader, stdout, std
 
 // scoreJSONL answers every line of in with one line of out, in order,
 // scoring sc.Batch lines per forward pass.
-func scoreJSONL(ctx context.Context, sc *rm.Scorer, in io.Reader, out io.Writer) error {
+func scoreJSONL(ctx context.Context, sc *rmreward.Scorer, in io.Reader, out io.Writer) error {
 	w := bufio.NewWriter(out)
 	defer w.Flush()
 	type line struct {
@@ -209,7 +210,7 @@ func scoreJSONL(ctx context.Context, sc *rm.Scorer, in io.Reader, out io.Writer)
 		err := json.Unmarshal(raw, &row)
 		var text string
 		if err == nil {
-			text, err = rm.Text(row, sc.Template)
+			text, err = rmreward.Text(row, sc.Template)
 		}
 		if err != nil {
 			msg := fmt.Sprintf("stdin line %d: %v", n, err)

@@ -31,7 +31,6 @@ import (
 
 	"github.com/r1go/r1/backend/cpu"
 	"github.com/r1go/r1/reward"
-	rmodel "github.com/r1go/r1/rm"
 )
 
 func init() {
@@ -40,7 +39,7 @@ func init() {
 
 // Reward scores samples with a reward model.
 type Reward struct {
-	scorer    *rmodel.Scorer
+	scorer    *Scorer
 	summary   bool
 	whiten    bool
 	clip      float64
@@ -49,7 +48,7 @@ type Reward struct {
 
 var (
 	cacheMu sync.Mutex
-	cache   = map[string]*rmodel.Scorer{}
+	cache   = map[string]*Scorer{}
 )
 
 // New builds the "rm" reward from its params.
@@ -115,7 +114,7 @@ func New(params map[string]any) (*Reward, error) {
 	if r.scorer = cache[key]; r.scorer == nil {
 		// Reward models run on the CPU backend, the one r1's tensor ops
 		// run on today.
-		s, err := rmodel.LoadScorer(dir, cpu.New())
+		s, err := LoadScorer(dir, cpu.New())
 		if err != nil {
 			return nil, fmt.Errorf(`param "model": %w`, err)
 		}

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/r1go/r1/autograd"
 	"github.com/r1go/r1/chat"
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/sft"
@@ -14,7 +13,9 @@ import (
 	"github.com/r1go/r1/tokenizer"
 )
 
-// Scorer scores texts with a reward model, batched. It is safe for
+// Scorer scores texts with a reward model (as r1 rm train writes it),
+// batched: the "rm" reward, r1 rm score and the reward-model trainer's
+// evaluation run on it. It is safe for
 // concurrent use (calls are serialised: the model's tables grow on
 // demand).
 type Scorer struct {
@@ -111,11 +112,6 @@ func ScoreIDs(m *model.Model, rows [][]int32, pad int32, batch int) ([]float64, 
 		}
 	}
 	return out, nil
-}
-
-// scoresOf runs the score head on rows, recording on tp: (len(rows),1).
-func scoresOf(tp *autograd.Tape, m *model.Model, rows [][]int32, pad int32) (*autograd.Var, error) {
-	return m.Scores(tp, model.NewBatch(rows, pad))
 }
 
 // LineFormats names the rows `r1 rm score` reads.
