@@ -15,9 +15,8 @@ import (
 
 // Scorer scores texts with a reward model (as r1 rm train writes it),
 // batched: the "rm" reward, r1 rm score and the reward-model trainer's
-// evaluation run on it. It is safe for
-// concurrent use (calls are serialised: the model's tables grow on
-// demand).
+// evaluation run on it. It is safe for concurrent use (calls are
+// serialised: the model's tables grow on demand).
 type Scorer struct {
 	Model *model.Model
 	Tok   *tokenizer.Tokenizer
