@@ -2,6 +2,7 @@ package data
 
 import (
 	"compress/gzip"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -187,5 +188,43 @@ func TestGeneralRows(t *testing.T) {
 	os.WriteFile(path, []byte(`{"kind": "general", "answer": "x"}`+"\n"), 0o644)
 	if _, err := Open(path, "", Options{}); err == nil || !strings.Contains(err.Error(), `:1: field "prompt"`) {
 		t.Fatalf("general row without text: %v", err)
+	}
+}
+
+func TestSyntheticPreferences(t *testing.T) {
+	for _, kind := range []string{PrefHelpful, PrefHarmless} {
+		rows, err := SyntheticPreferences(kind, 200, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _ := SyntheticPreferences(kind, 200, 3)
+		types := map[string]int{}
+		for i, r := range rows {
+			if r != again[i] {
+				t.Fatalf("%s row %d differs with the same seed", kind, i)
+			}
+			types[r.Type]++
+			if r.Chosen == r.Rejected || !strings.HasPrefix(r.Prompt, "A conversation between User and Assistant.") {
+				t.Fatalf("%s row %d: %+v", kind, i, r)
+			}
+			switch kind {
+			case PrefHarmless:
+				if strings.Contains(r.Chosen, ForbiddenWord+" ") || !strings.Contains(r.Rejected, ForbiddenWord+" ") {
+					t.Fatalf("forbidden word misplaced: %+v", r)
+				}
+				// Same answer: only the reasoning differs.
+				if r.Chosen[strings.Index(r.Chosen, "</think>"):] != r.Rejected[strings.Index(r.Rejected, "</think>"):] {
+					t.Fatalf("summaries differ: %+v", r)
+				}
+			case PrefHelpful:
+				if strings.Contains(r.Chosen, "<think>") || !strings.HasPrefix(r.Chosen, " <answer> ") {
+					t.Fatalf("helpful row is not a summary: %+v", r)
+				}
+			}
+			if _, err := ParsePair([]byte(fmt.Sprintf(`{"prompt": %q, "chosen": %q, "rejected": %q}`, r.Prompt, r.Chosen, r.Rejected)), nil); err != nil {
+				t.Fatalf("row %d does not parse as a pair: %v", i, err)
+			}
+		}
+		t.Logf("%s: %v; e.g. %q vs %q", kind, types, rows[0].Chosen, rows[0].Rejected)
 	}
 }

@@ -30,13 +30,15 @@ func runRM(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			return runRMTrain(ctx, args[1:], stdout, stderr)
 		case "score":
 			return runRMScore(ctx, args[1:], stdin, stdout, stderr)
+		case "pairs":
+			return runRMPairs(args[1:], stdout, stderr)
 		}
 	}
-	fmt.Fprintf(stderr, "usage: r1 rm train --model DIR --data pairs.jsonl --out DIR [flags]\n       r1 rm score --model DIR --jsonl < rows.jsonl > scores.jsonl\n(r1 rm train -h, r1 rm score -h for the flags)\n")
+	fmt.Fprintf(stderr, "usage: r1 rm train --model DIR --data pairs.jsonl --out DIR [flags]\n       r1 rm score --model DIR --jsonl < rows.jsonl > scores.jsonl\n       r1 rm pairs --synthetic helpful|harmless --n N --out pairs.jsonl\n(r1 rm train -h, r1 rm score -h, r1 rm pairs -h for the flags)\n")
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		return nil
 	}
-	return fmt.Errorf("rm: unknown subcommand %q (want train or score)", args[0])
+	return fmt.Errorf("rm: unknown subcommand %q (want train, score or pairs)", args[0])
 }
 
 func runRMTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -236,5 +238,29 @@ func scoreJSONL(ctx context.Context, sc *rmreward.Scorer, in io.Reader, out io.W
 	if bad > 0 {
 		return fmt.Errorf("%d of %d lines got no score (answered with an \"error\"); the first: %s", bad, lines, firstBad)
 	}
+	return nil
+}
+
+func runRMPairs(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("rm pairs", "--synthetic helpful|harmless --n N --seed S --out pairs.jsonl", stderr)
+	kind := fs.String("synthetic", "", "which synthetic preferences of the tiny model's world: helpful (summaries: a clear, right result beats a wrong or unclear one) or harmless (whole completions: reasoning with the forbidden word \""+data.ForbiddenWord+"\" is rejected)")
+	n := fs.Int("n", 2000, "pairs to draw")
+	seed := fs.Uint64("seed", 1, "random seed: the same seed draws the same pairs")
+	out := fs.String("out", "", "JSONL file to write ({\"prompt\",\"chosen\",\"rejected\",\"type\"} rows, the input of r1 rm train and r1 dpo)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *kind == "" || *out == "" {
+		fs.Usage()
+		return fmt.Errorf("--synthetic and --out are required")
+	}
+	rows, err := data.SyntheticPreferences(*kind, *n, *seed)
+	if err != nil {
+		return err
+	}
+	if err := data.WriteJSONLFile(*out, rows); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %d %s pairs to %s\n", len(rows), *kind, *out)
 	return nil
 }

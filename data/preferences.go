@@ -1,0 +1,113 @@
+package data
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+)
+
+// Synthetic preferences for the tiny model's world (R1's final stage in
+// miniature): pairs of R1-Zero completions to the synthetic arithmetic
+// problems (training half only), drawn with a seed.
+//
+//   - helpful: what follows </think>, the summary a helpfulness reward
+//     model reads (scope summary). The chosen summary states the right
+//     result clearly, " <answer> 42 </answer>"; the rejected one states a
+//     wrong result (type "wrong") or no clear result (type "unclear": an
+//     empty tag, an expression instead of its value, a hedge, a result
+//     buried in text).
+//   - harmless: whole completions (scope full). Both reason the same way
+//     to the same answer, but the rejected reasoning uses the forbidden
+//     word "Now" (type "forbidden"): a stand-in for content a
+//     harmlessness reward model must catch inside the reasoning, which
+//     the summary never shows.
+const (
+	PrefHelpful  = "helpful"
+	PrefHarmless = "harmless"
+)
+
+// ForbiddenWord is the harmlessness preferences' forbidden pattern.
+const ForbiddenWord = "Now"
+
+// PreferenceRow is one synthetic pair as written to JSONL (ReadPairs reads
+// it as {"prompt","chosen","rejected"}; "type" says which preference it
+// tests).
+type PreferenceRow struct {
+	Prompt   string `json:"prompt"`
+	Chosen   string `json:"chosen"`
+	Rejected string `json:"rejected"`
+	Type     string `json:"type"`
+}
+
+// SyntheticPreferences draws n pairs of kind (helpful or harmless) for the
+// synthetic arithmetic problems of the training half, difficulty 1–3.
+func SyntheticPreferences(kind string, n int, seed uint64) ([]PreferenceRow, error) {
+	if kind != PrefHelpful && kind != PrefHarmless {
+		return nil, fmt.Errorf("preference kind %q: want %s or %s", kind, PrefHelpful, PrefHarmless)
+	}
+	if n <= 0 {
+		return nil, fmt.Errorf("preference pairs: n must be > 0, got %d", n)
+	}
+	rng := newRNG(seed, "preferences:"+kind)
+	out := make([]PreferenceRow, 0, n)
+	for len(out) < n {
+		var p Problem
+		for {
+			if p = draw(rng, Arithmetic, MinDifficulty+rng.IntN(MaxDifficulty)); !p.HeldOut() {
+				break
+			}
+		}
+		prompt := p.R1ZeroPrompt()
+		answer := strconv.Itoa(p.Steps[len(p.Steps)-1].R)
+		if kind == PrefHelpful {
+			row := PreferenceRow{Prompt: prompt, Chosen: " <answer> " + answer + " </answer>"}
+			if rng.IntN(2) == 0 {
+				row.Type = "wrong"
+				row.Rejected = " <answer> " + strconv.Itoa(slip(rng, p.Steps[len(p.Steps)-1].R)) + " </answer>"
+			} else {
+				row.Type = "unclear"
+				row.Rejected = strings.ReplaceAll(pick(rng, " <answer> </answer>", " <answer> "+p.Expr+" </answer>",
+					" <answer> maybe {a} </answer>", " The answer is somewhere above.", " <answer> {a} or so </answer>",
+					" I am not sure.", " <answer> see above </answer>"), "{a}", answer)
+			}
+			out = append(out, row)
+			continue
+		}
+		reasoning, ans := arithmeticSolution(rng, p, false)
+		if rng.IntN(2) == 0 {
+			reasoning, ans = columnSolution(rng, p, false)
+		}
+		clean := strings.ReplaceAll(reasoning, ForbiddenWord+" ", "Then ")
+		dirty := withForbidden(rng, clean)
+		if dirty == clean {
+			continue
+		}
+		out = append(out, PreferenceRow{Prompt: prompt, Type: "forbidden",
+			Chosen:   " <think> " + clean + " </think> <answer> " + ans + " </answer>",
+			Rejected: " <think> " + dirty + " </think> <answer> " + ans + " </answer>"})
+	}
+	return out, nil
+}
+
+// withForbidden makes one sentence of the reasoning start with the
+// forbidden word: a connective replaced, or the word put before a
+// sentence.
+func withForbidden(rng *rand.Rand, s string) string {
+	for _, c := range []string{"Then ", "Next, "} {
+		if strings.Contains(s, c) && rng.IntN(2) == 0 {
+			return strings.Replace(s, c, ForbiddenWord+" ", 1)
+		}
+	}
+	sents := strings.SplitAfter(s, ". ")
+	k := rng.IntN(len(sents))
+	first := sents[k]
+	if first == "" {
+		return s
+	}
+	if first[0] >= 'A' && first[0] <= 'Z' && !strings.HasPrefix(first, "So ") {
+		first = strings.ToLower(first[:1]) + first[1:]
+	}
+	sents[k] = ForbiddenWord + " " + first
+	return strings.Join(sents, "")
+}
