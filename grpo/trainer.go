@@ -195,6 +195,7 @@ type rollout struct {
 	samples []sample.Sample // G per group, in order
 	scores  reward.Result
 	total   []float64 // reward after penalties
+	scoreS  float64   // seconds spent scoring (rewards, reward models)
 }
 
 func (t *Trainer) generate(ctx context.Context, step int, rows []int, round int) (*rollout, error) {
@@ -220,7 +221,9 @@ func (t *Trainer) generate(ctx context.Context, step int, rows []int, round int)
 		rs[i] = reward.Sample{Prompt: t.texts[r], Completion: s.Text, Fields: t.rows[r].Fields,
 			Truncated: s.FinishReason == "length", Tokens: len(s.Tokens)}
 	}
+	t0 := time.Now()
 	ro.scores = t.score(ctx, rs, t.kindsOfSamples(rows, out))
+	ro.scoreS = time.Since(t0).Seconds()
 	ro.total = append([]float64(nil), ro.scores.Total...)
 	if b := c.Loss.OverlongBuffer; b > 0 {
 		for i, s := range out {
@@ -290,6 +293,7 @@ func appendRollout(a, b *rollout) *rollout {
 	a.scores.Scores = append(a.scores.Scores, b.scores.Scores...)
 	a.scores.Total = append(a.scores.Total, b.scores.Total...)
 	a.total = append(a.total, b.total...)
+	a.scoreS += b.scoreS
 	return a
 }
 
@@ -316,7 +320,7 @@ func (t *Trainer) TrainStep(ctx context.Context, u *train.Update) (map[string]fl
 			}
 			logged = appendRollout(&rollout{rows: append([]int(nil), logged.rows...), samples: append([]sample.Sample(nil), logged.samples...),
 				scores: reward.Result{Labels: logged.scores.Labels, Weights: logged.scores.Weights, Scores: append([][]reward.Score(nil), logged.scores.Scores...),
-					Total: append([]float64(nil), logged.scores.Total...)}, total: append([]float64(nil), logged.total...)}, more)
+					Total: append([]float64(nil), logged.scores.Total...)}, total: append([]float64(nil), logged.total...), scoreS: logged.scoreS}, more)
 			kept = appendRollout(kept, keepInformative(more, c.G))
 		}
 		m["dynamic/kept_groups"] = float64(len(kept.rows))
@@ -332,6 +336,7 @@ func (t *Trainer) TrainStep(ctx context.Context, u *train.Update) (map[string]fl
 	}
 	tTrain := time.Since(t1)
 	m["time/generate_score_s"] = tGen.Seconds()
+	m["time/score_s"] = logged.scoreS
 	m["time/train_s"] = tTrain.Seconds()
 	var toks int
 	for _, s := range logged.samples {
