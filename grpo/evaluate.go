@@ -95,15 +95,20 @@ func (t *Trainer) Evaluate(ctx context.Context, rows []data.Example, es EvalSamp
 		// Checks cut short would count as wrong answers.
 		return EvalResult{}, ctx.Err()
 	}
-	if fmtIdx := indexOf(res.Labels, c.FormatReward); fmtIdx >= 0 {
-		for i := range out {
-			if res.Scores[i][fmtIdx].Value >= 1 {
-				ev.FormatRate++
-			}
+	// Accuracy and the format rate are over the samples of reasoning rows
+	// (general prompts have no judge and no format reward).
+	judged := 0
+	for i := range out {
+		if rows[reqOf[i]].Kind() == data.KindGeneral {
+			continue
+		}
+		judged++
+		if fmtIdx := indexOf(res.Labels, c.FormatReward); fmtIdx >= 0 && res.Scores[i][fmtIdx].Value >= 1 {
+			ev.FormatRate++
 		}
 	}
-	ev.Accuracy /= float64(max(1, len(out)))
-	ev.FormatRate /= float64(max(1, len(out)))
+	ev.Accuracy /= float64(max(1, judged))
+	ev.FormatRate /= float64(max(1, judged))
 	ev.ReflectionRate = reflections / float64(max(1, len(out)))
 	return ev, nil
 }
