@@ -228,3 +228,31 @@ func TestSyntheticPreferences(t *testing.T) {
 		t.Logf("%s: %v; e.g. %q vs %q", kind, types, rows[0].Chosen, rows[0].Rejected)
 	}
 }
+
+func TestPairsFromScored(t *testing.T) {
+	mk := func(p, c string, v float64) ScoredSample {
+		s := ScoredSample{Prompt: p, Completion: c, Scores: map[string]struct {
+			Value float64 `json:"value"`
+		}{}}
+		s.Scores["math"] = struct {
+			Value float64 `json:"value"`
+		}{v}
+		return s
+	}
+	ss := []ScoredSample{mk("p1", "a", 1), mk("p1", "b", 0), mk("p2", "c", 1), mk("p1", "d", 0), mk("p1", "e", 1), mk("p2", "f", 1), mk("p3", "g", 0)}
+	rows, err := PairsFromScored(ss, "math", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(rows)
+	want := "[{p1 a b on-policy:math} {p1 e d on-policy:math}]"
+	if got != want {
+		t.Fatalf("pairs %s, want %s", got, want)
+	}
+	if rows, _ := PairsFromScored(ss, "math", 1); len(rows) != 1 {
+		t.Fatalf("perPrompt 1: %v", rows)
+	}
+	if _, err := PairsFromScored(ss, "format", 0); err == nil || !strings.Contains(err.Error(), `sample 1: no score "format"`) {
+		t.Fatalf("missing label: %v", err)
+	}
+}

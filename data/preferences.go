@@ -111,3 +111,65 @@ func withForbidden(rng *rand.Rand, s string) string {
 	sents[k] = ForbiddenWord + " " + first
 	return strings.Join(sents, "")
 }
+
+// ScoredSample is a scored completion as r1 reward writes it (and an RL
+// run's samples.jsonl holds): the prompt, the completion and its scores by
+// label.
+type ScoredSample struct {
+	Prompt     string `json:"prompt"`
+	Completion string `json:"completion"`
+	Scores     map[string]struct {
+		Value float64 `json:"value"`
+	} `json:"scores"`
+}
+
+// PairsFromScored builds on-policy preference pairs from a model's own
+// scored samples: for each prompt, its completions whose score label is
+// ≥ 1 (correct) are paired with those below (incorrect), at most perPrompt
+// pairs per prompt (0: min(#correct, #incorrect)), each completion used
+// once. Prompts keep their order of first appearance.
+func PairsFromScored(samples []ScoredSample, label string, perPrompt int) ([]PreferenceRow, error) {
+	type group struct{ good, bad []string }
+	groups := map[string]*group{}
+	var order []string
+	for i, s := range samples {
+		sc, ok := s.Scores[label]
+		if !ok {
+			return nil, fmt.Errorf("sample %d: no score %q (scored: %v)", i+1, label, scoreLabels(s))
+		}
+		g := groups[s.Prompt]
+		if g == nil {
+			g = &group{}
+			groups[s.Prompt] = g
+			order = append(order, s.Prompt)
+		}
+		if sc.Value >= 1 {
+			g.good = append(g.good, s.Completion)
+		} else {
+			g.bad = append(g.bad, s.Completion)
+		}
+	}
+	var out []PreferenceRow
+	for _, p := range order {
+		g := groups[p]
+		n := min(len(g.good), len(g.bad))
+		if perPrompt > 0 {
+			n = min(n, perPrompt)
+		}
+		for k := 0; k < n; k++ {
+			if g.good[k] == g.bad[k] {
+				continue
+			}
+			out = append(out, PreferenceRow{Prompt: p, Chosen: g.good[k], Rejected: g.bad[k], Type: "on-policy:" + label})
+		}
+	}
+	return out, nil
+}
+
+func scoreLabels(s ScoredSample) []string {
+	var ls []string
+	for l := range s.Scores {
+		ls = append(ls, l)
+	}
+	return ls
+}

@@ -242,25 +242,51 @@ func scoreJSONL(ctx context.Context, sc *rmreward.Scorer, in io.Reader, out io.W
 }
 
 func runRMPairs(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("rm pairs", "--synthetic helpful|harmless --n N --seed S --out pairs.jsonl", stderr)
-	kind := fs.String("synthetic", "", "which synthetic preferences of the tiny model's world: helpful (summaries: a clear, right result beats a wrong or unclear one) or harmless (whole completions: reasoning with the forbidden word \""+data.ForbiddenWord+"\" is rejected)")
-	n := fs.Int("n", 2000, "pairs to draw")
-	seed := fs.Uint64("seed", 1, "random seed: the same seed draws the same pairs")
+	fs := newFlags("rm pairs", "(--synthetic helpful|harmless --n N --seed S | --from-scored scored.jsonl --label NAME) --out pairs.jsonl", stderr)
+	kind := fs.String("synthetic", "", "draw synthetic preferences of the tiny model's world: helpful (summaries: a clear, right result beats a wrong or unclear one) or harmless (whole completions: reasoning with the forbidden word \""+data.ForbiddenWord+"\" is rejected)")
+	n := fs.Int("n", 2000, "with --synthetic: pairs to draw")
+	seed := fs.Uint64("seed", 1, "with --synthetic: random seed (the same seed draws the same pairs)")
+	scored := fs.String("from-scored", "", "build on-policy pairs from a model's scored samples (r1 reward output, or an RL run's samples.jsonl): per prompt, a completion with score ≥ 1 is chosen over one below")
+	label := fs.String("label", "math", "with --from-scored: the score that marks a completion correct")
+	perPrompt := fs.Int("per-prompt", 0, "with --from-scored: at most this many pairs per prompt (0: as many as there are correct/incorrect couples)")
 	out := fs.String("out", "", "JSONL file to write ({\"prompt\",\"chosen\",\"rejected\",\"type\"} rows, the input of r1 rm train and r1 dpo)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *kind == "" || *out == "" {
+	if (*kind == "") == (*scored == "") || *out == "" {
 		fs.Usage()
-		return fmt.Errorf("--synthetic and --out are required")
+		return fmt.Errorf("one of --synthetic and --from-scored, and --out, are required")
 	}
-	rows, err := data.SyntheticPreferences(*kind, *n, *seed)
+	var rows []data.PreferenceRow
+	var err error
+	what := *kind
+	if *kind != "" {
+		rows, err = data.SyntheticPreferences(*kind, *n, *seed)
+	} else {
+		var ss []data.ScoredSample
+		if ss, err = data.ReadJSONLFile[data.ScoredSample](*scored); err == nil {
+			rows, err = data.PairsFromScored(ss, *label, *perPrompt)
+			err = wrapErr(err, *scored)
+		}
+		what = "on-policy (" + *label + ")"
+	}
 	if err != nil {
 		return err
+	}
+	if len(rows) == 0 {
+		return fmt.Errorf("no pairs: no prompt has both a completion scored ≥ 1 and one below on %q", *label)
 	}
 	if err := data.WriteJSONLFile(*out, rows); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %d %s pairs to %s\n", len(rows), *kind, *out)
+	fmt.Fprintf(stdout, "wrote %d %s pairs to %s\n", len(rows), what, *out)
 	return nil
+}
+
+// wrapErr prefixes err with the file it concerns.
+func wrapErr(err error, file string) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", file, err)
 }
