@@ -22,7 +22,7 @@ type generalOnly struct{}
 func (generalOnly) Name() string { return "test-general" }
 func (generalOnly) Score(_ context.Context, s reward.Sample) (reward.Score, error) {
 	if s.Fields["kind"] == data.KindGeneral {
-		return reward.Score{Value: 1}, nil
+		return reward.Score{Value: 1, Parts: map[string]float64{reward.RawPart: 5}}, nil
 	}
 	return reward.Score{Value: -100}, nil
 }
@@ -121,7 +121,8 @@ func TestRunWithRouting(t *testing.T) {
 	}
 	ms := readMetrics(t, c.Out)
 	for _, m := range ms {
-		if m["reward/general/test-general/mean"] != 1.0 || m["reward/test-general/mean"] != 1.0 || m["reward/math/errors"] != 0.0 {
+		if m["reward/general/test-general/mean"] != 1.0 || m["reward/test-general/mean"] != 1.0 || m["reward/math/errors"] != 0.0 ||
+			m["reward/test-general/raw_mean"] != 5.0 {
 			t.Fatalf("a reward scored another kind's rows: %v", m)
 		}
 		if m["reward/general/fraction"] == nil || m["reward/reasoning/math/mean"] == nil || m["accuracy"] == nil {

@@ -378,7 +378,7 @@ func (t *Trainer) rolloutMetrics(ctx context.Context, step int, ro *rollout, m m
 		t.kindMetrics(ro, kinds, m)
 	}
 	for j, l := range ro.scores.Labels {
-		var s, s2, errs, cnt float64
+		var s, s2, errs, cnt, raw, nRaw float64
 		for i := range ro.samples {
 			if kinds != nil && !t.routes.applies(kinds[i], j) {
 				continue // with routing, a reward's figures are over the rows it scores
@@ -390,9 +390,16 @@ func (t *Trainer) rolloutMetrics(ctx context.Context, step int, ro *rollout, m m
 			if ro.scores.Scores[i][j].Err != "" {
 				errs++
 			}
+			if r, ok := ro.scores.Scores[i][j].Parts[reward.RawPart]; ok {
+				raw += r
+				nRaw++
+			}
 		}
 		if cnt == 0 {
 			continue
+		}
+		if nRaw > 0 {
+			m["reward/"+l+"/raw_mean"] = raw / nRaw
 		}
 		m["reward/"+l+"/mean"] = s / cnt
 		m["reward/"+l+"/std"] = math.Sqrt(math.Max(0, s2/cnt-(s/cnt)*(s/cnt)))

@@ -185,7 +185,7 @@ func (r *Reward) finish(raw []float64, whiten bool) []reward.Score {
 		if r.clip > 0 {
 			x = math.Max(-r.clip, math.Min(r.clip, x))
 		}
-		out[i] = reward.Score{Value: x, Parts: map[string]float64{"raw": raw[i]}}
+		out[i] = reward.Score{Value: x, Parts: map[string]float64{reward.RawPart: raw[i]}}
 	}
 	return out
 }
