@@ -256,3 +256,31 @@ func TestPairsFromScored(t *testing.T) {
 		t.Fatalf("missing label: %v", err)
 	}
 }
+
+func TestMixedPrompts(t *testing.T) {
+	ds, err := Open("synthetic", "train", Options{Limit: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := MixedPrompts(ds, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "mixed.jsonl")
+	if err := WriteJSONLFile(path, rows); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Open(path, "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ex := range back.Examples {
+		want := KindReasoning
+		if i%2 == 1 {
+			want = KindGeneral
+		}
+		if ex.Kind() != want || ex.Input.Question != ds.Examples[i].Input.Question || (want == KindReasoning && ex.Gold != ds.Examples[i].Gold) {
+			t.Fatalf("row %d: %+v, want kind %s of %+v", i, ex, want, ds.Examples[i])
+		}
+	}
+}

@@ -173,3 +173,26 @@ func scoreLabels(s ScoredSample) []string {
 	}
 	return ls
 }
+
+// MixedPrompts writes a dataset's problems as user-file rows for a run
+// that mixes reasoning and general prompts (grpo's reward_routing): every
+// generalEvery-th row (the 2nd, 4th, … for 2) becomes a general prompt,
+// {"problem", "kind": "general"}, without its answer; the others keep
+// {"problem", "answer"}. Math problems only.
+func MixedPrompts(ds *Dataset, generalEvery int) ([]map[string]any, error) {
+	if generalEvery < 1 {
+		return nil, fmt.Errorf("general_every: must be ≥ 1, got %d", generalEvery)
+	}
+	out := make([]map[string]any, len(ds.Examples))
+	for i, ex := range ds.Examples {
+		if ex.Task != TaskMath {
+			return nil, fmt.Errorf("dataset %s row %d: task %s; mixed prompts take math problems", ds.Name, i+1, ex.Task)
+		}
+		if i%generalEvery == generalEvery-1 {
+			out[i] = map[string]any{"problem": ex.Input.Question, "kind": KindGeneral}
+		} else {
+			out[i] = map[string]any{"problem": ex.Input.Question, "answer": ex.Gold}
+		}
+	}
+	return out, nil
+}

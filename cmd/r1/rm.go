@@ -32,13 +32,15 @@ func runRM(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			return runRMScore(ctx, args[1:], stdin, stdout, stderr)
 		case "pairs":
 			return runRMPairs(args[1:], stdout, stderr)
+		case "prompts":
+			return runRMPrompts(args[1:], stdout, stderr)
 		}
 	}
-	fmt.Fprintf(stderr, "usage: r1 rm train --model DIR --data pairs.jsonl --out DIR [flags]\n       r1 rm score --model DIR --jsonl < rows.jsonl > scores.jsonl\n       r1 rm pairs --synthetic helpful|harmless --n N --out pairs.jsonl\n(r1 rm train -h, r1 rm score -h, r1 rm pairs -h for the flags)\n")
+	fmt.Fprintf(stderr, "usage: r1 rm train --model DIR --data pairs.jsonl --out DIR [flags]\n       r1 rm score --model DIR --jsonl < rows.jsonl > scores.jsonl\n       r1 rm pairs --synthetic helpful|harmless --n N --out pairs.jsonl\n       r1 rm prompts --dataset synthetic --general-every 2 --out prompts.jsonl\n(r1 rm train -h, r1 rm score -h, r1 rm pairs -h, r1 rm prompts -h for the flags)\n")
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		return nil
 	}
-	return fmt.Errorf("rm: unknown subcommand %q (want train, score or pairs)", args[0])
+	return fmt.Errorf("rm: unknown subcommand %q (want train, score, pairs or prompts)", args[0])
 }
 
 func runRMTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -289,4 +291,46 @@ func wrapErr(err error, file string) error {
 		return nil
 	}
 	return fmt.Errorf("%s: %w", file, err)
+}
+
+func runRMPrompts(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("rm prompts", "--dataset synthetic --general-every 2 --out prompts.jsonl", stderr)
+	dataset := fs.String("dataset", "synthetic", "math problems to write: a dataset of the registry (its train split) or a JSONL file")
+	every := fs.Int("general-every", 2, "make every Nth row a general prompt ({\"problem\", \"kind\": \"general\"}, no answer) for a run with reward_routing; the others keep their answers")
+	limit := fs.Int("limit", 0, "use the first N problems (0: all; synthetic: how many to draw, default 5000)")
+	out := fs.String("out", "", "JSONL file to write (the data.dataset of r1 grpo)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		fs.Usage()
+		return fmt.Errorf("--out is required")
+	}
+	ds, err := data.Open(*dataset, data.SplitTrain, data.Options{Dir: data.FindDir(), Limit: *limit})
+	if err != nil {
+		return err
+	}
+	rows, err := data.MixedPrompts(ds, *every)
+	if err != nil {
+		return err
+	}
+	if err := data.WriteJSONLFile(*out, rows); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %d prompts (every %d%s general) to %s\n", len(rows), *every, ordinal(*every), *out)
+	return nil
+}
+
+func ordinal(n int) string {
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+		return "th"
+	case n%10 == 1:
+		return "st"
+	case n%10 == 2:
+		return "nd"
+	case n%10 == 3:
+		return "rd"
+	}
+	return "th"
 }
