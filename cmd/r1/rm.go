@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/r1go/r1/data"
 	rmreward "github.com/r1go/r1/reward/rm"
@@ -37,10 +38,15 @@ func runRM(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		}
 	}
 	fmt.Fprintf(stderr, "usage: r1 rm train --model DIR --data pairs.jsonl --out DIR [flags]\n       r1 rm score --model DIR --jsonl < rows.jsonl > scores.jsonl\n       r1 rm pairs --synthetic helpful|harmless --n N --out pairs.jsonl\n       r1 rm prompts --dataset synthetic --general-every 2 --out prompts.jsonl\n(r1 rm train -h, r1 rm score -h, r1 rm pairs -h, r1 rm prompts -h for the flags)\n")
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	switch {
+	case len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help"):
 		return nil
+	case len(args) == 0:
+		return usageErrorf("rm: a subcommand is required: train, score, pairs or prompts")
+	case strings.HasPrefix(args[0], "-"):
+		return usageErrorf("rm: flag provided but not defined: %s (the subcommand comes first: train, score, pairs or prompts)", args[0])
 	}
-	return fmt.Errorf("rm: unknown subcommand %q (want train, score, pairs or prompts)", args[0])
+	return usageErrorf("rm: unexpected argument %q (want a subcommand: train, score, pairs or prompts)", args[0])
 }
 
 func runRMTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
