@@ -5,8 +5,13 @@ import (
 
 	"github.com/r1go/r1/data"
 
-	// The judges' rewards (math, countdown, code), looked up by name.
-	_ "github.com/r1go/r1/reward/all"
+	// The judges' rewards, looked up by name: only these, not reward/all,
+	// whose model-based rewards (rm) train through sft, which evaluates
+	// through this package.
+	_ "github.com/r1go/r1/reward/code"
+	_ "github.com/r1go/r1/reward/countdown"
+	_ "github.com/r1go/r1/reward/format"
+	_ "github.com/r1go/r1/reward/mathverify"
 )
 
 // SampleResult is one scored completion.
