@@ -15,14 +15,7 @@ import (
 // unchanged.
 func TestGenerateLocalFeedsSFT(t *testing.T) {
 	dir := t.TempDir()
-	md := filepath.Join(dir, "m")
-	if _, err := testmodel.Write(md, "qwen2", 9); err != nil {
-		t.Fatal(err)
-	}
-	// A chat template, which r1 sft needs for messages rows.
-	tc, _ := json.Marshal(map[string]any{"eos_token": "<|endoftext|>", "pad_token": "<|pad|>",
-		"chat_template": "{% for m in messages %}{{ m['role'] + ': ' + m['content'] + '\\n' }}{% endfor %}"})
-	os.WriteFile(filepath.Join(md, "tokenizer_config.json"), tc, 0o644)
+	md := chatTestModel(t, dir)
 	prompts := filepath.Join(dir, "p.jsonl")
 	os.WriteFile(prompts, []byte(`{"problem": "What is 2 + 3?", "answer": "5"}`+"\n"+`{"problem": "What is 12 + 7?", "answer": "19"}`+"\n"), 0o644)
 	out := filepath.Join(dir, "gen.jsonl")
@@ -73,5 +66,49 @@ func TestGenerateRemoteCLI(t *testing.T) {
 		"--out", filepath.Join(dir, "dead.jsonl"))
 	if code != 1 || !strings.Contains(stderr, "connection refused") || !strings.Contains(stderr, "--resume") {
 		t.Errorf("dead endpoint: exit %d: %s", code, stderr)
+	}
+}
+
+// chatTestModel writes a random test model with a chat template (r1 sft
+// needs one for messages rows) under dir.
+func chatTestModel(t *testing.T, dir string) string {
+	t.Helper()
+	md := filepath.Join(dir, "m")
+	if _, err := testmodel.Write(md, "qwen2", 9); err != nil {
+		t.Fatal(err)
+	}
+	tc, _ := json.Marshal(map[string]any{"eos_token": "<|endoftext|>", "pad_token": "<|pad|>",
+		"chat_template": "{% for m in messages %}{{ m['role'] + ': ' + m['content'] + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ 'assistant: ' }}{% endif %}"})
+	if err := os.WriteFile(filepath.Join(md, "tokenizer_config.json"), tc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return md
+}
+
+// r1 distill runs generate, eval, SFT and eval; a rerun finds every stage
+// done.
+func TestDistillStagesAndRerun(t *testing.T) {
+	dir := t.TempDir()
+	md := chatTestModel(t, dir)
+	prompts := filepath.Join(dir, "p.jsonl")
+	os.WriteFile(prompts, []byte(`{"problem": "What is 2 + 3?", "answer": "5"}`+"\n"+`{"problem": "What is 12 + 7?", "answer": "19"}`+"\n"), 0o644)
+	out := filepath.Join(dir, "run")
+	args := []string{"distill", "--teacher", md, "--student", md, "--prompts", prompts, "--n", "2", "--max-new-tokens", "8",
+		"--no-filter", "--epochs", "1", "--eval-n", "3", "--eval-k", "1", "--out", out}
+	stdout, stderr, code := runCLI(t, "", args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "2 prompts × 2 answers: 4 kept") || !strings.Contains(stdout, "before accuracy") || !strings.Contains(stdout, "after  accuracy") {
+		t.Errorf("stdout:\n%s", stdout)
+	}
+	for _, f := range []string{"data.jsonl", "generate.json", "eval_before.json", "sft.json", "eval_after.json", "summary.json", "sft/model.safetensors"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("missing %s", f)
+		}
+	}
+	_, stderr, code = runCLI(t, "", args...)
+	if code != 0 || strings.Count(stderr, "done earlier") != 4 {
+		t.Errorf("rerun: exit %d, want every stage done earlier:\n%s", code, stderr)
 	}
 }
