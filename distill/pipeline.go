@@ -13,6 +13,7 @@ import (
 	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/grpo"
 	"github.com/r1go/r1/internal/atomicfile"
+	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/sft"
 	"github.com/r1go/r1/tensor"
 )
@@ -37,6 +38,10 @@ type Pipeline struct {
 	Teacher  func() (Teacher, error)
 	Generate GenerateConfig // Out and Resume are set by Run
 	SFT      sft.Config     // Data and Out are set by Run; Model is the student
+	// KD, when set, trains the SFT stage with logit distillation towards
+	// the teacher model in KD.Teacher (same tokenizer) instead of
+	// cross-entropy on the teacher's sampled text.
+	KD *KDStage
 	// Eval, when set, evaluates the student before and after.
 	Eval   *Eval
 	Device tensor.Backend
@@ -56,6 +61,13 @@ type Eval struct {
 	Before, After grpo.Config
 }
 
+// KDStage configures logit distillation in the SFT stage.
+type KDStage struct {
+	Kind    string  `json:"kind"`
+	Beta    float64 `json:"beta"`
+	Teacher string  `json:"teacher"` // model directory
+}
+
 // Summary is summary.json.
 type Summary struct {
 	Teacher  map[string]any     `json:"teacher"`
@@ -68,6 +80,7 @@ type Summary struct {
 	SFTSteps int                `json:"sft_steps"`
 	Before   *grpo.EvalResult   `json:"before,omitempty"`
 	After    *grpo.EvalResult   `json:"after,omitempty"`
+	KD       *KDStage           `json:"kd,omitempty"`
 	Seconds  map[string]float64 `json:"seconds"`
 	Model    string             `json:"model"` // the distilled student
 }
@@ -163,6 +176,17 @@ func (p *Pipeline) Run(ctx context.Context) (Summary, error) {
 			return sum, fmt.Errorf("sft: %w", err)
 		}
 		tr.Progress = p.Progress
+		if p.KD != nil {
+			if err := SameTokenizer(p.KD.Teacher, c.Model); err != nil {
+				return sum, err
+			}
+			teacher, err := model.Load(p.KD.Teacher, p.Device)
+			if err != nil {
+				return sum, fmt.Errorf("kd teacher: %w", err)
+			}
+			tr.Loss = (&KD{Kind: p.KD.Kind, Beta: p.KD.Beta, Student: tr.Model, Teacher: teacher}).Loss
+			p.say("sft: loss = %s divergence from %s's logits (β %g)", p.KD.Kind, p.KD.Teacher, p.KD.Beta)
+		}
 		if ok, err := tr.Resume(); err != nil {
 			return sum, fmt.Errorf("sft: %w", err)
 		} else if ok {
@@ -181,7 +205,7 @@ func (p *Pipeline) Run(ctx context.Context) (Summary, error) {
 	} else {
 		p.say("distill: stage 3/4: done earlier (%s)", path("sft.json"))
 	}
-	sum.SFTSteps, sum.Seconds["sft"] = sd.Steps, sd.Seconds
+	sum.SFTSteps, sum.Seconds["sft"], sum.KD = sd.Steps, sd.Seconds, p.KD
 
 	// Stage 4: the student after.
 	if p.Eval != nil {

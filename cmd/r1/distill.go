@@ -42,6 +42,8 @@ func runDistill(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	out := fs.String("out", "", "run directory (see below)")
 	lr := fs.Float64("lr", 0, "SFT peak learning rate (default: sft's 2e-5; the tiny model wants ~1e-3)")
 	epochs := fs.Int("epochs", 0, "SFT epochs (default: sft's 3)")
+	kd := fs.String("kd", "", "logit distillation in the SFT stage: forward, reverse or jsd (generalised JSD of GKD) divergence from the teacher's logits on the generated rows; needs a local --teacher with the student's tokenizer (default: cross-entropy on the teacher's text)")
+	kdBeta := fs.Float64("kd-beta", 0.5, "with --kd jsd: the mixture weight β in [0, 1] (0 = forward KL, 1 = reverse KL)")
 	var sftSets setFlags
 	fs.Var(&sftSets, "sft-set", "override an sft config key, e.g. --sft-set max_seq_len=512 (repeatable)")
 	evalN := fs.Int("eval-n", 200, "held-out problems for the student's eval before and after (0 = no eval)")
@@ -96,7 +98,24 @@ func runDistill(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return err
 	}
-	p := &distill.Pipeline{Out: *out, Prompts: ps, Teacher: func() (distill.Teacher, error) { return tf.open(*n) },
+	var kds *distill.KDStage
+	if *kd != "" {
+		if err := distill.CheckDivergence(*kd, *kdBeta); err != nil {
+			return usageErrorf("--kd: %v", err)
+		}
+		if tf.dir == "" {
+			return usageErrorf("--kd needs a local --teacher DIR (its logits are computed on the fly)")
+		}
+		td, err := resolveModel(tf.dir)
+		if err != nil {
+			return err
+		}
+		if err := distill.SameTokenizer(td, studentDir); err != nil {
+			return err
+		}
+		kds = &distill.KDStage{Kind: *kd, Beta: *kdBeta, Teacher: td}
+	}
+	p := &distill.Pipeline{KD: kds, Out: *out, Prompts: ps, Teacher: func() (distill.Teacher, error) { return tf.open(*n) },
 		Generate: g, SFT: sc, Device: dev, Progress: stderr}
 	if *evalN > 0 {
 		ev, err := distillEval(*evalDataset, *evalN, *evalBefore, *evalAfter, *evalFormat)

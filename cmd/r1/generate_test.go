@@ -112,3 +112,22 @@ func TestDistillStagesAndRerun(t *testing.T) {
 		t.Errorf("rerun: exit %d, want every stage done earlier:\n%s", code, stderr)
 	}
 }
+
+// r1 distill --kd trains the student on the teacher's logits; a teacher
+// with another tokenizer is refused.
+func TestDistillKD(t *testing.T) {
+	dir := t.TempDir()
+	md := chatTestModel(t, dir)
+	prompts := filepath.Join(dir, "p.jsonl")
+	os.WriteFile(prompts, []byte(`{"problem": "What is 2 + 3?", "answer": "5"}`+"\n"), 0o644)
+	out := filepath.Join(dir, "run")
+	stdout, stderr, code := runCLI(t, "", "distill", "--teacher", md, "--student", md, "--prompts", prompts, "--n", "2", "--max-new-tokens", "8",
+		"--no-filter", "--epochs", "1", "--eval-n", "0", "--kd", "jsd", "--kd-beta", "0.3", "--out", out)
+	if code != 0 || !strings.Contains(stderr, "loss = jsd divergence") {
+		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
+	}
+	_, stderr, code = runCLI(t, "", "distill", "--teacher", md, "--student", "builtin:tiny", "--prompts", prompts, "--kd", "forward", "--out", filepath.Join(dir, "x"))
+	if code == 0 || !strings.Contains(stderr, "different tokenizer.json") {
+		t.Errorf("mismatched tokenizers: exit %d: %s", code, stderr)
+	}
+}
