@@ -65,8 +65,9 @@ type GenerateStats struct {
 	Prompts, Samples, Resumed, Generated int
 	Filter                               filter.Stats
 	General                              int
-	Elapsed                              time.Duration
-	Tokens                               int
+	// Elapsed is the generation's wall time, FilterTime the filters'.
+	Elapsed, FilterTime time.Duration
+	Tokens              int
 }
 
 // PromptsFrom makes the prompts of a dataset's examples.
@@ -171,6 +172,7 @@ func Generate(ctx context.Context, cfg GenerateConfig, prompts []Prompt, t Teach
 	}
 	st.Samples = len(rows)
 	partial.Sort(rows)
+	fstart := time.Now()
 	var kept []partial.Row
 	for _, r := range rows {
 		if fs == nil {
@@ -193,6 +195,7 @@ func Generate(ctx context.Context, cfg GenerateConfig, prompts []Prompt, t Teach
 		}
 		kept = append(kept, partial.Row{Prompt: r.Prompt, Sample: r.Sample, Line: line})
 	}
+	st.FilterTime = time.Since(fstart)
 	if fs != nil {
 		st.Filter = fs.Stats()
 	} else {

@@ -246,7 +246,7 @@ func printGenerateStats(w io.Writer, st distill.GenerateStats, t distill.Teacher
 		fmt.Fprintf(w, "teacher: %d requests, %d retries, %d failed; in flight: mean %.2f, max %d of %d allowed\n",
 			cs.Requests, cs.Retries, cs.Failures, mean, cs.MaxInFlight, r.Client.Config().Concurrency)
 	}
-	fmt.Fprintf(w, "filters: %s\n", st.Filter)
+	fmt.Fprintf(w, "filters: %s (in %s)\n", st.Filter, st.FilterTime.Round(time.Millisecond))
 	if st.General > 0 {
 		fmt.Fprintf(w, "mix: %d general rows added\n", st.General)
 	}
