@@ -13,6 +13,7 @@ import (
 	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/filter"
 	"github.com/r1go/r1/internal/partial"
+	"github.com/r1go/r1/reward"
 )
 
 // Row is one line of r1 generate's output: an SFT row (messages, which
@@ -56,6 +57,11 @@ type GenerateConfig struct {
 	MixFile  string
 	MixRatio float64
 	MixSeed  uint64
+	// Rewards score every sample before the filters, each under its
+	// name in the row's "scores" (e.g. a "judge" reward, which Filter can
+	// threshold with correct: score, score_name: judge). A sample a reward
+	// could not score gets 0 there.
+	Rewards []reward.Func
 	// Progress gets progress lines (nil: none).
 	Progress io.Writer
 }
@@ -173,15 +179,28 @@ func Generate(ctx context.Context, cfg GenerateConfig, prompts []Prompt, t Teach
 	st.Samples = len(rows)
 	partial.Sort(rows)
 	fstart := time.Now()
+	parsed := make([]Row, len(rows))
+	for i, r := range rows {
+		if err := json.Unmarshal(r.Line, &parsed[i]); err != nil {
+			return st, err
+		}
+	}
+	if err := scoreRows(ctx, cfg.Rewards, parsed); err != nil {
+		return st, err
+	}
 	var kept []partial.Row
-	for _, r := range rows {
+	for i, r := range rows {
+		row := parsed[i]
 		if fs == nil {
+			if len(cfg.Rewards) > 0 {
+				line, err := marshal(row)
+				if err != nil {
+					return st, err
+				}
+				r.Line = line
+			}
 			kept = append(kept, r)
 			continue
-		}
-		var row Row
-		if err := json.Unmarshal(r.Line, &row); err != nil {
-			return st, err
 		}
 		fr := filter.Row{Prompt: row.PromptIndex, Example: prompts[row.PromptIndex].Example, Conditioned: row.Conditioned,
 			Response: row.Messages[1].Content, Truncated: row.FinishReason == "length", Tokens: row.Tokens, Scores: row.Scores}
@@ -261,4 +280,45 @@ func marshal(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimRight(b.Bytes(), "\n"), nil
+}
+
+// scoreRows adds each reward's score of every row to its Scores, a batch
+// reward scoring all rows in one call.
+func scoreRows(ctx context.Context, fns []reward.Func, rows []Row) error {
+	if len(fns) == 0 {
+		return nil
+	}
+	samples := make([]reward.Sample, len(rows))
+	for i, r := range rows {
+		fields := map[string]any{}
+		if r.Answer != "" {
+			fields["answer"] = r.Answer
+		}
+		samples[i] = reward.Sample{Prompt: r.Question, Completion: r.Messages[1].Content, Fields: fields,
+			Truncated: r.FinishReason == "length", Tokens: r.Tokens}
+	}
+	for _, fn := range fns {
+		var sc []reward.Score
+		if bf, ok := fn.(reward.BatchFunc); ok {
+			var err error
+			if sc, err = bf.ScoreBatch(ctx, samples); err != nil {
+				return fmt.Errorf("reward %s: %w", fn.Name(), err)
+			}
+		} else {
+			sc = make([]reward.Score, len(samples))
+			for i, s := range samples {
+				sc[i], _ = fn.Score(ctx, s) // an unscored sample counts 0
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		for i := range rows {
+			if rows[i].Scores == nil {
+				rows[i].Scores = map[string]float64{}
+			}
+			rows[i].Scores[fn.Name()] = sc[i].Value
+		}
+	}
+	return nil
 }

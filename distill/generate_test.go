@@ -20,6 +20,7 @@ import (
 	"github.com/r1go/r1/internal/partial"
 	"github.com/r1go/r1/openai"
 	"github.com/r1go/r1/openai/openaitest"
+	"github.com/r1go/r1/reward"
 )
 
 // testPrompts are n sums "What is i + i?" with gold 2i.
@@ -203,5 +204,38 @@ func TestGenerateRefusesForeignPartial(t *testing.T) {
 	_, err := Generate(context.Background(), GenerateConfig{Out: out, N: 1, Resume: true, NoFilter: true}, testPrompts(2), nil)
 	if err == nil || !strings.Contains(err.Error(), "out.jsonl.partial:1: question 0 differs") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// lengthScore scores a sample 1 when its response is short, else 0.
+type lengthScore struct{}
+
+func (lengthScore) Name() string { return "short" }
+func (lengthScore) Score(_ context.Context, s reward.Sample) (reward.Score, error) {
+	if len(s.Completion) < 90 {
+		return reward.Score{Value: 1}, nil
+	}
+	return reward.Score{}, nil
+}
+
+// Rewards score every sample before the filters; the filter can threshold
+// a score instead of asking the dataset's judge.
+func TestGenerateRewardsAndScoreThreshold(t *testing.T) {
+	srv := openaitest.New(teacherAnswer)
+	defer srv.Close()
+	out := filepath.Join(t.TempDir(), "gen.jsonl")
+	cfg := GenerateConfig{Out: out, N: 4, Filter: filter.Config{Correct: "score", ScoreName: "short", MinScore: 1}, Rewards: []reward.Func{lengthScore{}}}
+	st, err := Generate(context.Background(), cfg, testPrompts(3), remoteTeacher(t, srv.URL(), 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := readRows(t, out)
+	if len(rows) != st.Filter.Kept || st.Filter.Kept == 0 || st.Filter.Dropped["incorrect"] == 0 {
+		t.Fatalf("stats %s, %d rows: want some kept and some dropped by the score", st.Filter, len(rows))
+	}
+	for _, r := range rows {
+		if r.Scores["short"] != 1 || len(r.Messages[1].Content) >= 90 {
+			t.Errorf("kept row with score %v, %d chars", r.Scores, len(r.Messages[1].Content))
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/r1go/r1/distill"
 	"github.com/r1go/r1/filter"
 	"github.com/r1go/r1/openai"
+	"github.com/r1go/r1/reward"
 	"github.com/r1go/r1/sample"
 )
 
@@ -114,6 +115,9 @@ type filterFlags struct {
 	keepTrun bool
 	noDedup  bool
 	mix      string
+	judgeURL string
+	judgeMod string
+	judgeKey string
 }
 
 func (f *filterFlags) register(fs *flag.FlagSet) {
@@ -134,6 +138,9 @@ func (f *filterFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.noDedup, "no-dedup", false, "keep duplicate answers to the same prompt")
 	fs.Float64Var(&f.cfg.NearDup, "near-dup", d.NearDup, "near-duplicate threshold: estimated Jaccard similarity of character 5-gram sets (MinHash) at which an answer duplicates a kept one of the same prompt (0 = exact duplicates only)")
 	fs.IntVar(&f.cfg.PerPrompt, "per-prompt", 0, "keep at most M answers per prompt (0 = all)")
+	fs.StringVar(&f.judgeURL, "judge-url", "", `score every answer with the "judge" reward on this OpenAI-compatible endpoint (score "judge" in [0, 1]; threshold it with --correct score --score-name judge --min-score X)`)
+	fs.StringVar(&f.judgeMod, "judge-model", "", "with --judge-url: the judge's model name")
+	fs.StringVar(&f.judgeKey, "judge-api-key-env", "OPENAI_API_KEY", "with --judge-url: environment variable holding its API key")
 	fs.StringVar(&f.mix, "mix", "", "FILE:RATIO: add general SFT rows from FILE (messages rows without reasoning), RATIO of them per kept row, e.g. general.jsonl:0.25")
 }
 
@@ -161,6 +168,13 @@ func (f *filterFlags) apply(g *distill.GenerateConfig) error {
 		}
 	}
 	g.Filter, g.NoFilter = c, f.off
+	if f.judgeURL != "" {
+		j, err := reward.New("judge", map[string]any{"url": f.judgeURL, "model": f.judgeMod, "api_key_env": f.judgeKey})
+		if err != nil {
+			return usageErrorf("--judge-url: %v", err)
+		}
+		g.Rewards = append(g.Rewards, j)
+	}
 	if f.mix != "" {
 		i := strings.LastIndexByte(f.mix, ':')
 		if i < 0 {
