@@ -44,6 +44,7 @@ func runDistill(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	epochs := fs.Int("epochs", 0, "SFT epochs (default: sft's 3)")
 	kd := fs.String("kd", "", "logit distillation in the SFT stage: forward, reverse or jsd (generalised JSD of GKD) divergence from the teacher's logits on the generated rows; needs a local --teacher with the student's tokenizer (default: cross-entropy on the teacher's text)")
 	kdBeta := fs.Float64("kd-beta", 0.5, "with --kd jsd: the mixture weight β in [0, 1] (0 = forward KL, 1 = reverse KL)")
+	onPolicy := fs.Bool("on-policy", false, "with --kd: the student, not the teacher, answers the prompts (unfiltered), and the teacher's logits on the student's own answers are the target: GKD's on-policy data, drawn once before training rather than at every step")
 	var sftSets setFlags
 	fs.Var(&sftSets, "sft-set", "override an sft config key, e.g. --sft-set max_seq_len=512 (repeatable)")
 	evalN := fs.Int("eval-n", 200, "held-out problems for the student's eval before and after (0 = no eval)")
@@ -115,7 +116,19 @@ func runDistill(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		}
 		kds = &distill.KDStage{Kind: *kd, Beta: *kdBeta, Teacher: td}
 	}
-	p := &distill.Pipeline{KD: kds, Out: *out, Prompts: ps, Teacher: func() (distill.Teacher, error) { return tf.open(*n) },
+	if *onPolicy && kds == nil {
+		return usageErrorf("--on-policy is a variant of --kd: give --kd forward|reverse|jsd")
+	}
+	sampler := func() (distill.Teacher, error) { return tf.open(*n) }
+	if *onPolicy {
+		g.NoFilter = true
+		sampler = func() (distill.Teacher, error) {
+			st := tf
+			st.dir = studentDir
+			return st.open(*n)
+		}
+	}
+	p := &distill.Pipeline{KD: kds, Out: *out, Prompts: ps, Teacher: sampler,
 		Generate: g, SFT: sc, Device: dev, Progress: stderr}
 	if *evalN > 0 {
 		ev, err := distillEval(*evalDataset, *evalN, *evalBefore, *evalAfter, *evalFormat)

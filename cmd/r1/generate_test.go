@@ -126,6 +126,12 @@ func TestDistillKD(t *testing.T) {
 	if code != 0 || !strings.Contains(stderr, "loss = jsd divergence") {
 		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
 	}
+	// On-policy: the student answers, the teacher's logits teach.
+	stdout, stderr, code = runCLI(t, "", "distill", "--teacher", md, "--student", md, "--prompts", prompts, "--n", "2", "--max-new-tokens", "8",
+		"--epochs", "1", "--eval-n", "0", "--kd", "reverse", "--on-policy", "--out", filepath.Join(dir, "onpolicy"))
+	if code != 0 || !strings.Contains(stdout, "2 kept") {
+		t.Errorf("on-policy: exit %d: %s%s", code, stdout, stderr)
+	}
 	_, stderr, code = runCLI(t, "", "distill", "--teacher", md, "--student", "builtin:tiny", "--prompts", prompts, "--kd", "forward", "--out", filepath.Join(dir, "x"))
 	if code == 0 || !strings.Contains(stderr, "different tokenizer.json") {
 		t.Errorf("mismatched tokenizers: exit %d: %s", code, stderr)
