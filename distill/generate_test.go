@@ -239,3 +239,30 @@ func TestGenerateRewardsAndScoreThreshold(t *testing.T) {
 		}
 	}
 }
+
+// --mix adds general rows after the kept ones at the stated ratio.
+func TestGenerateMix(t *testing.T) {
+	srv := openaitest.New(teacherAnswer)
+	defer srv.Close()
+	dir := t.TempDir()
+	general := filepath.Join(dir, "general.jsonl")
+	var lines []string
+	for i := range 10 {
+		lines = append(lines, fmt.Sprintf(`{"messages": [{"role": "user", "content": "hello %d"}, {"role": "assistant", "content": "Hello! How can I help?"}]}`, i))
+	}
+	os.WriteFile(general, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	out := filepath.Join(dir, "gen.jsonl")
+	cfg := GenerateConfig{Out: out, N: 4, Filter: filter.Defaults(), MixFile: general, MixRatio: 0.5, MixSeed: 3}
+	st, err := Generate(context.Background(), cfg, testPrompts(4), remoteTeacher(t, srv.URL(), 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Filter.Kept != 8 || st.General != 4 {
+		t.Fatalf("kept %d, general %d: want 8 and 4", st.Filter.Kept, st.General)
+	}
+	b, _ := os.ReadFile(out)
+	rows := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(rows) != 12 || !strings.Contains(rows[8], `"kind":"general"`) || strings.Contains(rows[7], "general") {
+		t.Errorf("%d rows; want 8 reasoning rows, then 4 general ones:\n%s", len(rows), b)
+	}
+}
