@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/r1go/r1/data"
@@ -163,6 +164,16 @@ func (p *Pipeline) Run(ctx context.Context) (Summary, error) {
 	// Stage 3: SFT.
 	c := p.SFT
 	c.Data, c.Out = path("data.jsonl"), path("sft")
+	if p.KD != nil {
+		// The teacher's logits mean something only on text laid out as
+		// it was prompted: train on the rows in its own prompt format.
+		n, err := kdRows(c.Data, path("kd_data.jsonl"))
+		if err != nil {
+			return sum, err
+		}
+		p.say("kd: %d rows in the teacher's own prompt format → %s", n, path("kd_data.jsonl"))
+		c.Data = path("kd_data.jsonl")
+	}
 	sum.Model = c.Out
 	var sd sftDone
 	if err := readJSON(path("sft.json"), &sd); err != nil {
@@ -260,4 +271,46 @@ func readJSON(path string, v any) error {
 		return fmt.Errorf("%s: %w (delete it to redo its stage)", path, err)
 	}
 	return nil
+}
+
+// kdRows rewrites generated rows for logit distillation as prompt/completion
+// text in the teacher's own prompt format ("conditioned", the text the
+// local teacher saw) instead of the student's chat template: a teacher
+// asked for its next-token distribution in a layout it never saw (an
+// R1-Zero model inside ChatML) gives a meaningless target (measured: the
+// student collapsed from 51% to 3.9%). Rows without that text (general
+// rows) are kept as they are.
+func kdRows(in, out string) (int, error) {
+	rows, err := data.ReadJSONLFile[map[string]json.RawMessage](in)
+	if err != nil {
+		return 0, err
+	}
+	res := make([]map[string]any, 0, len(rows))
+	n := 0
+	for i, raw := range rows {
+		var r Row
+		if err := json.Unmarshal(mustJSON(raw), &r); err != nil {
+			return 0, fmt.Errorf("%s:%d: %w", in, i+1, err)
+		}
+		if r.Conditioned == "" || len(r.Messages) != 2 {
+			gen := map[string]any{}
+			for k, v := range raw {
+				gen[k] = v
+			}
+			res = append(res, gen)
+			continue
+		}
+		completion := r.Messages[1].Content
+		if !strings.HasSuffix(r.Conditioned, " ") && !strings.HasSuffix(r.Conditioned, "\n") {
+			completion = " " + completion
+		}
+		res = append(res, map[string]any{"prompt": r.Conditioned, "completion": completion})
+		n++
+	}
+	return n, data.WriteJSONLFile(out, res)
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
 }

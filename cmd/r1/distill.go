@@ -50,7 +50,7 @@ func runDistill(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	evalN := fs.Int("eval-n", 200, "held-out problems for the student's eval before and after (0 = no eval)")
 	evalDataset := fs.String("eval-dataset", "synthetic", "dataset of the held-out problems (its test split)")
 	evalBefore := fs.String("eval-template-before", "r1-zero", "prompt format of the student before SFT")
-	evalAfter := fs.String("eval-template-after", "chat", "prompt format of the distilled student")
+	evalAfter := fs.String("eval-template-after", "chat", "prompt format of the distilled student (with --kd: the teacher's --template, since KD trains in the teacher's prompt format)")
 	evalFormat := fs.String("eval-format", "format", "format reward whose full marks the eval's format rate counts")
 	es := grpo.DefaultEvalSampling()
 	fs.IntVar(&es.K, "eval-k", es.K, "samples per held-out problem (pass@1 over k)")
@@ -115,6 +115,9 @@ func runDistill(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			return err
 		}
 		kds = &distill.KDStage{Kind: *kd, Beta: *kdBeta, Teacher: td}
+		if !setFlag(fs, "eval-template-after") {
+			*evalAfter = tf.template
+		}
 	}
 	if *onPolicy && kds == nil {
 		return usageErrorf("--on-policy is a variant of --kd: give --kd forward|reverse|jsd")

@@ -123,7 +123,7 @@ func TestDistillKD(t *testing.T) {
 	out := filepath.Join(dir, "run")
 	stdout, stderr, code := runCLI(t, "", "distill", "--teacher", md, "--student", md, "--prompts", prompts, "--n", "2", "--max-new-tokens", "8",
 		"--no-filter", "--epochs", "1", "--eval-n", "0", "--kd", "jsd", "--kd-beta", "0.3", "--out", out)
-	if code != 0 || !strings.Contains(stderr, "loss = jsd divergence") {
+	if code != 0 || !strings.Contains(stderr, "loss = jsd divergence") || !strings.Contains(stderr, "2 rows in the teacher's own prompt format") {
 		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
 	}
 	// On-policy: the student answers, the teacher's logits teach.
