@@ -109,7 +109,7 @@ func (t *Trainer) Evaluate(ctx context.Context, rows []data.Example, es EvalSamp
 // is the row's judge (judgedBy) its score is the verdict; the other
 // samples go to the judges. (A code reward runs programs: judging them a
 // second time doubled the sandbox work of a step and of an evaluation.)
-func (t *Trainer) correct(ctx context.Context, judges data.Judges, rows []data.Example, reqOf []int, rs []reward.Sample, res reward.Result) int {
+func (t *Source) correct(ctx context.Context, judges data.Judges, rows []data.Example, reqOf []int, rs []reward.Sample, res reward.Result) int {
 	n := 0
 	var restReq []int
 	var rest []reward.Sample

@@ -2,9 +2,7 @@ package grpo
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/r1go/r1/autograd"
 	"github.com/r1go/r1/chat"
-	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/reward"
 	"github.com/r1go/r1/sample"
@@ -36,25 +33,9 @@ type Trainer struct {
 	Adapter *model.Adapter
 	Tok     *tokenizer.Tokenizer
 
-	rows    []data.Example
-	prompts [][]int32 // tokenized prompts, one per row
-	texts   []string  // rendered prompts
-	scorer  *reward.Scorer
-	judges  data.Judges // the datasets' correctness checks: the accuracy metric
-	// judgedBy names, per task, the run's reward label whose score is the
-	// task's judge verdict (value ≥ 1), so it is not computed twice.
-	judgedBy map[data.Task]string
-	engine   *sample.Engine
-	samples  io.Writer // samples.jsonl while Run runs
-	stopIDs  []int32
-
-	cursor int // prompts consumed
-	order  *train.Order
-}
-
-// algoState is the GRPO part of a checkpoint's state.json.
-type algoState struct {
-	Cursor int `json:"cursor"`
+	// Source is the data side: prompts, rollouts, rewards, rollout
+	// metrics (shared with PPO).
+	*Source
 }
 
 // New builds a trainer: loads the policy (and the reference model when β >
@@ -66,7 +47,7 @@ func New(cfg Config, dev tensor.Backend) (*Trainer, error) {
 	}
 	t := &Trainer{Config: cfg, Dev: dev}
 	var err error
-	if t.scorer, err = reward.NewScorer(cfg.Rewards); err != nil { // cheap checks first
+	if _, err = reward.NewScorer(cfg.Rewards); err != nil { // cheap checks first
 		return nil, fmt.Errorf("reward: %w", err)
 	}
 	if t.Policy, err = model.Load(cfg.Model, dev); err != nil {
@@ -85,15 +66,9 @@ func New(cfg Config, dev tensor.Backend) (*Trainer, error) {
 	if t.Tok, err = tokenizer.Load(cfg.Model); err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
-	if err := t.loadData(); err != nil {
+	if t.Source, err = NewSource(cfg, t.Policy, t.Tok); err != nil {
 		return nil, err
 	}
-	t.order = &train.Order{Seed: cfg.Seed, N: len(t.rows)}
-	jp := judgeParams(cfg.Rewards)
-	if t.judges, err = data.NewJudges(data.TasksOf(t.rows), jp); err != nil {
-		return nil, fmt.Errorf("data: %w", err)
-	}
-	t.judgedBy = judgedBy(cfg.Rewards, jp)
 	tc := train.Config{Out: cfg.Out, Steps: cfg.Steps, Seed: cfg.Seed, Optim: cfg.Optim, Schedule: cfg.Schedule,
 		SaveEvery: cfg.SaveEvery, KeepCheckpoints: cfg.KeepCheckpoints, TokenizerDir: cfg.Model, Resolved: &t.Config,
 		Sidecars: []string{"samples.jsonl"}}
@@ -103,9 +78,6 @@ func New(cfg Config, dev tensor.Backend) (*Trainer, error) {
 	if t.Trainer, err = train.New(tc, t.Policy, t); err != nil {
 		return nil, err
 	}
-	t.stopIDs = model.StopIDs(cfg.Model, t.Policy.Config, t.Tok.EOS)
-	t.engine = &sample.Engine{Model: t.Policy, MaxBatch: max(cfg.G, min(cfg.PromptsPerStep*cfg.G, 256)),
-		Decode: func(ids []int32) string { return t.Tok.Decode(ids, true) }}
 	return t, nil
 }
 
@@ -114,106 +86,12 @@ func RenderPrompt(name string, in chat.PromptInput, tmpl *chat.Template) (string
 	return chat.Prompt(name, in, tmpl)
 }
 
-func (t *Trainer) loadData() error {
-	c := t.Config
-	rows, err := LoadRows(c.Data)
-	if err != nil {
-		return err
-	}
-	var tmpl *chat.Template
-	if c.Data.Template == "chat" {
-		if tmpl, err = chat.FromTokenizerConfig(c.Model); err != nil {
-			return fmt.Errorf("data.template chat: %w", err)
-		}
-	}
-	limit := c.Data.MaxPromptTokens
-	if ctxLimit := t.Policy.Config.MaxPositions - c.Sampling.MaxNewTokens; limit == 0 || limit > ctxLimit {
-		limit = ctxLimit
-	}
-	if limit <= 0 {
-		return fmt.Errorf("sampling.max_new_tokens (%d) leaves no room for a prompt in the model's %d positions", c.Sampling.MaxNewTokens, t.Policy.Config.MaxPositions)
-	}
-	for i, r := range rows {
-		text, err := RenderPrompt(c.Data.Template, r.Input, tmpl)
-		if err != nil {
-			return fmt.Errorf("data row %d: %w", i+1, err)
-		}
-		ids := t.Tok.Encode(text, true)
-		if len(ids) > limit {
-			if c.Data.SkipLongPrompts {
-				continue
-			}
-			return fmt.Errorf("data row %d: the prompt is %d tokens, more than the %d that fit with max_new_tokens %d in the model's context (set data.skip_long_prompts=true to drop such rows)",
-				i+1, len(ids), limit, c.Sampling.MaxNewTokens)
-		}
-		t.rows = append(t.rows, r)
-		t.prompts = append(t.prompts, ids)
-		t.texts = append(t.texts, text)
-	}
-	if len(t.rows) == 0 {
-		return fmt.Errorf("data: no usable rows")
-	}
-	return nil
-}
-
-// nextRows returns the next n row indices of the seeded order (the cursor
-// is the whole data state a checkpoint needs).
-func (t *Trainer) nextRows(n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = t.order.At(t.cursor)
-		t.cursor++
-	}
-	return out
-}
-
-// rollout is one step's generated data.
-type rollout struct {
-	rows    []int           // dataset row per group
-	samples []sample.Sample // G per group, in order
-	scores  reward.Result
-	total   []float64 // reward after penalties
-}
-
-func (t *Trainer) generate(ctx context.Context, step int, rows []int, round int) (*rollout, error) {
-	c := t.Config
-	reqs := make([]sample.Request, len(rows))
-	for i, r := range rows {
-		reqs[i] = sample.Request{Prompt: t.prompts[r], N: c.G}
-	}
-	p := sample.Params{Temperature: c.Sampling.Temperature, TopP: c.Sampling.TopP, TopK: c.Sampling.TopK, MinP: c.Sampling.MinP,
-		MaxNewTokens: c.Sampling.MaxNewTokens, StopIDs: t.stopIDs, StopStrings: c.Sampling.StopStrings, IncludeStopString: true,
-		Seed: c.Seed*1_000_003 + uint64(step)*101 + uint64(round)}
-	if p.TopP == 0 {
-		p.TopP = 1
-	}
-	out, err := t.engine.Generate(ctx, reqs, p)
-	if err != nil {
-		return nil, fmt.Errorf("generate: %w", err)
-	}
-	ro := &rollout{rows: rows, samples: out}
-	rs := make([]reward.Sample, len(out))
-	for i, s := range out {
-		r := rows[s.Request]
-		rs[i] = reward.Sample{Prompt: t.texts[r], Completion: s.Text, Fields: t.rows[r].Fields,
-			Truncated: s.FinishReason == "length", Tokens: len(s.Tokens)}
-	}
-	ro.scores = t.scorer.Score(ctx, rs)
-	ro.total = append([]float64(nil), ro.scores.Total...)
-	if b := c.Loss.OverlongBuffer; b > 0 {
-		for i, s := range out {
-			ro.total[i] += OverlongPenalty(len(s.Tokens), c.Sampling.MaxNewTokens, b)
-		}
-	}
-	return ro, nil
-}
-
 // keepInformative drops groups whose rewards are all equal (DAPO dynamic
 // sampling); it returns the kept rollout.
-func keepInformative(ro *rollout, g int) *rollout {
-	out := &rollout{scores: reward.Result{Labels: ro.scores.Labels, Weights: ro.scores.Weights}}
-	for k := range ro.rows {
-		grp := ro.total[k*g : (k+1)*g]
+func keepInformative(ro *Rollout, g int) *Rollout {
+	out := &Rollout{Scores: reward.Result{Labels: ro.Scores.Labels, Weights: ro.Scores.Weights}}
+	for k := range ro.Rows {
+		grp := ro.Total[k*g : (k+1)*g]
 		same := true
 		for _, r := range grp {
 			same = same && r == grp[0]
@@ -221,32 +99,32 @@ func keepInformative(ro *rollout, g int) *rollout {
 		if same {
 			continue
 		}
-		out.rows = append(out.rows, ro.rows[k])
+		out.Rows = append(out.Rows, ro.Rows[k])
 		for i := k * g; i < (k+1)*g; i++ {
-			s := ro.samples[i]
-			s.Request = len(out.rows) - 1
-			out.samples = append(out.samples, s)
-			out.scores.Scores = append(out.scores.Scores, ro.scores.Scores[i])
-			out.scores.Total = append(out.scores.Total, ro.scores.Total[i])
-			out.total = append(out.total, ro.total[i])
+			s := ro.Samples[i]
+			s.Request = len(out.Rows) - 1
+			out.Samples = append(out.Samples, s)
+			out.Scores.Scores = append(out.Scores.Scores, ro.Scores.Scores[i])
+			out.Scores.Total = append(out.Scores.Total, ro.Scores.Total[i])
+			out.Total = append(out.Total, ro.Total[i])
 		}
 	}
 	return out
 }
 
-func appendRollout(a, b *rollout) *rollout {
+func appendRollout(a, b *Rollout) *Rollout {
 	if a == nil {
 		return b
 	}
-	off := len(a.rows)
-	a.rows = append(a.rows, b.rows...)
-	for _, s := range b.samples {
+	off := len(a.Rows)
+	a.Rows = append(a.Rows, b.Rows...)
+	for _, s := range b.Samples {
 		s.Request += off
-		a.samples = append(a.samples, s)
+		a.Samples = append(a.Samples, s)
 	}
-	a.scores.Scores = append(a.scores.Scores, b.scores.Scores...)
-	a.scores.Total = append(a.scores.Total, b.scores.Total...)
-	a.total = append(a.total, b.total...)
+	a.Scores.Scores = append(a.Scores.Scores, b.Scores.Scores...)
+	a.Scores.Total = append(a.Scores.Total, b.Scores.Total...)
+	a.Total = append(a.Total, b.Total...)
 	return a
 }
 
@@ -266,23 +144,23 @@ func (t *Trainer) TrainStep(ctx context.Context, u *train.Update) (map[string]fl
 	logged := ro // metrics describe what the policy generated, before filtering
 	if c.Loss.DynamicSampling {
 		kept := keepInformative(ro, c.G)
-		for round := 1; len(kept.rows) < c.PromptsPerStep && round <= c.Loss.MaxRefills; round++ {
-			more, err := t.generate(ctx, step, t.nextRows(c.PromptsPerStep-len(kept.rows)), round)
+		for round := 1; len(kept.Rows) < c.PromptsPerStep && round <= c.Loss.MaxRefills; round++ {
+			more, err := t.generate(ctx, step, t.nextRows(c.PromptsPerStep-len(kept.Rows)), round)
 			if err != nil {
 				return nil, err
 			}
-			logged = appendRollout(&rollout{rows: append([]int(nil), logged.rows...), samples: append([]sample.Sample(nil), logged.samples...),
-				scores: reward.Result{Labels: logged.scores.Labels, Weights: logged.scores.Weights, Scores: append([][]reward.Score(nil), logged.scores.Scores...),
-					Total: append([]float64(nil), logged.scores.Total...)}, total: append([]float64(nil), logged.total...)}, more)
+			logged = appendRollout(&Rollout{Rows: append([]int(nil), logged.Rows...), Samples: append([]sample.Sample(nil), logged.Samples...),
+				Scores: reward.Result{Labels: logged.Scores.Labels, Weights: logged.Scores.Weights, Scores: append([][]reward.Score(nil), logged.Scores.Scores...),
+					Total: append([]float64(nil), logged.Scores.Total...)}, Total: append([]float64(nil), logged.Total...)}, more)
 			kept = appendRollout(kept, keepInformative(more, c.G))
 		}
-		m["dynamic/kept_groups"] = float64(len(kept.rows))
+		m["dynamic/kept_groups"] = float64(len(kept.Rows))
 		ro = kept
 	}
 	tGen := time.Since(t0)
 	t.rolloutMetrics(ctx, step, logged, m)
 	t1 := time.Now()
-	if len(ro.rows) > 0 {
+	if len(ro.Rows) > 0 {
 		if err := t.update(u, ro, m); err != nil {
 			return m, err
 		}
@@ -291,7 +169,7 @@ func (t *Trainer) TrainStep(ctx context.Context, u *train.Update) (map[string]fl
 	m["time/generate_score_s"] = tGen.Seconds()
 	m["time/train_s"] = tTrain.Seconds()
 	var toks int
-	for _, s := range logged.samples {
+	for _, s := range logged.Samples {
 		toks += len(s.Tokens)
 	}
 	m["tokens_per_s"] = float64(toks) / (tGen + tTrain).Seconds()
@@ -312,71 +190,6 @@ func HasReflection(text string) bool {
 	return false
 }
 
-func (t *Trainer) rolloutMetrics(ctx context.Context, step int, ro *rollout, m map[string]float64) {
-	n := float64(len(ro.samples))
-	if n == 0 {
-		return
-	}
-	var sum, sq float64
-	for _, r := range ro.total {
-		sum += r
-		sq += r * r
-	}
-	m["reward/mean"] = sum / n
-	m["reward/std"] = math.Sqrt(math.Max(0, sq/n-(sum/n)*(sum/n)))
-	for j, l := range ro.scores.Labels {
-		var s, s2, errs float64
-		for i := range ro.samples {
-			v := ro.scores.Scores[i][j].Value
-			s += v
-			s2 += v * v
-			if ro.scores.Scores[i][j].Err != "" {
-				errs++
-			}
-		}
-		m["reward/"+l+"/mean"] = s / n
-		m["reward/"+l+"/std"] = math.Sqrt(math.Max(0, s2/n-(s/n)*(s/n)))
-		m["reward/"+l+"/errors"] = errs
-	}
-	var lsum, trunc, refl float64
-	lmin, lmax := math.Inf(1), 0.0
-	for _, s := range ro.samples {
-		l := float64(len(s.Tokens))
-		lsum += l
-		lmin = math.Min(lmin, l)
-		lmax = math.Max(lmax, l)
-		if s.FinishReason == "length" {
-			trunc++
-		}
-		if HasReflection(s.Text) {
-			refl++
-		}
-	}
-	m["completion/length_mean"] = lsum / n
-	m["completion/length_min"] = lmin
-	m["completion/length_max"] = lmax
-	m["completion/truncated_ratio"] = trunc / n
-	m["completion/reflection_rate"] = refl / n
-	reqOf := make([]int, len(ro.samples))
-	rs := make([]reward.Sample, len(ro.samples))
-	for i, s := range ro.samples {
-		r := ro.rows[s.Request]
-		reqOf[i] = r
-		rs[i] = reward.Sample{Prompt: t.texts[r], Completion: s.Text, Truncated: s.FinishReason == "length", Tokens: len(s.Tokens)}
-	}
-	m["accuracy"] = float64(t.correct(ctx, t.judges, t.rows, reqOf, rs, ro.scores)) / n
-	if j := indexOf(ro.scores.Labels, t.Config.FormatReward); j >= 0 {
-		var f float64
-		for i := range ro.samples {
-			if ro.scores.Scores[i][j].Value >= 1 {
-				f++
-			}
-		}
-		m["format_rate"] = f / n
-	}
-	t.logSamples(step, ro)
-}
-
 func indexOf(xs []string, x string) int {
 	for i, v := range xs {
 		if v == x && x != "" {
@@ -384,20 +197,6 @@ func indexOf(xs []string, x string) int {
 		}
 	}
 	return -1
-}
-
-func (t *Trainer) logSamples(step int, ro *rollout) {
-	if t.samples == nil || t.Config.LogSamples <= 0 {
-		return
-	}
-	stride := max(1, len(ro.samples)/t.Config.LogSamples)
-	for i := 0; i < len(ro.samples) && i/stride < t.Config.LogSamples; i += stride {
-		s := ro.samples[i]
-		rec := map[string]any{"step": step + 1, "prompt": t.texts[ro.rows[s.Request]], "completion": s.Text,
-			"reward": ro.total[i], "scores": ro.scores.Row(i), "finish_reason": s.FinishReason, "tokens": len(s.Tokens)}
-		b, _ := json.Marshal(rec)
-		t.samples.Write(append(b, '\n'))
-	}
 }
 
 // seqData is one sample prepared for the loss.
@@ -411,19 +210,19 @@ type seqData struct {
 
 // update computes advantages and applies μ policy-gradient updates, each
 // accumulated over micro-batches of at most MicroBatch sequences.
-func (t *Trainer) update(u *train.Update, ro *rollout, m map[string]float64) error {
+func (t *Trainer) update(u *train.Update, ro *Rollout, m map[string]float64) error {
 	c := t.Config
-	adv, err := Advantages(ro.total, c.G, c.Loss.ScaleRewards, c.Loss.AdvEps)
+	adv, err := Advantages(ro.Total, c.G, c.Loss.ScaleRewards, c.Loss.AdvEps)
 	if err != nil {
 		return err
 	}
 	var seqs []*seqData
 	var lengths []int
-	for i, s := range ro.samples {
+	for i, s := range ro.Samples {
 		if len(s.Tokens) == 0 || (c.Loss.MaskTruncated && s.FinishReason == "length") {
 			continue
 		}
-		p := t.prompts[ro.rows[s.Request]]
+		p := t.prompts[ro.Rows[s.Request]]
 		ids := append(append([]int32(nil), p...), s.Tokens...)
 		seqs = append(seqs, &seqData{ids: ids, promptLen: len(p), adv: adv[i]})
 		lengths = append(lengths, len(s.Tokens))
@@ -606,12 +405,6 @@ func (t *Trainer) refLogProbs(seqs []*seqData) ([][]float64, error) {
 	return t.logProbs(t.Policy, seqs)
 }
 
-// Start implements train.Starter: samples.jsonl is open from here on.
-func (t *Trainer) Start(tr *train.Trainer) error {
-	t.samples = tr.Sidecar("samples.jsonl")
-	return nil
-}
-
 // AfterStep implements train.AfterStepper: every RefRefreshEvery steps the
 // policy's weights are copied into the reference model.
 func (t *Trainer) AfterStep(step int) error {
@@ -621,24 +414,6 @@ func (t *Trainer) AfterStep(step int) error {
 			t.Dev.Copy(rp[i].Var.Val, pp[i].Var.Val)
 		}
 	}
-	return nil
-}
-
-// State implements train.Algorithm: the data cursor is all a resumed run
-// needs besides weights and optimizer, since the prompt order and the
-// sampling seeds derive from (seed, cursor, step).
-func (t *Trainer) State() any { return algoState{Cursor: t.cursor} }
-
-// Restore implements train.Algorithm.
-func (t *Trainer) Restore(raw json.RawMessage) error {
-	if len(raw) == 0 {
-		return fmt.Errorf("no GRPO state (data cursor) in the checkpoint")
-	}
-	var st algoState
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return err
-	}
-	t.cursor = st.Cursor
 	return nil
 }
 

@@ -1,0 +1,287 @@
+package grpo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/r1go/r1/chat"
+	"github.com/r1go/r1/data"
+	"github.com/r1go/r1/model"
+	"github.com/r1go/r1/reward"
+	"github.com/r1go/r1/sample"
+	"github.com/r1go/r1/tokenizer"
+	"github.com/r1go/r1/train"
+)
+
+// Source is the data side every RL trainer on the core shares (GRPO and
+// PPO): the prompts, rendered and tokenized once; their order; rollouts
+// from the batched sampler; reward scoring; the datasets' correctness
+// checks (the accuracy metric); rollout metrics and samples.jsonl. A
+// trainer is a Source plus a loss.
+type Source struct {
+	cfg    Config
+	policy *model.Model
+	tok    *tokenizer.Tokenizer
+
+	rows    []data.Example
+	prompts [][]int32 // tokenized prompts, one per row
+	texts   []string  // rendered prompts
+	scorer  *reward.Scorer
+	judges  data.Judges // the datasets' correctness checks: the accuracy metric
+	// judgedBy names, per task, the run's reward label whose score is the
+	// task's judge verdict (value ≥ 1), so it is not computed twice.
+	judgedBy map[data.Task]string
+	engine   *sample.Engine
+	samples  io.Writer // samples.jsonl while the run runs
+	stopIDs  []int32
+
+	cursor int // prompts consumed
+	order  *train.Order
+}
+
+// NewSource builds the data side of an RL run of cfg on policy: the
+// rewards, the dataset (tokenizing every prompt up front so a bad row
+// fails before training), the judges and the sampler.
+func NewSource(cfg Config, policy *model.Model, tok *tokenizer.Tokenizer) (*Source, error) {
+	s := &Source{cfg: cfg, policy: policy, tok: tok}
+	var err error
+	if s.scorer, err = reward.NewScorer(cfg.Rewards); err != nil {
+		return nil, fmt.Errorf("reward: %w", err)
+	}
+	if err := s.loadData(); err != nil {
+		return nil, err
+	}
+	s.order = &train.Order{Seed: cfg.Seed, N: len(s.rows)}
+	jp := judgeParams(cfg.Rewards)
+	if s.judges, err = data.NewJudges(data.TasksOf(s.rows), jp); err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	s.judgedBy = judgedBy(cfg.Rewards, jp)
+	s.stopIDs = model.StopIDs(cfg.Model, policy.Config, tok.EOS)
+	s.engine = &sample.Engine{Model: policy, MaxBatch: max(cfg.G, min(cfg.PromptsPerStep*cfg.G, 256)),
+		Decode: func(ids []int32) string { return tok.Decode(ids, true) }}
+	return s, nil
+}
+
+// Prompt is the tokenized prompt of dataset row r.
+func (s *Source) Prompt(r int) []int32 { return s.prompts[r] }
+
+// NextRows returns the next n dataset rows of the run's order.
+func (s *Source) NextRows(n int) []int { return s.nextRows(n) }
+
+// Generate samples G completions for each of rows with the current policy
+// and scores them; round distinguishes the sampling seeds of refills
+// within a step.
+func (s *Source) Generate(ctx context.Context, step int, rows []int, round int) (*Rollout, error) {
+	return s.generate(ctx, step, rows, round)
+}
+
+// RolloutMetrics adds a rollout's reward, accuracy, format and length
+// metrics to m and logs some of its samples.
+func (s *Source) RolloutMetrics(ctx context.Context, step int, ro *Rollout, m map[string]float64) {
+	s.rolloutMetrics(ctx, step, ro, m)
+}
+
+// Start opens samples.jsonl: call it from the trainer's train.Starter.
+func (s *Source) Start(tr *train.Trainer) error {
+	s.samples = tr.Sidecar("samples.jsonl")
+	return nil
+}
+
+// sourceState is the Source's part of a checkpoint's state.json.
+type sourceState struct {
+	Cursor int `json:"cursor"`
+}
+
+// State is the data state a resumed run needs: the prompt order and the
+// sampling seeds derive from (seed, cursor, step).
+func (s *Source) State() any { return sourceState{Cursor: s.cursor} }
+
+// Restore sets the state from a checkpoint's stored JSON.
+func (s *Source) Restore(raw json.RawMessage) error {
+	if len(raw) == 0 {
+		return fmt.Errorf("no data cursor in the checkpoint")
+	}
+	var st sourceState
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return err
+	}
+	s.cursor = st.Cursor
+	return nil
+}
+
+func (src *Source) loadData() error {
+	c := src.cfg
+	rows, err := LoadRows(c.Data)
+	if err != nil {
+		return err
+	}
+	var tmpl *chat.Template
+	if c.Data.Template == "chat" {
+		if tmpl, err = chat.FromTokenizerConfig(c.Model); err != nil {
+			return fmt.Errorf("data.template chat: %w", err)
+		}
+	}
+	limit := c.Data.MaxPromptTokens
+	if ctxLimit := src.policy.Config.MaxPositions - c.Sampling.MaxNewTokens; limit == 0 || limit > ctxLimit {
+		limit = ctxLimit
+	}
+	if limit <= 0 {
+		return fmt.Errorf("sampling.max_new_tokens (%d) leaves no room for a prompt in the model's %d positions", c.Sampling.MaxNewTokens, src.policy.Config.MaxPositions)
+	}
+	for i, r := range rows {
+		text, err := RenderPrompt(c.Data.Template, r.Input, tmpl)
+		if err != nil {
+			return fmt.Errorf("data row %d: %w", i+1, err)
+		}
+		ids := src.tok.Encode(text, true)
+		if len(ids) > limit {
+			if c.Data.SkipLongPrompts {
+				continue
+			}
+			return fmt.Errorf("data row %d: the prompt is %d tokens, more than the %d that fit with max_new_tokens %d in the model's context (set data.skip_long_prompts=true to drop such rows)",
+				i+1, len(ids), limit, c.Sampling.MaxNewTokens)
+		}
+		src.rows = append(src.rows, r)
+		src.prompts = append(src.prompts, ids)
+		src.texts = append(src.texts, text)
+	}
+	if len(src.rows) == 0 {
+		return fmt.Errorf("data: no usable rows")
+	}
+	return nil
+}
+
+// nextRows returns the next n row indices of the seeded order (the cursor
+// is the whole data state a checkpoint needs).
+func (src *Source) nextRows(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = src.order.At(src.cursor)
+		src.cursor++
+	}
+	return out
+}
+
+// Rollout is one step's generated data.
+type Rollout struct {
+	Rows    []int           // dataset row per group
+	Samples []sample.Sample // G per group, in order
+	Scores  reward.Result
+	Total   []float64 // reward after penalties
+}
+
+func (src *Source) generate(ctx context.Context, step int, rows []int, round int) (*Rollout, error) {
+	c := src.cfg
+	reqs := make([]sample.Request, len(rows))
+	for i, r := range rows {
+		reqs[i] = sample.Request{Prompt: src.prompts[r], N: c.G}
+	}
+	p := sample.Params{Temperature: c.Sampling.Temperature, TopP: c.Sampling.TopP, TopK: c.Sampling.TopK, MinP: c.Sampling.MinP,
+		MaxNewTokens: c.Sampling.MaxNewTokens, StopIDs: src.stopIDs, StopStrings: c.Sampling.StopStrings, IncludeStopString: true,
+		Seed: c.Seed*1_000_003 + uint64(step)*101 + uint64(round)}
+	if p.TopP == 0 {
+		p.TopP = 1
+	}
+	out, err := src.engine.Generate(ctx, reqs, p)
+	if err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	ro := &Rollout{Rows: rows, Samples: out}
+	rs := make([]reward.Sample, len(out))
+	for i, s := range out {
+		r := rows[s.Request]
+		rs[i] = reward.Sample{Prompt: src.texts[r], Completion: s.Text, Fields: src.rows[r].Fields,
+			Truncated: s.FinishReason == "length", Tokens: len(s.Tokens)}
+	}
+	ro.Scores = src.scorer.Score(ctx, rs)
+	ro.Total = append([]float64(nil), ro.Scores.Total...)
+	if b := c.Loss.OverlongBuffer; b > 0 {
+		for i, s := range out {
+			ro.Total[i] += OverlongPenalty(len(s.Tokens), c.Sampling.MaxNewTokens, b)
+		}
+	}
+	return ro, nil
+}
+
+func (src *Source) rolloutMetrics(ctx context.Context, step int, ro *Rollout, m map[string]float64) {
+	n := float64(len(ro.Samples))
+	if n == 0 {
+		return
+	}
+	var sum, sq float64
+	for _, r := range ro.Total {
+		sum += r
+		sq += r * r
+	}
+	m["reward/mean"] = sum / n
+	m["reward/std"] = math.Sqrt(math.Max(0, sq/n-(sum/n)*(sum/n)))
+	for j, l := range ro.Scores.Labels {
+		var s, s2, errs float64
+		for i := range ro.Samples {
+			v := ro.Scores.Scores[i][j].Value
+			s += v
+			s2 += v * v
+			if ro.Scores.Scores[i][j].Err != "" {
+				errs++
+			}
+		}
+		m["reward/"+l+"/mean"] = s / n
+		m["reward/"+l+"/std"] = math.Sqrt(math.Max(0, s2/n-(s/n)*(s/n)))
+		m["reward/"+l+"/errors"] = errs
+	}
+	var lsum, trunc, refl float64
+	lmin, lmax := math.Inf(1), 0.0
+	for _, s := range ro.Samples {
+		l := float64(len(s.Tokens))
+		lsum += l
+		lmin = math.Min(lmin, l)
+		lmax = math.Max(lmax, l)
+		if s.FinishReason == "length" {
+			trunc++
+		}
+		if HasReflection(s.Text) {
+			refl++
+		}
+	}
+	m["completion/length_mean"] = lsum / n
+	m["completion/length_min"] = lmin
+	m["completion/length_max"] = lmax
+	m["completion/truncated_ratio"] = trunc / n
+	m["completion/reflection_rate"] = refl / n
+	reqOf := make([]int, len(ro.Samples))
+	rs := make([]reward.Sample, len(ro.Samples))
+	for i, s := range ro.Samples {
+		r := ro.Rows[s.Request]
+		reqOf[i] = r
+		rs[i] = reward.Sample{Prompt: src.texts[r], Completion: s.Text, Truncated: s.FinishReason == "length", Tokens: len(s.Tokens)}
+	}
+	m["accuracy"] = float64(src.correct(ctx, src.judges, src.rows, reqOf, rs, ro.Scores)) / n
+	if j := indexOf(ro.Scores.Labels, src.cfg.FormatReward); j >= 0 {
+		var f float64
+		for i := range ro.Samples {
+			if ro.Scores.Scores[i][j].Value >= 1 {
+				f++
+			}
+		}
+		m["format_rate"] = f / n
+	}
+	src.logSamples(step, ro)
+}
+
+func (src *Source) logSamples(step int, ro *Rollout) {
+	if src.samples == nil || src.cfg.LogSamples <= 0 {
+		return
+	}
+	stride := max(1, len(ro.Samples)/src.cfg.LogSamples)
+	for i := 0; i < len(ro.Samples) && i/stride < src.cfg.LogSamples; i += stride {
+		s := ro.Samples[i]
+		rec := map[string]any{"step": step + 1, "prompt": src.texts[ro.Rows[s.Request]], "completion": s.Text,
+			"reward": ro.Total[i], "scores": ro.Scores.Row(i), "finish_reason": s.FinishReason, "tokens": len(s.Tokens)}
+		b, _ := json.Marshal(rec)
+		src.samples.Write(append(b, '\n'))
+	}
+}
