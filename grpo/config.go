@@ -172,6 +172,15 @@ func Default() Config {
 
 // Validate checks the whole config and names the offending key.
 func (c *Config) Validate() error {
+	if c.G < 2 {
+		return fmt.Errorf("num_generations: GRPO needs at least 2 samples per prompt, got %d", c.G)
+	}
+	return c.Check()
+}
+
+// Check validates what every RL trainer on this config shape needs (PPO
+// too, which may draw one sample per prompt); Validate adds GRPO's rules.
+func (c *Config) Check() error {
 	switch {
 	case c.Model == "":
 		return fmt.Errorf("model: a Hugging Face checkpoint directory is required")
@@ -181,8 +190,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("steps: must be > 0, got %d", c.Steps)
 	case c.PromptsPerStep <= 0:
 		return fmt.Errorf("prompts_per_step: must be > 0, got %d", c.PromptsPerStep)
-	case c.G < 2:
-		return fmt.Errorf("num_generations: GRPO needs at least 2 samples per prompt, got %d", c.G)
+	case c.G < 1:
+		return fmt.Errorf("num_generations: must be ≥ 1, got %d", c.G)
 	case c.MicroBatch <= 0:
 		return fmt.Errorf("micro_batch: must be > 0, got %d", c.MicroBatch)
 	case c.Sampling.MaxNewTokens <= 0:

@@ -352,21 +352,32 @@ func policyGrad(mb []*seqData, pos [][]int, lp, en []float32, lc *LossConfig, st
 // batchOf lays sequences out left-padded and returns, per sequence, the
 // flat positions whose targets are completion tokens.
 func batchOf(seqs []*seqData) (model.Batch, []int32, [][]int) {
-	rows := make([][]int32, len(seqs))
+	ids := make([][]int32, len(seqs))
+	promptLen := make([]int, len(seqs))
 	for i, s := range seqs {
-		rows[i] = s.ids
+		ids[i], promptLen[i] = s.ids, s.promptLen
 	}
-	b := model.NewBatch(rows, 0)
+	return LayoutBatch(ids, promptLen)
+}
+
+// LayoutBatch lays prompt+completion sequences out left-padded, the
+// layout every RL loss uses: the batch, the (B·T) targets (the next token
+// at completion positions, −1 elsewhere) and, per sequence, the flat
+// positions whose targets are its completion tokens, in order. Position
+// pos[i][t] holds the log-prob of completion token t and the hidden state
+// of the prefix before it (where a value head estimates V(s_t)).
+func LayoutBatch(ids [][]int32, promptLen []int) (model.Batch, []int32, [][]int) {
+	b := model.NewBatch(ids, 0)
 	target := make([]int32, b.B*b.T)
 	for i := range target {
 		target[i] = -1
 	}
-	pos := make([][]int, len(seqs))
-	for i, s := range seqs {
-		off := b.T - len(s.ids)
-		for p := s.promptLen - 1; p+1 < len(s.ids); p++ {
+	pos := make([][]int, len(ids))
+	for i, s := range ids {
+		off := b.T - len(s)
+		for p := promptLen[i] - 1; p+1 < len(s); p++ {
 			at := i*b.T + off + p
-			target[at] = s.ids[p+1]
+			target[at] = s[p+1]
 			pos[i] = append(pos[i], at)
 		}
 	}
