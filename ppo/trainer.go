@@ -402,12 +402,14 @@ type policyAndCritic struct {
 	policy, critic *model.Model
 }
 
-// Params are the policy's and the critic's, less the critic's own LM head
+// Params are the policy's and the critic's, the critic's named critic.*
+// (the optimizer state is keyed by name), less the critic's own LM head
 // (unused: the optimizer would keep two moments of a V×C matrix for it).
 func (p *policyAndCritic) Params() []autograd.Param {
 	ps := append([]autograd.Param(nil), p.policy.Params()...)
 	for _, q := range p.critic.Params() {
 		if q.Name != "lm_head.weight" {
+			q.Name = "critic." + q.Name
 			ps = append(ps, q)
 		}
 	}
