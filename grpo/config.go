@@ -32,6 +32,8 @@ type Config struct {
 	Steps int `yaml:"steps"`
 
 	Data DataConfig `yaml:"data"`
+	// Curriculum schedules the prompts (off by default).
+	Curriculum CurriculumConfig `yaml:"curriculum"`
 
 	// PromptsPerStep prompts are sampled each step; each gets G completions.
 	PromptsPerStep int `yaml:"prompts_per_step"`
@@ -153,6 +155,7 @@ func Default() Config {
 		Seed:           1,
 		Steps:          100,
 		Data:           DataConfig{Dataset: "gsm8k", Split: "train", DataDir: "../shared/data", Template: "r1-zero"},
+		Curriculum:     DefaultCurriculum(),
 		PromptsPerStep: 8,
 		G:              8,
 		Sampling:       SamplingConfig{Temperature: 1, TopP: 1, MaxNewTokens: 512},
@@ -210,6 +213,9 @@ func (c *Config) Check() error {
 		return fmt.Errorf("loss.num_iterations: must be ≥ 1, got %d", c.Loss.NumIterations)
 	case c.Loss.OverlongBuffer < 0 || c.Loss.OverlongBuffer >= c.Sampling.MaxNewTokens && c.Loss.OverlongBuffer > 0:
 		return fmt.Errorf("loss.overlong_buffer: must be in [0, max_new_tokens), got %d", c.Loss.OverlongBuffer)
+	}
+	if err := c.Curriculum.Validate(); err != nil {
+		return err
 	}
 	if _, err := Advantages([]float64{0, 1}, 2, c.Loss.ScaleRewards, c.Loss.AdvEps); err != nil {
 		return fmt.Errorf("loss.scale_rewards: %w", err)

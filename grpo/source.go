@@ -40,6 +40,7 @@ type Source struct {
 
 	cursor int // prompts consumed
 	order  *train.Order
+	cur    *curriculum // nil when curriculum.kind is off
 }
 
 // NewSource builds the data side of an RL run of cfg on policy: the
@@ -55,6 +56,15 @@ func NewSource(cfg Config, policy *model.Model, tok *tokenizer.Tokenizer) (*Sour
 		return nil, err
 	}
 	s.order = &train.Order{Seed: cfg.Seed, N: len(s.rows)}
+	if cfg.Curriculum.Kind != "" {
+		diff := make([]float64, len(s.rows))
+		for i, r := range s.rows {
+			diff[i] = r.Difficulty
+		}
+		if s.cur, err = newCurriculum(cfg.Curriculum, cfg.Seed, diff, cfg.Steps*cfg.PromptsPerStep); err != nil {
+			return nil, err
+		}
+	}
 	jp := judgeParams(cfg.Rewards)
 	if s.judges, err = data.NewJudges(data.TasksOf(s.rows), jp); err != nil {
 		return nil, fmt.Errorf("data: %w", err)
@@ -93,12 +103,19 @@ func (s *Source) Start(tr *train.Trainer) error {
 
 // sourceState is the Source's part of a checkpoint's state.json.
 type sourceState struct {
-	Cursor int `json:"cursor"`
+	Cursor     int              `json:"cursor"`
+	Curriculum *curriculumState `json:"curriculum,omitempty"`
 }
 
 // State is the data state a resumed run needs: the prompt order and the
 // sampling seeds derive from (seed, cursor, step).
-func (s *Source) State() any { return sourceState{Cursor: s.cursor} }
+func (s *Source) State() any {
+	st := sourceState{Cursor: s.cursor}
+	if s.cur != nil {
+		st.Curriculum = s.cur.state()
+	}
+	return st
+}
 
 // Restore sets the state from a checkpoint's stored JSON.
 func (s *Source) Restore(raw json.RawMessage) error {
@@ -110,6 +127,14 @@ func (s *Source) Restore(raw json.RawMessage) error {
 		return err
 	}
 	s.cursor = st.Cursor
+	switch {
+	case s.cur == nil && st.Curriculum != nil:
+		return fmt.Errorf("the checkpoint was made with a curriculum and the config has none (curriculum.kind)")
+	case s.cur != nil && st.Curriculum == nil:
+		return fmt.Errorf("the config has curriculum.kind %s and the checkpoint was made without one", s.cfg.Curriculum.Kind)
+	case s.cur != nil:
+		return s.cur.restore(st.Curriculum)
+	}
 	return nil
 }
 
@@ -160,7 +185,11 @@ func (src *Source) loadData() error {
 func (src *Source) nextRows(n int) []int {
 	out := make([]int, n)
 	for i := range out {
-		out[i] = src.order.At(src.cursor)
+		if src.cur != nil {
+			out[i] = src.cur.next()
+		} else {
+			out[i] = src.order.At(src.cursor)
+		}
 		src.cursor++
 	}
 	return out
@@ -259,7 +288,24 @@ func (src *Source) rolloutMetrics(ctx context.Context, step int, ro *Rollout, m 
 		reqOf[i] = r
 		rs[i] = reward.Sample{Prompt: src.texts[r], Completion: s.Text, Truncated: s.FinishReason == "length", Tokens: len(s.Tokens)}
 	}
-	m["accuracy"] = float64(src.correct(ctx, src.judges, src.rows, reqOf, rs, ro.Scores)) / n
+	ok := src.correct(ctx, src.judges, src.rows, reqOf, rs, ro.Scores)
+	m["accuracy"] = float64(count(ok)) / n
+	if src.cur != nil {
+		// Each group's pass rate is its prompt's online difficulty.
+		correct, total := make([]int, len(ro.Rows)), make([]int, len(ro.Rows))
+		for i, smp := range ro.Samples {
+			total[smp.Request]++
+			if ok[i] {
+				correct[smp.Request]++
+			}
+		}
+		for k, r := range ro.Rows {
+			if total[k] > 0 {
+				src.cur.observe(r, correct[k], total[k])
+			}
+		}
+		src.cur.metrics(m)
+	}
 	if j := indexOf(ro.Scores.Labels, src.cfg.FormatReward); j >= 0 {
 		var f float64
 		for i := range ro.Samples {
