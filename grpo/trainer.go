@@ -19,9 +19,9 @@ import (
 	"github.com/r1go/r1/train"
 )
 
-// Trainer runs GRPO: it is the algorithm (prompts, rollouts, rewards, the
-// GRPO loss) on the shared training core, which it embeds (Run, Resume,
-// Save, Step, StepsDone).
+// Trainer runs GRPO: it is the algorithm — a Source (prompts, rollouts,
+// rewards) and the GRPO loss — on the shared training core, which it
+// embeds (Run, Resume, Save, Step, StepsDone).
 type Trainer struct {
 	*train.Trainer
 	Config Config
