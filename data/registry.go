@@ -87,6 +87,10 @@ type Example struct {
 	ContinuationStops []string
 	// Task says which reward judges the example.
 	Task Task
+	// Difficulty orders examples for a curriculum, higher = harder: a
+	// synthetic problem's difficulty (1..3), MATH's level (1..5), a row's
+	// "difficulty" or "level" field; 0 when the data does not say.
+	Difficulty float64
 	// Fields is the row handed to rewards: the JSON object as read (numbers
 	// are float64), with "answer" normalised to the gold text for math.
 	Fields map[string]any

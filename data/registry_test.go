@@ -207,7 +207,7 @@ func TestOpenUserFile(t *testing.T) {
 	want := []Example{
 		{Index: 0, ID: "a", Task: TaskMath, Gold: "2", Fields: map[string]any{"problem": "1+1?", "answer": "2", "id": "a"}},
 		{Index: 1, Task: TaskMath, Gold: "4", Fields: map[string]any{"question": "2+2?", "answer": "4"}},
-		{Index: 2, Task: TaskMath, Gold: "6", Fields: map[string]any{"prompt": "3+3?", "answer": "6", "level": 2.0}},
+		{Index: 2, Task: TaskMath, Gold: "6", Difficulty: 2, Fields: map[string]any{"prompt": "3+3?", "answer": "6", "level": 2.0}},
 	}
 	want[0].Input.Question, want[1].Input.Question, want[2].Input.Question = "1+1?", "2+2?", "3+3?"
 	if ds.Name != "mine" || ds.Task != TaskMath || ds.File != good || !reflect.DeepEqual(ds.Examples, want) {
@@ -391,6 +391,36 @@ func TestNoRewardImplementationDeps(t *testing.T) {
 	for _, dep := range strings.Fields(string(out)) {
 		if strings.HasPrefix(dep, "github.com/r1go/r1/reward/") {
 			t.Errorf("package data depends on %s; reach rewards through reward.New", dep)
+		}
+	}
+}
+
+// A row's difficulty comes from "difficulty", else "level" (a number or
+// MATH's "Level N"); a synthetic problem carries its own.
+func TestDifficulty(t *testing.T) {
+	for _, c := range []struct {
+		row  map[string]any
+		want float64
+	}{
+		{map[string]any{"difficulty": 2.5}, 2.5},
+		{map[string]any{"level": 4.0}, 4},
+		{map[string]any{"level": "Level 3"}, 3},
+		{map[string]any{"level": "5"}, 5},
+		{map[string]any{"level": "hard"}, 0},
+		{map[string]any{"difficulty": 1.0, "level": 5.0}, 1},
+		{map[string]any{}, 0},
+	} {
+		if got := difficultyOf(c.row); got != c.want {
+			t.Errorf("%v: difficulty %g, want %g", c.row, got, c.want)
+		}
+	}
+	ds, err := Open("synthetic:arithmetic:2", SplitTrain, Options{Limit: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ex := range ds.Examples {
+		if ex.Difficulty != 2 {
+			t.Fatalf("synthetic difficulty-2 problem %s has difficulty %g", ex.ID, ex.Difficulty)
 		}
 	}
 }

@@ -67,7 +67,24 @@ func mathRow(idField string) func(r map[string]any, _ string) (Example, bool, er
 // normalised gold, which the math reward and reports both read.
 func mathExample(id, question, gold string, r map[string]any) Example {
 	r["answer"] = gold
-	return Example{ID: id, Input: chat.PromptInput{Question: question}, Gold: gold, Task: TaskMath, Fields: r}
+	return Example{ID: id, Input: chat.PromptInput{Question: question}, Gold: gold, Task: TaskMath, Fields: r, Difficulty: difficultyOf(r)}
+}
+
+// difficultyOf reads a row's difficulty: a "difficulty" number, or a
+// "level" as a number or as MATH writes it ("Level 3"); 0 when neither
+// says (a curriculum then has no order to follow).
+func difficultyOf(r map[string]any) float64 {
+	for _, f := range []string{"difficulty", "level"} {
+		switch v := r[f].(type) {
+		case float64:
+			return v
+		case string:
+			if d, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), "Level")), 64); err == nil {
+				return d
+			}
+		}
+	}
+	return 0
 }
 
 // countdownRow reads a Countdown row: "nums" and "target"; the question is
@@ -86,7 +103,7 @@ func countdownRow(r map[string]any, _ string) (Example, bool, error) {
 		q = chat.CountdownTask(nums, target)
 	}
 	return Example{ID: idText(r["id"]), Input: chat.PromptInput{Question: q, Numbers: nums, Target: target},
-		Gold: strconv.Itoa(target), Task: TaskCountdown, Fields: r}, true, nil
+		Gold: strconv.Itoa(target), Task: TaskCountdown, Fields: r, Difficulty: difficultyOf(r)}, true, nil
 }
 
 // humanEvalStops are the stop sequences of the HumanEval paper's

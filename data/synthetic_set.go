@@ -108,7 +108,8 @@ func (p Problem) Task() Task {
 // for Countdown also "nums" and "target" as JSON numbers, as a JSONL row
 // would hold them), the key as ID.
 func (p Problem) Example() Example {
-	ex := Example{ID: p.Key(), Input: chat.PromptInput{Question: p.Problem}, Gold: p.Answer, Task: p.Task(), Fields: p.Fields()}
+	ex := Example{ID: p.Key(), Input: chat.PromptInput{Question: p.Problem}, Gold: p.Answer, Task: p.Task(), Fields: p.Fields(),
+		Difficulty: float64(p.Difficulty)}
 	if p.Kind == Countdown {
 		ex.Input.Numbers, ex.Input.Target = slices.Clone(p.Nums), p.Target
 		ex.Gold = strconv.Itoa(p.Target)

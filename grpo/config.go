@@ -34,6 +34,8 @@ type Config struct {
 	Steps int `yaml:"steps"`
 
 	Data DataConfig `yaml:"data"`
+	// Curriculum schedules the prompts (off by default).
+	Curriculum CurriculumConfig `yaml:"curriculum"`
 
 	// PromptsPerStep prompts are sampled each step; each gets G completions.
 	PromptsPerStep int `yaml:"prompts_per_step"`
@@ -169,6 +171,7 @@ func Default() Config {
 		Seed:           1,
 		Steps:          100,
 		Data:           DataConfig{Dataset: "gsm8k", Split: "train", DataDir: "../shared/data", Template: "r1-zero"},
+		Curriculum:     DefaultCurriculum(),
 		PromptsPerStep: 8,
 		G:              8,
 		Sampling:       SamplingConfig{Temperature: 1, TopP: 1, MaxNewTokens: 512},
@@ -192,6 +195,15 @@ func (Config) TrainerName() string { return "grpo" }
 
 // Validate checks the whole config and names the offending key.
 func (c *Config) Validate() error {
+	if c.G < 2 {
+		return fmt.Errorf("num_generations: GRPO needs at least 2 samples per prompt, got %d", c.G)
+	}
+	return c.Check()
+}
+
+// Check validates what every RL trainer on this config shape needs (PPO
+// too, which may draw one sample per prompt); Validate adds GRPO's rules.
+func (c *Config) Check() error {
 	switch {
 	case c.Model == "":
 		return fmt.Errorf("model: a Hugging Face checkpoint directory is required")
@@ -201,8 +213,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("steps: must be > 0, got %d", c.Steps)
 	case c.PromptsPerStep <= 0:
 		return fmt.Errorf("prompts_per_step: must be > 0, got %d", c.PromptsPerStep)
-	case c.G < 2:
-		return fmt.Errorf("num_generations: GRPO needs at least 2 samples per prompt, got %d", c.G)
+	case c.G < 1:
+		return fmt.Errorf("num_generations: must be ≥ 1, got %d", c.G)
 	case c.MicroBatch <= 0:
 		return fmt.Errorf("micro_batch: must be > 0, got %d", c.MicroBatch)
 	case c.Sampling.MaxNewTokens <= 0:
@@ -221,6 +233,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("loss.num_iterations: must be ≥ 1, got %d", c.Loss.NumIterations)
 	case c.Loss.OverlongBuffer < 0 || c.Loss.OverlongBuffer >= c.Sampling.MaxNewTokens && c.Loss.OverlongBuffer > 0:
 		return fmt.Errorf("loss.overlong_buffer: must be in [0, max_new_tokens), got %d", c.Loss.OverlongBuffer)
+	}
+	if err := c.Curriculum.Validate(); err != nil {
+		return err
 	}
 	if _, err := Advantages([]float64{0, 1}, 2, c.Loss.ScaleRewards, c.Loss.AdvEps); err != nil {
 		return fmt.Errorf("loss.scale_rewards: %w", err)

@@ -90,7 +90,7 @@ func (t *Trainer) Evaluate(ctx context.Context, rows []data.Example, es EvalSamp
 	}
 	res := t.score(ctx, rs, kinds)
 	ev := EvalResult{N: len(rows), K: max(1, es.K), MeanLength: length / float64(max(1, len(out)))}
-	ev.Accuracy = float64(t.correct(ctx, judges, rows, reqOf, rs, res))
+	ev.Accuracy = float64(count(t.correct(ctx, judges, rows, reqOf, rs, res)))
 	if ctx.Err() != nil {
 		// Checks cut short would count as wrong answers.
 		return EvalResult{}, ctx.Err()
@@ -113,29 +113,36 @@ func (t *Trainer) Evaluate(ctx context.Context, rows []data.Example, es EvalSamp
 	return ev, nil
 }
 
-// correct counts the samples judged correct; sample i answers
+// correct judges every sample: ok[i] says sample i is correct; sample i answers
 // rows[reqOf[i]] and scored res.Scores[i]. Where a reward the run scores
 // is the row's judge (judgedBy) its score is the verdict; the other
 // samples go to the judges. (A code reward runs programs: judging them a
 // second time doubled the sandbox work of a step and of an evaluation.)
-func (t *Trainer) correct(ctx context.Context, judges data.Judges, rows []data.Example, reqOf []int, rs []reward.Sample, res reward.Result) int {
-	n := 0
-	var restReq []int
+func (t *Source) correct(ctx context.Context, judges data.Judges, rows []data.Example, reqOf []int, rs []reward.Sample, res reward.Result) []bool {
+	ok := make([]bool, len(reqOf))
+	var restIdx, restReq []int
 	var rest []reward.Sample
 	for i, r := range reqOf {
 		if rows[r].Task == data.TaskGeneral {
 			continue // no judge: reward models score general prompts
 		}
-		if label, ok := t.judgedBy[rows[r].Task]; ok {
-			if res.Scores[i][indexOf(res.Labels, label)].Value >= 1-1e-9 { // data.Judge's rule
-				n++
-			}
+		if label, found := t.judgedBy[rows[r].Task]; found {
+			ok[i] = res.Scores[i][indexOf(res.Labels, label)].Value >= 1-1e-9 // data.Judge's rule
 			continue
 		}
-		restReq, rest = append(restReq, r), append(rest, rs[i])
+		restIdx, restReq, rest = append(restIdx, i), append(restReq, r), append(rest, rs[i])
 	}
-	for _, ok := range judge(ctx, judges, rows, restReq, rest) {
-		if ok {
+	for k, v := range judge(ctx, judges, rows, restReq, rest) {
+		ok[restIdx[k]] = v
+	}
+	return ok
+}
+
+// count is the number of true values.
+func count(ok []bool) int {
+	n := 0
+	for _, v := range ok {
+		if v {
 			n++
 		}
 	}

@@ -130,18 +130,18 @@ func kindsOf(rows []data.Example, reqOf []int) []string {
 
 // kindMetrics adds, per row kind present, the mean total reward and each
 // of the kind's rewards' means: reward/KIND/mean, reward/KIND/LABEL/mean.
-func (t *Trainer) kindMetrics(ro *rollout, kinds []string, m map[string]float64) {
-	for _, kind := range t.routes.kindNames() {
+func (src *Source) kindMetrics(ro *Rollout, kinds []string, m map[string]float64) {
+	for _, kind := range src.routes.kindNames() {
 		var n, total float64
-		sums := make([]float64, len(ro.scores.Labels))
+		sums := make([]float64, len(ro.Scores.Labels))
 		for i, k := range kinds {
 			if k != kind {
 				continue
 			}
 			n++
-			total += ro.total[i]
+			total += ro.Total[i]
 			for j := range sums {
-				sums[j] += ro.scores.Scores[i][j].Value
+				sums[j] += ro.Scores.Scores[i][j].Value
 			}
 		}
 		if n == 0 {
@@ -149,8 +149,8 @@ func (t *Trainer) kindMetrics(ro *rollout, kinds []string, m map[string]float64)
 		}
 		m["reward/"+kind+"/mean"] = total / n
 		m["reward/"+kind+"/fraction"] = n / float64(len(kinds))
-		for j, l := range ro.scores.Labels {
-			if t.routes.applies(kind, j) {
+		for j, l := range ro.Scores.Labels {
+			if src.routes.applies(kind, j) {
 				m["reward/"+kind+"/"+l+"/mean"] = sums[j] / n
 			}
 		}

@@ -34,7 +34,7 @@ func writeData(t *testing.T, dir string) string {
 	p := filepath.Join(dir, "problems.jsonl")
 	var b strings.Builder
 	for i := 0; i < 12; i++ {
-		fmt.Fprintf(&b, "{\"problem\": \"What is %d + %d?\", \"answer\": \"%d\"}\n", i, i+3, 2*i+3)
+		fmt.Fprintf(&b, "{\"problem\": \"What is %d + %d?\", \"answer\": \"%d\", \"level\": %d}\n", i, i+3, 2*i+3, 1+i%3)
 	}
 	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
@@ -122,7 +122,16 @@ func TestRunWritesMetricsAndCheckpoints(t *testing.T) {
 
 // A run stopped after step 2 and resumed must produce exactly the steps
 // 3..4 of an uninterrupted run, and the same final weights.
+// A run stopped at step 2 and resumed reproduces the uninterrupted run,
+// without a curriculum and with each kind (the resumed run continues the
+// same schedule).
 func TestResumeIsExact(t *testing.T) {
+	for _, kind := range []string{"", "easy_to_hard", "pass_rate"} {
+		t.Run("curriculum="+kind, func(t *testing.T) { testResumeIsExact(t, kind) })
+	}
+}
+
+func testResumeIsExact(t *testing.T, kind string) {
 	dir := t.TempDir()
 	modelDir := filepath.Join(dir, "model")
 	if _, err := testmodel.Write(modelDir, "llama", 5); err != nil {
@@ -130,6 +139,8 @@ func TestResumeIsExact(t *testing.T) {
 	}
 	data := writeData(t, dir)
 	full := testConfig(t, modelDir, data, filepath.Join(dir, "full"))
+	full.Curriculum.Kind = kind
+	full.Curriculum.FullAfter = 6 // independent of steps, which the interrupted run lowers
 	tr, err := New(full, cpu.New())
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +151,8 @@ func TestResumeIsExact(t *testing.T) {
 
 	part := testConfig(t, modelDir, data, filepath.Join(dir, "part"))
 	part.Steps = 2
+	part.Curriculum.Kind = kind
+	part.Curriculum.FullAfter = 6
 	tr1, _ := New(part, cpu.New())
 	if err := tr1.Run(context.Background()); err != nil {
 		t.Fatal(err)
@@ -166,6 +179,9 @@ func TestResumeIsExact(t *testing.T) {
 		if string(ja) != string(jb) {
 			t.Fatalf("step %d differs:\n%s\n%s", i+1, ja, jb)
 		}
+	}
+	if _, ok := a[3]["curriculum/skipped"]; ok != (kind != "") {
+		t.Fatalf("curriculum metrics logged: %v, curriculum %q", ok, kind)
 	}
 	if a[3]["grad_norm"] == 0.0 {
 		t.Fatal("no gradient flowed: the test would not catch a resume bug")

@@ -71,7 +71,7 @@ func (t *Trainer) writeCheckpoint(dir string) error {
 		if err := c.Weights.SaveCheckpoint(dir); err != nil {
 			return err
 		}
-	} else if err := t.Model.Save(dir, checkpointDType(t.Model.DType)); err != nil {
+	} else if err := t.Model.Save(dir, CheckpointDType(t.Model.DType)); err != nil {
 		return err
 	}
 	if c.TokenizerDir != "" {
@@ -95,11 +95,11 @@ func (t *Trainer) writeCheckpoint(dir string) error {
 	return atomicfile.Write(filepath.Join(dir, "state.json"), append(st, '\n'))
 }
 
-// checkpointDType is the dtype weights stored as d are saved in: as they
+// CheckpointDType is the dtype weights stored as d are saved in: as they
 // are (F32 on the CPU; a 16-bit model's, e.g. BF16 on a GPU, in 16 bits,
 // its fp32 master copy being in the optimizer state), so a resume is exact
 // either way.
-func checkpointDType(d tensor.DType) tensor.DType {
+func CheckpointDType(d tensor.DType) tensor.DType {
 	if d == tensor.BF16 || d == tensor.F16 {
 		return d
 	}

@@ -337,7 +337,7 @@ func TestCheckpointDType(t *testing.T) {
 	for _, c := range []struct{ in, want tensor.DType }{
 		{tensor.F32, tensor.F32}, {tensor.BF16, tensor.BF16}, {tensor.F16, tensor.F16}, {tensor.F64, tensor.F32},
 	} {
-		if got := checkpointDType(c.in); got != c.want {
+		if got := CheckpointDType(c.in); got != c.want {
 			t.Errorf("%v model saved as %v, want %v", c.in, got, c.want)
 		}
 	}
