@@ -158,6 +158,12 @@ type Trainer struct {
 	Truncated, Dropped int
 	// Log receives one-off messages (nil = none).
 	Log io.Writer
+	// Loss, when set, replaces the next-token cross-entropy on the same
+	// rows (logit distillation: a divergence from a teacher's
+	// distribution, package distill). It has LMLoss's contract: the mean
+	// over the targets ≥ 0, its gradient × scale seeded on tp. The
+	// held-out eval loss stays the cross-entropy.
+	Loss func(tp *autograd.Tape, b model.Batch, target []int32, scale float64) (float64, int, error)
 
 	renderer *Renderer
 	bench    *data.Dataset // the eval: benchmark, nil = none
@@ -387,7 +393,11 @@ func (t *Trainer) TrainStep(ctx context.Context, u *train.Update) (map[string]fl
 		}
 		// Each micro-batch's mean loss weighs by its share of the step's
 		// trained tokens: the step minimises the mean over all of them.
-		loss, _, err := t.Model.LMLoss(tp, batches[i], targets[i], float64(n)/float64(total))
+		lossFn := t.Model.LMLoss
+		if t.Loss != nil {
+			lossFn = t.Loss
+		}
+		loss, _, err := lossFn(tp, batches[i], targets[i], float64(n)/float64(total))
 		sum += loss * float64(n)
 		return err
 	}); err != nil {

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/r1go/r1/chat"
-	"github.com/r1go/r1/internal/atomicfile"
+	"github.com/r1go/r1/internal/partial"
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/sample"
 	"github.com/r1go/r1/tokenizer"
@@ -320,77 +320,49 @@ func marshalSample(rec sampleRecord, row promptRow) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// doneRow is a finished sample read back from OUT.partial.
-type doneRow struct {
-	prompt, sample int
-	line           []byte
-}
-
-// readDoneRows reads the finished samples of an earlier run (OUT.partial)
-// and checks that they belong to these prompts. A torn last line (a run
-// killed mid-write) is dropped; its length is returned so that appending
-// can start after the last whole line.
-func readDoneRows(path string, texts []string, n int) ([]doneRow, int64, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, 0, err
-	}
-	whole := int64(bytes.LastIndexByte(data, '\n') + 1)
-	var rows []doneRow
-	for i, line := range bytes.Split(data[:whole], []byte{'\n'}) {
-		if len(trimSpace(line)) == 0 {
-			continue
-		}
+// sampleKey reads a finished sample of an earlier run (OUT.partial) and
+// checks that it belongs to these prompts.
+func sampleKey(path string, texts []string, n int) partial.Key {
+	return func(line []byte, ln int) (int, int, error) {
 		var rec struct {
 			Prompt      *string `json:"prompt"`
 			PromptIndex *int    `json:"prompt_index"`
 			SampleIndex *int    `json:"sample_index"`
 		}
 		if err := json.Unmarshal(line, &rec); err != nil || rec.Prompt == nil || rec.PromptIndex == nil || rec.SampleIndex == nil {
-			return nil, 0, fmt.Errorf("%s:%d: not a sample row (expected prompt, prompt_index and sample_index)", path, i+1)
+			return 0, 0, fmt.Errorf("%s:%d: not a sample row (expected prompt, prompt_index and sample_index)", path, ln)
 		}
 		pi, si := *rec.PromptIndex, *rec.SampleIndex
 		switch {
 		case pi < 0 || pi >= len(texts):
-			return nil, 0, fmt.Errorf("%s:%d: prompt_index %d, but --prompts has %d prompts: was it written for another prompts file?", path, i+1, pi, len(texts))
+			return 0, 0, fmt.Errorf("%s:%d: prompt_index %d, but --prompts has %d prompts: was it written for another prompts file?", path, ln, pi, len(texts))
 		case *rec.Prompt != texts[pi]:
-			return nil, 0, fmt.Errorf("%s:%d: prompt %d differs from the prompt of this run: was it written with other --prompts or --template?", path, i+1, pi)
+			return 0, 0, fmt.Errorf("%s:%d: prompt %d differs from the prompt of this run: was it written with other --prompts or --template?", path, ln, pi)
 		case si < 0 || si >= n:
-			return nil, 0, fmt.Errorf("%s:%d: sample_index %d, but -n is %d: resume with the -n of the first run", path, i+1, si, n)
+			return 0, 0, fmt.Errorf("%s:%d: sample_index %d, but -n is %d: resume with the -n of the first run", path, ln, si, n)
 		}
-		rows = append(rows, doneRow{prompt: pi, sample: si, line: append([]byte(nil), line...)})
+		return pi, si, nil
 	}
-	return rows, whole, nil
 }
 
 // sampleToFile samples every prompt n times into out, keeping each finished
 // sample in out.partial as it finishes (see sampleNotes).
 func sampleToFile(ctx context.Context, eng *sample.Engine, rows []promptRow, texts []string, prompts [][]int32, n int,
 	p sample.Params, out string, resume bool, stderr io.Writer) error {
-	partial := out + ".partial"
-	var done []doneRow
-	var keep int64 // bytes of partial to keep
-	switch _, err := os.Stat(partial); {
-	case err == nil && !resume:
-		return fmt.Errorf("%s holds the finished samples of an interrupted run: pass --resume to continue it (with the same flags), or delete it to start over", partial)
-	case err == nil:
-		if done, keep, err = readDoneRows(partial, texts, n); err != nil {
-			return err
-		}
-	case !errors.Is(err, os.ErrNotExist):
+	pf, done, err := partial.Open(out, resume, sampleKey(partial.Path(out), texts, n), stderr)
+	if err != nil {
 		return err
-	case resume:
-		fmt.Fprintf(stderr, "no %s to resume from: sampling every prompt\n", partial)
 	}
+	defer pf.Close()
 	// Prompts whose n samples all finished are not sampled again; the
 	// others are sampled whole (same seed, same text).
 	count := make([]int, len(rows))
 	for _, d := range done {
-		count[d.prompt]++
+		count[d.Prompt]++
 	}
-	var kept []doneRow
+	var kept []partial.Row
 	for _, d := range done {
-		if count[d.prompt] >= n {
+		if count[d.Prompt] >= n {
 			kept = append(kept, d)
 		}
 	}
@@ -403,28 +375,15 @@ func sampleToFile(ctx context.Context, eng *sample.Engine, rows []promptRow, tex
 		}
 	}
 	if resume && len(done) > 0 {
-		fmt.Fprintf(stderr, "resuming: %d of %d prompts already done (%d samples kept from %s)\n", len(rows)-len(reqs), len(rows), len(kept), partial)
+		fmt.Fprintf(stderr, "resuming: %d of %d prompts already done (%d samples kept from %s)\n", len(rows)-len(reqs), len(rows), len(kept), partial.Path(out))
 	}
-
-	f, err := os.OpenFile(partial, os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Truncate(keep); err != nil { // drop a torn last line
-		return err
-	}
-	if _, err := f.Seek(keep, io.SeekStart); err != nil {
-		return err
-	}
-	pw := bufio.NewWriter(f)
 
 	total := len(reqs) * n
 	start := time.Now()
 	var mu sync.Mutex
 	finished, toks := 0, 0
 	var writeErr error
-	results := append([]doneRow(nil), kept...)
+	results := append([]partial.Row(nil), kept...)
 	eng.OnFinish = func(s *sample.Sample) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -433,15 +392,11 @@ func sampleToFile(ctx context.Context, eng *sample.Engine, rows []promptRow, tex
 			Tokens: s.Tokens, LogProbs: s.LogProbs, FinishReason: s.FinishReason, PromptTokens: s.PromptTokens, CompletionTokens: len(s.Tokens)}
 		line, err := marshalSample(rec, rows[pi])
 		if err == nil {
-			results = append(results, doneRow{prompt: pi, sample: s.Index, line: line})
-			if _, err = pw.Write(line); err == nil {
-				if err = pw.WriteByte('\n'); err == nil {
-					err = pw.Flush()
-				}
-			}
+			results = append(results, partial.Row{Prompt: pi, Sample: s.Index, Line: line})
+			err = pf.Append(line)
 		}
 		if err != nil && writeErr == nil {
-			writeErr = fmt.Errorf("writing %s: %w", partial, err)
+			writeErr = err
 		}
 		finished++
 		toks += len(s.Tokens)
@@ -456,35 +411,14 @@ func sampleToFile(ctx context.Context, eng *sample.Engine, rows []promptRow, tex
 		_, genErr = eng.Generate(ctx, reqs, p)
 		fmt.Fprintln(stderr)
 	}
-	if err := firstErr(writeErr, pw.Flush(), f.Sync(), genErr); err != nil {
+	if err := firstErr(writeErr, pf.Close(), genErr); err != nil {
 		what := "stopped"
 		if errors.Is(err, context.Canceled) {
 			what = "interrupted"
 		}
-		return fmt.Errorf("%s: %w; the %d finished samples are kept in %s: rerun the same command with --resume to finish", what, err, len(results), partial)
+		return fmt.Errorf("%s: %w; the %d finished samples are kept in %s: rerun the same command with --resume to finish", what, err, len(results), partial.Path(out))
 	}
-	sort.Slice(results, func(i, j int) bool {
-		if results[i].prompt != results[j].prompt {
-			return results[i].prompt < results[j].prompt
-		}
-		return results[i].sample < results[j].sample
-	})
-	err = atomicfile.WriteFunc(out, func(w io.Writer) error {
-		for _, r := range results {
-			if _, err := w.Write(r.line); err != nil {
-				return err
-			}
-			if _, err := w.Write([]byte{'\n'}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("%w (the finished samples are kept in %s; rerun with --resume)", err, partial)
-	}
-	f.Close()
-	if err := os.Remove(partial); err != nil {
+	if err := pf.Finish(out, results); err != nil {
 		return err
 	}
 	el := time.Since(start)

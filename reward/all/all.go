@@ -8,6 +8,7 @@ import (
 	_ "github.com/r1go/r1/reward/code"
 	_ "github.com/r1go/r1/reward/countdown"
 	_ "github.com/r1go/r1/reward/format"
+	_ "github.com/r1go/r1/reward/judge"
 	_ "github.com/r1go/r1/reward/language"
 	_ "github.com/r1go/r1/reward/length"
 	_ "github.com/r1go/r1/reward/mathverify"

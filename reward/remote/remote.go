@@ -37,6 +37,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/r1go/r1/internal/retry"
 	"github.com/r1go/r1/reward"
 )
 
@@ -119,10 +120,7 @@ func (r *Remote) Name() string { return "remote" }
 // TimeLimit implements reward.TimeLimiter: the worst case of one request
 // with all its retries and backoff delays.
 func (r *Remote) TimeLimit() time.Duration {
-	t := r.timeout * time.Duration(r.retries+1)
-	for a := 1; a <= r.retries; a++ {
-		t += r.backoff << (a - 1)
-	}
+	t := retry.Policy{Retries: r.retries, Backoff: r.backoff}.Worst(r.timeout)
 	return t + time.Second // slack for connection setup and decoding
 }
 
@@ -161,28 +159,16 @@ func (r *Remote) post(ctx context.Context, samples []reward.Sample) ([]reward.Sc
 	if err != nil {
 		return nil, fmt.Errorf("remote reward %s: encoding request: %w", r.url, err)
 	}
-	var lastErr error
-	for attempt := 0; attempt <= r.retries; attempt++ {
-		if attempt > 0 {
-			delay := r.backoff << (attempt - 1)
-			t := time.NewTimer(delay)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil, fmt.Errorf("remote reward %s: %w (after %d attempts; last error: %v)", r.url, ctx.Err(), attempt, lastErr)
-			case <-t.C:
-			}
-		}
-		sc, retry, err := r.once(ctx, body, len(samples))
-		if err == nil {
-			return sc, nil
-		}
-		lastErr = err
-		if !retry || ctx.Err() != nil {
-			break
-		}
+	var scores []reward.Score
+	err = retry.Do(ctx, retry.Policy{Retries: r.retries, Backoff: r.backoff}, func(int) (bool, time.Duration, error) {
+		sc, again, err := r.once(ctx, body, len(samples))
+		scores = sc
+		return again, 0, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("remote reward %s: %w", r.url, err)
 	}
-	return nil, fmt.Errorf("remote reward %s: %w", r.url, lastErr)
+	return scores, nil
 }
 
 func (r *Remote) once(ctx context.Context, body []byte, n int) (scores []reward.Score, retry bool, err error) {
