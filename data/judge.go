@@ -130,11 +130,11 @@ func (j *Judge) Voting(ctx context.Context) (key func(answer string) string, sam
 type Judges map[Task]*Judge
 
 // NewJudges builds a judge for each task; params[task] configures its
-// reward.
+// reward. General prompts (TaskGeneral) have no judge.
 func NewJudges(tasks []Task, params map[Task]map[string]any) (Judges, error) {
 	js := Judges{}
 	for _, t := range tasks {
-		if js[t] != nil {
+		if js[t] != nil || t == TaskGeneral {
 			continue
 		}
 		j, err := NewJudge(t, params[t])

@@ -32,9 +32,29 @@ const (
 	TaskCountdown Task = "countdown"
 	// TaskCode: the program passes every test in Fields ("code").
 	TaskCode Task = "code"
+	// TaskGeneral: a general prompt with no checkable answer (a user-file
+	// row with "kind": "general"); no judge decides it, reward models
+	// score it (R1's final RL stage mixes such prompts with reasoning
+	// ones; see grpo's reward_routing).
+	TaskGeneral Task = "general"
 	// Mixed marks a dataset with examples of several tasks.
 	Mixed Task = "mixed"
 )
+
+// Row kinds: what a row's "kind" field may say. Reasoning rows (the
+// default) are judged by rules; general rows by reward models.
+const (
+	KindReasoning = "reasoning"
+	KindGeneral   = "general"
+)
+
+// Kind is the example's row kind: general for TaskGeneral, else reasoning.
+func (e Example) Kind() string {
+	if e.Task == TaskGeneral {
+		return KindGeneral
+	}
+	return KindReasoning
+}
 
 // Splits of the built-in datasets.
 const (

@@ -148,8 +148,21 @@ func mbppRow(r map[string]any, split string) (Example, bool, error) {
 
 // userRow reads a row of a user file: a Countdown row when it has "nums"
 // (and "target"), else a math row with "problem", "question" or "prompt"
-// and "answer"; "id", when present, names it in reports.
+// and "answer"; "id", when present, names it in reports. A row with
+// "kind": "general" is a general prompt ("problem", "question" or
+// "prompt"; no answer needed); any other "kind" (reasoning, or the
+// synthetic files' arithmetic/countdown) is one of the above.
 func userRow(r map[string]any) (Example, error) {
+	if r["kind"] == KindGeneral {
+		q, field, err := question(r)
+		if err != nil {
+			return Example{}, err
+		}
+		if field == "" {
+			return Example{}, fmt.Errorf(`field "prompt": missing (a general row needs its text in "prompt", "question" or "problem")`)
+		}
+		return Example{ID: idText(r["id"]), Input: chat.PromptInput{Question: q}, Task: TaskGeneral, Fields: r}, nil
+	}
 	if _, ok := r["nums"]; ok {
 		ex, _, err := countdownRow(r, "")
 		return ex, err

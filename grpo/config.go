@@ -9,7 +9,9 @@ package grpo
 
 import (
 	"fmt"
+	"math"
 
+	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/optim"
 	"github.com/r1go/r1/reward"
@@ -63,6 +65,14 @@ type Config struct {
 	LoRA model.LoRAConfig `yaml:"lora"`
 
 	Rewards reward.Config `yaml:"reward"`
+	// Routing, when set, scores each row with the rewards of its kind, as
+	// R1's final stage mixed reasoning prompts (rule rewards) with general
+	// prompts (reward models): row kind (reasoning, the default, or
+	// general: a dataset row with "kind": "general") → reward label →
+	// weight, replacing reward.rewards' weights. A kind's rows are scored
+	// only by the rewards it lists; metrics add reward/KIND/mean and
+	// reward/KIND/LABEL/mean. Unset: every reward scores every row.
+	Routing map[string]map[string]float64 `yaml:"reward_routing,omitempty"`
 	// FormatReward is the label of the reward whose value ≥ 1 counts a
 	// sample as well formed (the format_rate metric). Accuracy needs no
 	// key: it is the dataset's own correctness check (data.Judge), the one
@@ -246,6 +256,22 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("reward.rewards[%d].name: unknown reward %q (known: %v)", i, s.Name, reward.Names())
 		}
 		labels[s.L()] = true
+	}
+	for kind, ws := range c.Routing {
+		if kind != data.KindReasoning && kind != data.KindGeneral {
+			return fmt.Errorf("reward_routing: kind %q: want %s or %s", kind, data.KindReasoning, data.KindGeneral)
+		}
+		if len(ws) == 0 {
+			return fmt.Errorf("reward_routing.%s: no reward for this kind", kind)
+		}
+		for l, w := range ws {
+			if !labels[l] {
+				return fmt.Errorf("reward_routing.%s.%s: %q is not one of the rewards' labels", kind, l, l)
+			}
+			if math.IsNaN(w) || math.IsInf(w, 0) {
+				return fmt.Errorf("reward_routing.%s.%s: weight must be finite, got %v", kind, l, w)
+			}
+		}
 	}
 	if c.FormatReward != "" && !labels[c.FormatReward] {
 		return fmt.Errorf("format_reward: %q is not one of the rewards' labels", c.FormatReward)

@@ -84,22 +84,31 @@ func (t *Trainer) Evaluate(ctx context.Context, rows []data.Example, es EvalSamp
 			reflections++
 		}
 	}
-	res := t.scorer.Score(ctx, rs)
+	var kinds []string
+	if t.routes != nil {
+		kinds = kindsOf(rows, reqOf)
+	}
+	res := t.score(ctx, rs, kinds)
 	ev := EvalResult{N: len(rows), K: max(1, es.K), MeanLength: length / float64(max(1, len(out)))}
 	ev.Accuracy = float64(t.correct(ctx, judges, rows, reqOf, rs, res))
 	if ctx.Err() != nil {
 		// Checks cut short would count as wrong answers.
 		return EvalResult{}, ctx.Err()
 	}
-	if fmtIdx := indexOf(res.Labels, c.FormatReward); fmtIdx >= 0 {
-		for i := range out {
-			if res.Scores[i][fmtIdx].Value >= 1 {
-				ev.FormatRate++
-			}
+	// Accuracy and the format rate are over the samples of reasoning rows
+	// (general prompts have no judge and no format reward).
+	judged := 0
+	for i := range out {
+		if rows[reqOf[i]].Kind() == data.KindGeneral {
+			continue
+		}
+		judged++
+		if fmtIdx := indexOf(res.Labels, c.FormatReward); fmtIdx >= 0 && res.Scores[i][fmtIdx].Value >= 1 {
+			ev.FormatRate++
 		}
 	}
-	ev.Accuracy /= float64(max(1, len(out)))
-	ev.FormatRate /= float64(max(1, len(out)))
+	ev.Accuracy /= float64(max(1, judged))
+	ev.FormatRate /= float64(max(1, judged))
 	ev.ReflectionRate = reflections / float64(max(1, len(out)))
 	return ev, nil
 }
@@ -114,6 +123,9 @@ func (t *Trainer) correct(ctx context.Context, judges data.Judges, rows []data.E
 	var restReq []int
 	var rest []reward.Sample
 	for i, r := range reqOf {
+		if rows[r].Task == data.TaskGeneral {
+			continue // no judge: reward models score general prompts
+		}
 		if label, ok := t.judgedBy[rows[r].Task]; ok {
 			if res.Scores[i][indexOf(res.Labels, label)].Value >= 1-1e-9 { // data.Judge's rule
 				n++

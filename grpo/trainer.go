@@ -40,6 +40,7 @@ type Trainer struct {
 	prompts [][]int32 // tokenized prompts, one per row
 	texts   []string  // rendered prompts
 	scorer  *reward.Scorer
+	routes  *router     // per-kind rewards (Config.Routing); nil: scorer scores every row
 	judges  data.Judges // the datasets' correctness checks: the accuracy metric
 	// judgedBy names, per task, the run's reward label whose score is the
 	// task's judge verdict (value ≥ 1), so it is not computed twice.
@@ -95,6 +96,27 @@ func New(cfg Config, dev tensor.Backend) (*Trainer, error) {
 		return nil, fmt.Errorf("data: %w", err)
 	}
 	t.judgedBy = judgedBy(cfg.Rewards, jp)
+	if cfg.Routing != nil {
+		if t.routes, err = newRouter(cfg); err != nil {
+			return nil, err
+		}
+		if err := t.routes.check(t.rows); err != nil {
+			return nil, err
+		}
+		for task, label := range t.judgedBy {
+			// A judge's reward stands in for it only where it scores
+			// reasoning rows.
+			if _, ok := cfg.Routing[data.KindReasoning][label]; !ok {
+				delete(t.judgedBy, task)
+			}
+		}
+	} else {
+		for i, ex := range t.rows {
+			if ex.Kind() == data.KindGeneral {
+				return nil, fmt.Errorf("data row %d is a general prompt (\"kind\": \"general\"), which rule rewards cannot score: set reward_routing (e.g. general: {LABEL: 1} with a reward model)", i+1)
+			}
+		}
+	}
 	tc := train.Config{Out: cfg.Out, Steps: cfg.Steps, Seed: cfg.Seed, Optim: cfg.Optim, Schedule: cfg.Schedule,
 		SaveEvery: cfg.SaveEvery, KeepCheckpoints: cfg.KeepCheckpoints, TokenizerDir: cfg.Model, Resolved: &t.Config,
 		Sidecars: []string{"samples.jsonl"}}
@@ -174,6 +196,7 @@ type rollout struct {
 	samples []sample.Sample // G per group, in order
 	scores  reward.Result
 	total   []float64 // reward after penalties
+	scoreS  float64   // seconds spent scoring (rewards, reward models)
 }
 
 func (t *Trainer) generate(ctx context.Context, step int, rows []int, round int) (*rollout, error) {
@@ -199,7 +222,9 @@ func (t *Trainer) generate(ctx context.Context, step int, rows []int, round int)
 		rs[i] = reward.Sample{Prompt: t.texts[r], Completion: s.Text, Fields: t.rows[r].Fields,
 			Truncated: s.FinishReason == "length", Tokens: len(s.Tokens)}
 	}
-	ro.scores = t.scorer.Score(ctx, rs)
+	t0 := time.Now()
+	ro.scores = t.score(ctx, rs, t.kindsOfSamples(rows, out))
+	ro.scoreS = time.Since(t0).Seconds()
 	ro.total = append([]float64(nil), ro.scores.Total...)
 	if b := c.Loss.OverlongBuffer; b > 0 {
 		for i, s := range out {
@@ -207,6 +232,27 @@ func (t *Trainer) generate(ctx context.Context, step int, rows []int, round int)
 		}
 	}
 	return ro, nil
+}
+
+// score scores samples: every reward on every sample, or with routing the
+// rewards of each sample's row kind (kinds[i]).
+func (t *Trainer) score(ctx context.Context, rs []reward.Sample, kinds []string) reward.Result {
+	if t.routes == nil {
+		return t.scorer.Score(ctx, rs)
+	}
+	return t.routes.score(ctx, rs, kinds)
+}
+
+// kindsOfSamples is the row kind of each sample (nil without routing).
+func (t *Trainer) kindsOfSamples(rows []int, out []sample.Sample) []string {
+	if t.routes == nil {
+		return nil
+	}
+	reqOf := make([]int, len(out))
+	for i, s := range out {
+		reqOf[i] = rows[s.Request]
+	}
+	return kindsOf(t.rows, reqOf)
 }
 
 // keepInformative drops groups whose rewards are all equal (DAPO dynamic
@@ -248,6 +294,7 @@ func appendRollout(a, b *rollout) *rollout {
 	a.scores.Scores = append(a.scores.Scores, b.scores.Scores...)
 	a.scores.Total = append(a.scores.Total, b.scores.Total...)
 	a.total = append(a.total, b.total...)
+	a.scoreS += b.scoreS
 	return a
 }
 
@@ -274,7 +321,7 @@ func (t *Trainer) TrainStep(ctx context.Context, u *train.Update) (map[string]fl
 			}
 			logged = appendRollout(&rollout{rows: append([]int(nil), logged.rows...), samples: append([]sample.Sample(nil), logged.samples...),
 				scores: reward.Result{Labels: logged.scores.Labels, Weights: logged.scores.Weights, Scores: append([][]reward.Score(nil), logged.scores.Scores...),
-					Total: append([]float64(nil), logged.scores.Total...)}, total: append([]float64(nil), logged.total...)}, more)
+					Total: append([]float64(nil), logged.scores.Total...)}, total: append([]float64(nil), logged.total...), scoreS: logged.scoreS}, more)
 			kept = appendRollout(kept, keepInformative(more, c.G))
 		}
 		m["dynamic/kept_groups"] = float64(len(kept.rows))
@@ -290,6 +337,7 @@ func (t *Trainer) TrainStep(ctx context.Context, u *train.Update) (map[string]fl
 	}
 	tTrain := time.Since(t1)
 	m["time/generate_score_s"] = tGen.Seconds()
+	m["time/score_s"] = logged.scoreS
 	m["time/train_s"] = tTrain.Seconds()
 	var toks int
 	for _, s := range logged.samples {
@@ -325,18 +373,37 @@ func (t *Trainer) rolloutMetrics(ctx context.Context, step int, ro *rollout, m m
 	}
 	m["reward/mean"] = sum / n
 	m["reward/std"] = math.Sqrt(math.Max(0, sq/n-(sum/n)*(sum/n)))
+	var kinds []string
+	if t.routes != nil {
+		kinds = t.kindsOfSamples(ro.rows, ro.samples)
+		t.kindMetrics(ro, kinds, m)
+	}
 	for j, l := range ro.scores.Labels {
-		var s, s2, errs float64
+		var s, s2, errs, cnt, raw, nRaw float64
 		for i := range ro.samples {
+			if kinds != nil && !t.routes.applies(kinds[i], j) {
+				continue // with routing, a reward's figures are over the rows it scores
+			}
 			v := ro.scores.Scores[i][j].Value
 			s += v
 			s2 += v * v
+			cnt++
 			if ro.scores.Scores[i][j].Err != "" {
 				errs++
 			}
+			if r, ok := ro.scores.Scores[i][j].Parts[reward.RawPart]; ok {
+				raw += r
+				nRaw++
+			}
 		}
-		m["reward/"+l+"/mean"] = s / n
-		m["reward/"+l+"/std"] = math.Sqrt(math.Max(0, s2/n-(s/n)*(s/n)))
+		if cnt == 0 {
+			continue
+		}
+		if nRaw > 0 {
+			m["reward/"+l+"/raw_mean"] = raw / nRaw
+		}
+		m["reward/"+l+"/mean"] = s / cnt
+		m["reward/"+l+"/std"] = math.Sqrt(math.Max(0, s2/cnt-(s/cnt)*(s/cnt)))
 		m["reward/"+l+"/errors"] = errs
 	}
 	var lsum, trunc, refl float64
@@ -365,15 +432,28 @@ func (t *Trainer) rolloutMetrics(ctx context.Context, step int, ro *rollout, m m
 		reqOf[i] = r
 		rs[i] = reward.Sample{Prompt: t.texts[r], Completion: s.Text, Truncated: s.FinishReason == "length", Tokens: len(s.Tokens)}
 	}
-	m["accuracy"] = float64(t.correct(ctx, t.judges, t.rows, reqOf, rs, ro.scores)) / n
-	if j := indexOf(ro.scores.Labels, t.Config.FormatReward); j >= 0 {
+	// Accuracy and the format rate are over the samples of reasoning rows
+	// (all of them unless the data has general rows).
+	judged := n
+	if kinds != nil {
+		judged = 0
+		for _, k := range kinds {
+			if k == data.KindReasoning {
+				judged++
+			}
+		}
+	}
+	if judged > 0 {
+		m["accuracy"] = float64(t.correct(ctx, t.judges, t.rows, reqOf, rs, ro.scores)) / judged
+	}
+	if j := indexOf(ro.scores.Labels, t.Config.FormatReward); j >= 0 && judged > 0 {
 		var f float64
 		for i := range ro.samples {
-			if ro.scores.Scores[i][j].Value >= 1 {
+			if (kinds == nil || kinds[i] == data.KindReasoning) && ro.scores.Scores[i][j].Value >= 1 {
 				f++
 			}
 		}
-		m["format_rate"] = f / n
+		m["format_rate"] = f / judged
 	}
 	t.logSamples(step, ro)
 }
@@ -396,6 +476,16 @@ func (t *Trainer) logSamples(step int, ro *rollout) {
 		s := ro.samples[i]
 		rec := map[string]any{"step": step + 1, "prompt": t.texts[ro.rows[s.Request]], "completion": s.Text,
 			"reward": ro.total[i], "scores": ro.scores.Row(i), "finish_reason": s.FinishReason, "tokens": len(s.Tokens)}
+		if t.routes != nil {
+			kind := t.rows[ro.rows[s.Request]].Kind()
+			sc := ro.scores.Row(i)
+			for j, l := range ro.scores.Labels {
+				if !t.routes.applies(kind, j) {
+					delete(sc, l)
+				}
+			}
+			rec["kind"], rec["scores"] = kind, sc
+		}
 		b, _ := json.Marshal(rec)
 		t.samples.Write(append(b, '\n'))
 	}

@@ -1,7 +1,7 @@
 // Package reward scores completions for reinforcement learning. A reward is
 // a Func that scores one Sample; Batch scores many concurrently with a time
 // limit per sample. Concrete rewards live in subpackages (format, countdown,
-// mathverify, code, language, length, remote) and register themselves by name
+// mathverify, code, language, length, remote, rm) and register themselves by name
 // so that configs can refer to them.
 package reward
 
@@ -26,6 +26,11 @@ type Sample struct {
 	// Tokens is the completion's length in tokens (length rewards use it).
 	Tokens int `json:"tokens,omitempty"`
 }
+
+// RawPart names the Parts entry of a normalised reward (e.g. rm with
+// normalize: whiten) that holds its value before normalisation; trainers
+// log its mean as reward/LABEL/raw_mean, since whitened values average 0.
+const RawPart = "raw"
 
 // Score is what one reward gives one sample.
 type Score struct {

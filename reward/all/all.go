@@ -13,4 +13,5 @@ import (
 	_ "github.com/r1go/r1/reward/length"
 	_ "github.com/r1go/r1/reward/mathverify"
 	_ "github.com/r1go/r1/reward/remote"
+	_ "github.com/r1go/r1/reward/rm"
 )

@@ -12,7 +12,7 @@ import (
 func TestAllRegistered(t *testing.T) {
 	names := reward.Names()
 	for _, want := range []string{"format", "format_lenient", "tag_count", "countdown", "language",
-		"overlong", "cosine", "repetition", "remote", "math", "code", "judge"} {
+		"overlong", "cosine", "repetition", "remote", "math", "code", "judge", "rm"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("reward %q not registered (have %v)", want, names)
 		}

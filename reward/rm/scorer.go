@@ -1,0 +1,173 @@
+package rm
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/r1go/r1/chat"
+	"github.com/r1go/r1/model"
+	"github.com/r1go/r1/sft"
+	"github.com/r1go/r1/tensor"
+	"github.com/r1go/r1/tokenizer"
+)
+
+// Scorer scores texts with a reward model (as r1 rm train writes it),
+// batched: the "rm" reward, r1 rm score and the reward-model trainer's
+// evaluation run on it. It is safe for concurrent use (calls are
+// serialised: the model's tables grow on demand).
+type Scorer struct {
+	Model *model.Model
+	Tok   *tokenizer.Tokenizer
+	// Template renders message lists (the model's chat template, or ChatML
+	// for r1's own tokenizers); nil when the model has none.
+	Template *chat.Template
+	// MaxLen keeps the last MaxLen tokens of a longer text (the score is
+	// read at the end); 0 = the model's context.
+	MaxLen int
+	// Batch is how many texts go through one forward pass.
+	Batch int
+
+	mu sync.Mutex
+}
+
+// LoadScorer loads the reward model in dir (a *ForSequenceClassification
+// checkpoint with num_labels 1) and its tokenizer.
+func LoadScorer(dir string, dev tensor.Backend) (*Scorer, error) {
+	cfg, err := model.LoadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.ScoreHead() || cfg.NumLabels != 1 {
+		return nil, fmt.Errorf("%s is not a reward model: config.json's architectures %v (want a *ForSequenceClassification with num_labels 1, as r1 rm train writes)", dir, cfg.Architectures)
+	}
+	m, err := model.Load(dir, dev)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	r, err := sft.NewRenderer(dir, tok)
+	if err != nil {
+		return nil, err
+	}
+	return &Scorer{Model: m, Tok: tok, Template: r.Template, MaxLen: m.Config.MaxPositions, Batch: 16}, nil
+}
+
+// Encode tokenizes a text as the scorer reads it: special tokens as the
+// tokenizer adds them, cut to the last maxLen tokens.
+func Encode(tok *tokenizer.Tokenizer, text string, maxLen int) (ids []int32, truncated bool) {
+	ids = tok.Encode(text, true)
+	if maxLen > 0 && len(ids) > maxLen {
+		return ids[len(ids)-maxLen:], true
+	}
+	return ids, false
+}
+
+// Score returns one score per text, in order.
+func (s *Scorer) Score(texts []string) ([]float64, error) {
+	rows := make([][]int32, len(texts))
+	for i, t := range texts {
+		rows[i], _ = Encode(s.Tok, t, s.MaxLen)
+		if len(rows[i]) == 0 {
+			return nil, fmt.Errorf("text %d: no tokens", i)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return ScoreIDs(s.Model, rows, max(s.Tok.PAD, 0), max(1, s.Batch))
+}
+
+// ScoreIDs scores token rows with m's score head, batch rows per forward
+// pass. Rows are grouped by length (less padding); the scores come back in
+// the rows' order.
+func ScoreIDs(m *model.Model, rows [][]int32, pad int32, batch int) ([]float64, error) {
+	order := make([]int, len(rows))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return len(rows[order[a]]) < len(rows[order[b]]) })
+	out := make([]float64, len(rows))
+	for lo := 0; lo < len(order); lo += batch {
+		idx := order[lo:min(lo+batch, len(order))]
+		part := make([][]int32, len(idx))
+		for k, i := range idx {
+			part[k] = rows[i]
+		}
+		tp := m.NewTape()
+		tp.NoGrad = true
+		sc, err := m.Scores(tp, model.NewBatch(part, pad))
+		if err != nil {
+			tp.Reset()
+			return nil, err
+		}
+		vals := m.Dev.Download(sc.Val) // (B,1)
+		tp.Reset()
+		for k, i := range idx {
+			out[i] = float64(vals[k])
+		}
+	}
+	return out, nil
+}
+
+// LineFormats names the rows `r1 rm score` reads.
+const LineFormats = `{"text"}, {"prompt","response"} (or "completion"; strings, or a message list and a string) or {"messages"}`
+
+// Text is what a scoring row asks to score: "text" as it is;
+// "prompt"+"response" ("completion" too, as r1 sample writes) concatenated
+// when both are strings, rendered with the chat template as a conversation
+// when the prompt is a message list; "messages" rendered with the
+// template. Errors name the field.
+func Text(row map[string]json.RawMessage, tmpl *chat.Template) (string, error) {
+	str := func(f string) (string, bool) {
+		var s string
+		return s, json.Unmarshal(row[f], &s) == nil
+	}
+	render := func(msgs []chat.Message) (string, error) {
+		if tmpl == nil {
+			return "", fmt.Errorf("message lists need a chat template and the model has none")
+		}
+		return tmpl.Render(msgs, chat.Options{})
+	}
+	switch {
+	case row["text"] != nil:
+		s, ok := str("text")
+		if !ok || s == "" {
+			return "", fmt.Errorf(`field "text": expected a non-empty string`)
+		}
+		return s, nil
+	case row["messages"] != nil:
+		msgs, err := chat.DecodeMessages(row["messages"])
+		if err != nil {
+			return "", fmt.Errorf(`field "messages": %w`, err)
+		}
+		if len(msgs) == 0 {
+			return "", fmt.Errorf(`field "messages": empty`)
+		}
+		return render(msgs)
+	case row["prompt"] != nil:
+		rf := "response"
+		if row[rf] == nil {
+			rf = "completion"
+		}
+		if row[rf] == nil {
+			return "", fmt.Errorf(`field "response": missing (a "prompt" row needs "response" or "completion")`)
+		}
+		resp, ok := str(rf)
+		if !ok {
+			return "", fmt.Errorf("field %q: expected a string", rf)
+		}
+		if p, ok := str("prompt"); ok {
+			return p + resp, nil
+		}
+		msgs, err := chat.DecodeMessages(row["prompt"])
+		if err != nil {
+			return "", fmt.Errorf(`field "prompt": expected a string or a message list: %w`, err)
+		}
+		return render(append(msgs, chat.Message{Role: "assistant", Content: resp}))
+	}
+	return "", fmt.Errorf("unknown row (want %s)", LineFormats)
+}
