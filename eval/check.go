@@ -5,8 +5,12 @@ import (
 
 	"github.com/r1go/r1/data"
 
-	// The judges' rewards (math, countdown, code), looked up by name.
-	_ "github.com/r1go/r1/reward/all"
+	// The judges' rewards (math, countdown, code), looked up by name;
+	// not reward/all, whose rm reward loads models through sft, which
+	// imports eval.
+	_ "github.com/r1go/r1/reward/code"
+	_ "github.com/r1go/r1/reward/countdown"
+	_ "github.com/r1go/r1/reward/mathverify"
 )
 
 // SampleResult is one scored completion.
