@@ -132,10 +132,12 @@ func Resolve(s *Spec, dir string) (*Plan, error) {
 	}
 	// Dependencies, from the references in each block.
 	deps := map[string][]string{}
+	blocks := map[string]*yaml.Node{}
 	for _, st := range s.Stages {
+		blocks[st.Name] = cloneNode(&st.Config)
 		seen := map[string]bool{}
 		var bad error
-		walkScalars(&st.Config, func(v string) {
+		walkScalars(blocks[st.Name], func(v string) {
 			for _, m := range ref.FindAllStringSubmatch(v, -1) {
 				if specs[m[1]] == nil && bad == nil {
 					bad = fmt.Errorf("stage %s: %s refers to stage %q, which does not exist", st.Name, m[0], m[1])
@@ -163,7 +165,7 @@ func Resolve(s *Spec, dir string) (*Plan, error) {
 		sp := specs[name]
 		k := Kinds[sp.Kind]
 		st := &Stage{Name: name, Kind: sp.Kind, Dir: filepath.Join(abs, name), Deps: deps[name], kind: k}
-		node := cloneNode(&sp.Config)
+		node := blocks[name]
 		var bad error
 		walkScalarNodes(node, func(n *yaml.Node) {
 			n.Value = ref.ReplaceAllStringFunc(n.Value, func(m string) string {
@@ -274,8 +276,15 @@ func walkScalarNodes(n *yaml.Node, fn func(*yaml.Node)) {
 	}
 }
 
+// cloneNode deep-copies a YAML tree with its aliases replaced by copies
+// of what they name, so that a stage's block stands alone (an anchor in
+// one stage may be merged into another's with <<: *name).
 func cloneNode(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return cloneNode(n.Alias)
+	}
 	c := *n
+	c.Anchor = ""
 	c.Content = nil
 	for _, k := range n.Content {
 		c.Content = append(c.Content, cloneNode(k))
