@@ -14,6 +14,7 @@ import (
 	"github.com/r1go/r1/dpo"
 	"github.com/r1go/r1/filter"
 	"github.com/r1go/r1/grpo"
+	"github.com/r1go/r1/openai"
 	"github.com/r1go/r1/rm"
 	"github.com/r1go/r1/sample"
 	"github.com/r1go/r1/sft"
@@ -249,11 +250,18 @@ var dpoKind = &Kind{
 	},
 }
 
-// Teacher is a local teacher's sampling, as r1 generate's flags set it.
+// Teacher is a teacher and its sampling, as r1 generate's flags set
+// them: a local model, or an OpenAI-compatible endpoint.
 type Teacher struct {
-	// Model is the teacher's checkpoint directory (or builtin:tiny).
+	// Model is the teacher's checkpoint directory (or builtin:tiny); with
+	// URL, the model name to request.
 	Model string `yaml:"model"`
-	// Template is the prompt format: r1-zero, chat or plain.
+	// URL is an OpenAI-compatible API base (vLLM, SGLang, DeepSeek's
+	// API); APIKeyEnv names the environment variable with its key.
+	URL         string `yaml:"url"`
+	APIKeyEnv   string `yaml:"api_key_env"`
+	Concurrency int    `yaml:"concurrency"`
+	// Template is a local teacher's prompt format: r1-zero, chat or plain.
 	Template     string  `yaml:"template"`
 	MaxNewTokens int     `yaml:"max_new_tokens"`
 	Temperature  float64 `yaml:"temperature"`
@@ -266,16 +274,20 @@ type Teacher struct {
 }
 
 func defaultTeacher() Teacher {
-	return Teacher{Template: "r1-zero", MaxNewTokens: 256, Temperature: 0.6, TopP: 0.95, Seed: 1, Batch: 64, Device: "cpu"}
+	return Teacher{APIKeyEnv: "OPENAI_API_KEY", Concurrency: 8, Template: "r1-zero", MaxNewTokens: 256, Temperature: 0.6, TopP: 0.95, Seed: 1, Batch: 64, Device: "cpu"}
 }
 
 func (t *Teacher) validate() error {
 	if t.Model == "" {
 		return fmt.Errorf("teacher.model: a checkpoint directory is required")
 	}
-	var err error
-	if t.Model, err = ResolveModel(t.Model); err != nil {
-		return fmt.Errorf("teacher.%w", err)
+	if t.URL == "" {
+		var err error
+		if t.Model, err = ResolveModel(t.Model); err != nil {
+			return fmt.Errorf("teacher.%w", err)
+		}
+	} else if t.Concurrency <= 0 {
+		return fmt.Errorf("teacher.concurrency: must be > 0, got %d", t.Concurrency)
 	}
 	p := t.params()
 	if err := p.Validate(); err != nil {
@@ -292,6 +304,13 @@ func (t *Teacher) params() sample.Params {
 }
 
 func (t *Teacher) open(env *Env, n int) (distill.Teacher, error) {
+	if t.URL != "" {
+		c, err := openai.New(openai.Config{URL: t.URL, Model: t.Model, APIKeyEnv: t.APIKeyEnv, Concurrency: t.Concurrency})
+		if err != nil {
+			return nil, fmt.Errorf("teacher: %w", err)
+		}
+		return &distill.Remote{Client: c, Temperature: t.Temperature, TopP: t.TopP, MaxTokens: t.MaxNewTokens, Seed: t.Seed}, nil
+	}
 	dev, err := env.OpenDevice(t.Device)
 	if err != nil {
 		return nil, err
