@@ -86,15 +86,20 @@ func ResolveModel(ref string) (string, error) {
 type trainer interface {
 	Resume() (bool, error)
 	Run(ctx context.Context) error
+	StepsDone() int
 }
 
 // runTrainer resumes (when asked) and runs a trainer; final saves the
 // model when training ends (SFT, RM, DPO; GRPO's last checkpoint is its
 // model).
-func runTrainer(ctx context.Context, tr trainer, resume bool, final func() error) error {
+func runTrainer(ctx context.Context, env *Env, tr trainer, resume bool, final func() error) error {
 	if resume {
-		if _, err := tr.Resume(); err != nil {
+		ok, err := tr.Resume()
+		if err != nil {
 			return err
+		}
+		if ok && env.Progress != nil {
+			fmt.Fprintf(env.Progress, "resumed at step %d\n", tr.StepsDone())
 		}
 	}
 	if err := tr.Run(ctx); err != nil {
@@ -143,7 +148,7 @@ var sftKind = &Kind{
 			return err
 		}
 		tr.Progress = env.Progress
-		return runTrainer(ctx, tr, resume, tr.SaveFinal)
+		return runTrainer(ctx, env, tr, resume, tr.SaveFinal)
 	},
 }
 
@@ -180,7 +185,7 @@ var grpoKind = &Kind{
 			return err
 		}
 		tr.Progress = env.Progress
-		return runTrainer(ctx, tr, resume, nil)
+		return runTrainer(ctx, env, tr, resume, nil)
 	},
 }
 
@@ -213,7 +218,7 @@ var rmKind = &Kind{
 			return err
 		}
 		tr.Progress = env.Progress
-		return runTrainer(ctx, tr, resume, tr.SaveFinal)
+		return runTrainer(ctx, env, tr, resume, tr.SaveFinal)
 	},
 }
 
@@ -246,7 +251,7 @@ var dpoKind = &Kind{
 			return err
 		}
 		tr.Progress = env.Progress
-		return runTrainer(ctx, tr, resume, tr.SaveFinal)
+		return runTrainer(ctx, env, tr, resume, tr.SaveFinal)
 	},
 }
 

@@ -193,7 +193,7 @@ func Resolve(s *Spec, dir string) (*Plan, error) {
 				return nil, fmt.Errorf("stage %s: %w", name, err)
 			}
 			if err := configs.Decode(raw, cfg); err != nil {
-				return nil, fmt.Errorf("stage %s (%s): config: %w", name, sp.Kind, err)
+				return nil, fmt.Errorf("stage %s (%s): config: %s", name, sp.Kind, fileLines(err.Error(), node))
 			}
 		}
 		if err := k.Prepare(cfg, st.Dir); err != nil {
@@ -258,6 +258,39 @@ func topo(stages []StageSpec, deps map[string][]string, index map[string]int) ([
 		}
 	}
 	return order, nil
+}
+
+// unknownField is yaml's message for a key strict decoding refused.
+var unknownField = regexp.MustCompile(`line \d+: field (\S+) not found`)
+
+// fileLines rewrites the line numbers of a block's decoding errors, which
+// count lines of the block as re-encoded, into the pipeline file's, found
+// by the key each names.
+func fileLines(msg string, block *yaml.Node) string {
+	return unknownField.ReplaceAllStringFunc(msg, func(m string) string {
+		key := unknownField.FindStringSubmatch(m)[1]
+		line := 0
+		var find func(n *yaml.Node)
+		find = func(n *yaml.Node) {
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content) && line == 0; i += 2 {
+					if n.Content[i].Value == key {
+						line = n.Content[i].Line
+					}
+				}
+			}
+			for _, c := range n.Content {
+				if line == 0 {
+					find(c)
+				}
+			}
+		}
+		find(block)
+		if line == 0 {
+			return m
+		}
+		return fmt.Sprintf("line %d: field %s not found", line, key)
+	})
 }
 
 func walkScalars(n *yaml.Node, fn func(string)) {
@@ -352,4 +385,11 @@ func outputsExist(s *Stage) bool {
 		return false
 	}
 	return true
+}
+
+// Validate resolves the pipeline as --dry-run does (in a directory it
+// does not create), so that a pipeline preset is checked like any other.
+func (s Spec) Validate() error {
+	_, err := Resolve(&s, "pipeline-validate")
+	return err
 }
