@@ -1,6 +1,8 @@
 package pipeline_test
 
 import (
+	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -141,5 +143,45 @@ func TestPresetsDryRun(t *testing.T) {
 	}
 	if c := p.Stage("rs_sft").Config.(*sft.Config); c.Optim.LR != 1e-5 || c.Epochs != 2 {
 		t.Errorf("rs_sft: lr %g epochs %d, want 1e-5 (open-r1) and 2 (R1 paper)", c.Optim.LR, c.Epochs)
+	}
+}
+
+// --only runs one stage when the stages it reads from are done, and
+// refuses otherwise; a finished stage is skipped until its config
+// changes.
+func TestOnlyAndStatus(t *testing.T) {
+	text := `stages:
+  - {name: a, kind: pairs, config: {synthetic: harmless, n: N}}
+  - {name: b, kind: pairs, config: {from_scored: "${a.output}"}}
+`
+	dir := t.TempDir()
+	p, err := pipeline.Resolve(parse(t, strings.Replace(text, "N", "4", 1)), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Run(context.Background(), pipeline.Options{Only: "b"})
+	if err == nil || !strings.Contains(err.Error(), "stage b needs stage a, which is not done (run)") {
+		t.Fatalf("--only b before a: %v", err)
+	}
+	if err := p.Run(context.Background(), pipeline.Options{Only: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := p.Status(p.Stage("a")), p.Status(p.Stage("b")); a != "done" || b != "run" {
+		t.Fatalf("after --only a: a %s, b %s", a, b)
+	}
+	if err := p.Run(context.Background(), pipeline.Options{From: "zzz"}); err == nil || !strings.Contains(err.Error(), `no stage "zzz"`) {
+		t.Fatalf("--from zzz: %v", err)
+	}
+	p2, err := pipeline.Resolve(parse(t, strings.Replace(text, "N", "6", 1)), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := p2.Status(p2.Stage("a")); st != "rerun (config changed)" {
+		t.Fatalf("a with another n: %s", st)
+	}
+	for _, f := range []string{"pipeline.yaml", "report.md", "report.html", "a/pairs.jsonl"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
 	}
 }
