@@ -243,6 +243,31 @@ td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}pre{background:#f6f6
 		ht.WriteString("</tr>")
 	}
 	ht.WriteString("</table>")
+	// The paper's comparison: the RL-only model, the full recipe and the
+	// distilled student, by their eval stages' labels.
+	var sum []*EvalSummary
+	for _, want := range []string{"r1-zero", "r1", "distilled student"} {
+		for _, sr := range srs {
+			if sr.eval != nil && strings.EqualFold(sr.eval.Label, want) {
+				sum = append(sum, sr.eval)
+				break
+			}
+		}
+	}
+	if len(sum) > 1 {
+		md.WriteString("\n### R1-Zero vs R1 vs the distilled student\n\n| model | pass@1 | cons@k | format | mean length |\n|---|---|---|---|---|\n")
+		ht.WriteString("<h3>R1-Zero vs R1 vs the distilled student</h3><table><tr><th>model</th><th>pass@1</th><th>cons@k</th><th>format</th><th>mean length</th></tr>")
+		for _, e := range sum {
+			cells := []string{e.Label, pct(e.PassAt1), pct(e.ConsAtK), pct(e.FormatRate), fmt.Sprintf("%.1f", e.MeanLength)}
+			fmt.Fprintf(&md, "| %s |\n", strings.Join(cells, " | "))
+			ht.WriteString("<tr>")
+			for _, c := range cells {
+				fmt.Fprintf(&ht, "<td>%s</td>", html.EscapeString(c))
+			}
+			ht.WriteString("</tr>")
+		}
+		ht.WriteString("</table>")
+	}
 	md.WriteString("\npass@1: mean correctness over k samples per problem; cons@k: majority vote of the k samples; format: share of samples with full format marks; language: share of reasoning words in the target language.\n")
 
 	// Per stage: curves and samples.

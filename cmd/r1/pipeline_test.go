@@ -139,7 +139,7 @@ func TestPipelineInterruptResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| R1-Zero | eval_zero | synthetic (3 × 2) |", "| R1 | eval_final |", "| distilled student | eval_student |", "### final (grpo)"} {
+	for _, want := range []string{"| R1-Zero | eval_zero | synthetic (3 × 2) |", "| R1 | eval_final |", "| distilled student | eval_student |", "### final (grpo)", "### R1-Zero vs R1 vs the distilled student"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q:\n%s", want, md)
 		}
