@@ -8,7 +8,12 @@ import (
 
 	"github.com/r1go/r1/chat"
 	"github.com/r1go/r1/reward"
-	_ "github.com/r1go/r1/reward/all" // the judges' rewards (tests only: package data links none)
+	// The judges' rewards and format (tests only: package data links
+	// none); not reward/all, whose rm reward imports sft, which imports data.
+	_ "github.com/r1go/r1/reward/code"
+	_ "github.com/r1go/r1/reward/countdown"
+	_ "github.com/r1go/r1/reward/format"
+	_ "github.com/r1go/r1/reward/mathverify"
 )
 
 // grade judges a completion of a synthetic problem as r1 pretrain's
