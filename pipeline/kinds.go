@@ -148,6 +148,9 @@ var sftKind = &Kind{
 			return err
 		}
 		tr.Progress = env.Progress
+		if st := tr.ColdStartStats; st != nil && env.Progress != nil {
+			fmt.Fprintf(env.Progress, "cold start from %s: %s\n", c.Data, st)
+		}
 		return runTrainer(ctx, env, tr, resume, tr.SaveFinal)
 	},
 }
