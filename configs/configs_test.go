@@ -8,6 +8,7 @@ import (
 
 	"github.com/r1go/r1/configs"
 	"github.com/r1go/r1/grpo"
+	"github.com/r1go/r1/pipeline"
 	_ "github.com/r1go/r1/reward/all"
 	"github.com/r1go/r1/sft"
 )
@@ -30,6 +31,8 @@ type validator interface {
 var trainers = map[string]func() validator{
 	"grpo": func() validator { c := grpo.Default(); return &c },
 	"sft":  func() validator { c := sft.Default(); return &c },
+	// r1 pipeline: the stages, each resolved into its own trainer's config.
+	"pipeline": func() validator { return &pipeline.Spec{} },
 }
 
 // Every preset in configs/ must parse strictly and validate as a config of

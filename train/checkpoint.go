@@ -43,13 +43,23 @@ func CheckpointDir(out string, step int) string {
 
 // Save writes the checkpoint of the current step and prunes old ones.
 func (t *Trainer) Save() error {
+	state, err := json.Marshal(t.Algo.State())
+	if err != nil {
+		return fmt.Errorf("state.json: %w", err)
+	}
+	return t.save(state)
+}
+
+// save writes the checkpoint of the current step with the algorithm's
+// state given as JSON.
+func (t *Trainer) save(state []byte) error {
 	c := t.Config
 	final := CheckpointDir(c.Out, t.step)
 	tmp := final + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	if err := t.writeCheckpoint(tmp); err != nil {
+	if err := t.writeCheckpoint(tmp, state); err != nil {
 		os.RemoveAll(tmp)
 		return fmt.Errorf("checkpoint %s: %w", final, err)
 	}
@@ -65,7 +75,7 @@ func (t *Trainer) Save() error {
 	return t.prune()
 }
 
-func (t *Trainer) writeCheckpoint(dir string) error {
+func (t *Trainer) writeCheckpoint(dir string, algo json.RawMessage) error {
 	c := t.Config
 	if c.Weights != nil {
 		if err := c.Weights.SaveCheckpoint(dir); err != nil {
@@ -86,10 +96,6 @@ func (t *Trainer) writeCheckpoint(dir string) error {
 		if err := e.SaveExtras(dir); err != nil {
 			return err
 		}
-	}
-	algo, err := json.Marshal(t.Algo.State())
-	if err != nil {
-		return fmt.Errorf("state.json: %w", err)
 	}
 	st, _ := json.MarshalIndent(checkpointState{Step: t.step, Seed: c.Seed, State: algo}, "", "  ")
 	return atomicfile.Write(filepath.Join(dir, "state.json"), append(st, '\n'))

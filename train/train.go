@@ -132,7 +132,15 @@ type Trainer struct {
 	// gradients across devices. nil on a single device.
 	AllReduce func(params []autograd.Param) error
 
-	step     int
+	step int
+	// boundary is the algorithm's state after the last completed step
+	// (JSON), and inflight the updates the step in progress has applied:
+	// a step interrupted inside TrainStep has advanced its data cursor
+	// and RNG past the boundary, so the checkpoint written on the way out
+	// takes boundary instead (exact resume), and none is written when the
+	// weights themselves are mid-step.
+	boundary []byte
+	inflight int
 	metrics  *metrics.Writer
 	sidecars map[string]*os.File
 }
@@ -221,6 +229,7 @@ func (u *Update) Update(n int, loss func(tp *autograd.Tape, i int) error) (float
 func (t *Trainer) Step(ctx context.Context) (map[string]float64, error) {
 	u := &Update{t: t}
 	m, err := t.Algo.TrainStep(ctx, u)
+	t.inflight = u.updates
 	if err != nil {
 		return m, err
 	}
@@ -263,9 +272,13 @@ func (t *Trainer) Run(ctx context.Context) error {
 	}
 	start := time.Now()
 	first := t.step
-	interrupted := func(err error) error {
-		if t.step > first {
-			if serr := t.Save(); serr != nil {
+	var err error
+	if t.boundary, err = json.Marshal(t.Algo.State()); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	interrupted := func(err error, inStep bool) error {
+		if t.step > first && !(inStep && t.inflight > 0) {
+			if serr := t.save(t.boundary); serr != nil {
 				return errors.Join(err, serr)
 			}
 		}
@@ -273,14 +286,17 @@ func (t *Trainer) Run(ctx context.Context) error {
 	}
 	for t.step < c.Steps {
 		if err := ctx.Err(); err != nil {
-			return interrupted(err)
+			return interrupted(err, false)
 		}
 		m, err := t.Step(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return interrupted(err)
+				return interrupted(err, true)
 			}
 			return fmt.Errorf("step %d: %w", t.step+1, err)
+		}
+		if t.boundary, err = json.Marshal(t.Algo.State()); err != nil {
+			return fmt.Errorf("state: %w", err)
 		}
 		if err := t.metrics.Log(t.step, m); err != nil {
 			return err

@@ -427,3 +427,57 @@ func TestLoRAWeightsResumeIsExact(t *testing.T) {
 		}
 	}
 }
+
+// cancelInside cancels the run's context inside step n, after the step
+// has advanced its data cursor and before it updates the weights, and
+// fails that step as a sampler stopped by the cancellation does.
+type cancelInside struct {
+	*fixedLM
+	n      int
+	cancel func()
+}
+
+func (c *cancelInside) TrainStep(ctx context.Context, u *Update) (map[string]float64, error) {
+	if u.Step()+1 == c.n {
+		c.cursor += c.per // the rows of the step that will not finish
+		c.cancel()
+		return nil, ctx.Err()
+	}
+	return c.fixedLM.TrainStep(ctx, u)
+}
+
+// A run interrupted inside a step (its data cursor already moved on)
+// checkpoints the state of the last completed step, so the resumed run
+// is the uninterrupted one bit for bit.
+func TestInterruptInsideStepResumesExactly(t *testing.T) {
+	dir := t.TempDir()
+	full := filepath.Join(dir, "full")
+	if err := newTrainer(t, cpu.New(), full, 5, &fixedLM{rows: table, per: 2, micro: 1}).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	part := filepath.Join(dir, "part")
+	ctx, cancel := context.WithCancel(context.Background())
+	tr := newTrainer(t, cpu.New(), part, 5, &fixedLM{rows: table, per: 2, micro: 1})
+	tr.Algo = &cancelInside{fixedLM: tr.Algo.(*fixedLM), n: 4, cancel: cancel}
+	if err := tr.Run(ctx); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "after step 3") {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	tr2 := newTrainer(t, cpu.New(), part, 5, &fixedLM{rows: table, per: 2, micro: 1})
+	if ok, err := tr2.Resume(); err != nil || !ok || tr2.StepsDone() != 3 {
+		t.Fatalf("resume: %v %v at %d", ok, err, tr2.StepsDone())
+	}
+	if err := tr2.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a, b := readLines(t, filepath.Join(full, "metrics.jsonl")), readLines(t, filepath.Join(part, "metrics.jsonl"))
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	if len(a) != 5 || string(ja) != string(jb) {
+		t.Fatalf("metrics differ:\n%s\n%s", ja, jb)
+	}
+	wa, _ := os.ReadFile(filepath.Join(CheckpointDir(full, 5), "model.safetensors"))
+	wb, _ := os.ReadFile(filepath.Join(CheckpointDir(part, 5), "model.safetensors"))
+	if len(wa) == 0 || string(wa) != string(wb) {
+		t.Fatal("final weights differ between the resumed and the uninterrupted run")
+	}
+}
