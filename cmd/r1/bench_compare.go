@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/r1go/r1/backend/cpu"
@@ -146,6 +147,10 @@ func printComparison(w io.Writer, c benchComparison, asJSON bool) {
 	if torch {
 		t := c.Torch
 		fmt.Fprintf(w, "PyTorch %s, %d threads, OMP_WAIT_POLICY=%s, BLAS %s\n", t.Torch, t.Threads, t.OMPWaitPolicy, t.BLAS)
+		if strings.Contains(t.BLAS, "/blas/libblas") {
+			// Debian's default libblas.so.3 is the netlib reference BLAS.
+			fmt.Fprintf(w, "warning: PyTorch runs on the reference BLAS (%s), a meaningless baseline; point LD_LIBRARY_PATH at OpenBLAS (bench/torch/README.md)\n", t.BLAS)
+		}
 	} else {
 		fmt.Fprintf(w, "PyTorch skipped: %s\n", c.TorchSkipped)
 	}
