@@ -176,7 +176,8 @@ type run struct {
 	maxBlocks int // block-table width: blocks of the longest sequence
 	pool      *blockPool
 	stopIDs   map[int32]bool
-	probs     []float64 // Pick's scratch (V)
+	probs     []float64   // Pick's scratch (V)
+	scratch   [][]float64 // pickRows' scratch: one V-long buffer per goroutine
 
 	active []*sequence // sequences decoding, in admission order
 	done   []Sample
@@ -302,10 +303,17 @@ func (r *run) decode() ([]float32, error) {
 
 // pick samples each active sequence's next token from its row of logits.
 func (r *run) pick(logits []float32) {
-	v := r.m.Config.VocabSize
+	// Rows are picked in parallel, then accepted in order (callbacks,
+	// stop checks and finishing stay on this goroutine).
+	n := len(r.active)
+	rngs := make([]*rand.Rand, n)
 	for i, s := range r.active {
-		tok, lp := Pick(logits[i*v:(i+1)*v], &r.p, s.rng, r.probs)
-		r.accept(s, tok, lp)
+		rngs[i] = s.rng
+	}
+	toks, lps := make([]int32, n), make([]float32, n)
+	pickRows(logits, r.m.Config.VocabSize, &r.p, rngs, &r.scratch, toks, lps)
+	for i, s := range r.active {
+		r.accept(s, toks[i], lps[i])
 	}
 }
 
