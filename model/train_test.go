@@ -109,7 +109,21 @@ func BenchmarkTrainTiny10M(b *testing.B) {
 	if err != nil {
 		b.Skip(err)
 	}
-	cfg, err := ParseConfig(data)
+	benchTrain(b, data)
+}
+
+// BenchmarkTrainLlama112M is BenchmarkTrainTiny10M at the 100M class the
+// CPU comparison in DESIGN.md uses (r1 bench --shape llama-112m); profile a
+// step with
+//
+//	go test ./model -run XXX -bench TrainLlama112M -benchtime 1x -cpuprofile /tmp/cpu.out
+func BenchmarkTrainLlama112M(b *testing.B) {
+	benchTrain(b, []byte(`{"model_type": "llama", "vocab_size": 32000, "hidden_size": 768, "intermediate_size": 2048, "num_hidden_layers": 10, "num_attention_heads": 12, "num_key_value_heads": 4, "max_position_embeddings": 2048}`))
+}
+
+// benchTrain times training steps of the config at B=8, T=256.
+func benchTrain(b *testing.B, config []byte) {
+	cfg, err := ParseConfig(config)
 	if err != nil {
 		b.Fatal(err)
 	}

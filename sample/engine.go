@@ -284,7 +284,8 @@ type batcher struct {
 	cache     *model.KVCache
 	pool      *blockPool
 	decodeFn  func(ids []int32) string
-	probs     []float64 // Pick's scratch (V)
+	probs     []float64   // Pick's scratch (V)
+	scratch   [][]float64 // pickRows' scratch: one V-long buffer per goroutine
 	active    []*sequence
 	onFinish  func(s *sequence)
 }
@@ -350,10 +351,17 @@ func (b *batcher) step() error {
 	if err != nil {
 		return err
 	}
-	v := b.m.Config.VocabSize
+	// Rows are picked in parallel, then accepted in order (callbacks,
+	// stop checks and finishing stay on this goroutine).
+	n := len(b.active)
+	ps, rngs := make([]*Params, n), make([]*rand.Rand, n)
 	for i, s := range b.active {
-		tok, lp := Pick(logits[i*v:(i+1)*v], &s.j.p, s.rng, b.probs)
-		b.accept(s, tok, lp)
+		ps[i], rngs[i] = &s.j.p, s.rng
+	}
+	toks, lps := make([]int32, n), make([]float32, n)
+	pickRows(logits, b.m.Config.VocabSize, ps, rngs, &b.scratch, toks, lps)
+	for i, s := range b.active {
+		b.accept(s, toks[i], lps[i])
 	}
 	return nil
 }

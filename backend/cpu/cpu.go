@@ -347,9 +347,17 @@ func (*Backend) SumSquares(t *tensor.Tensor) float64 {
 	}
 	// Float32 vector lanes over blocks short enough to stay accurate, the
 	// total in float64.
+	// The blocks' sums are independent, so the cores share them; the total
+	// adds them in block order, the same result however they were split.
 	x := f32(t)
-	for lo := 0; lo < len(x); lo += lseBlock {
-		s += float64(sumSqF32(x[lo:min(lo+lseBlock, len(x))]))
+	blocks := make([]float32, (len(x)+lseBlock-1)/lseBlock)
+	parallel(len(blocks), 64, func(lo, hi int) {
+		for b := lo; b < hi; b++ {
+			blocks[b] = sumSqF32(x[b*lseBlock : min((b+1)*lseBlock, len(x))])
+		}
+	})
+	for _, b := range blocks {
+		s += float64(b)
 	}
 	return s
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -185,4 +186,28 @@ func TestSwiGLUShapeMismatch(t *testing.T) {
 			}()
 		}
 	}
+}
+
+// SumSquares splits its blocks between the cores but adds them in block
+// order: the same float64 as the serial loop, bit for bit, at every level.
+func TestSumSquaresSplitIsSerial(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	be := New()
+	rng := rand.New(rand.NewPCG(29, 30))
+	forEachLevel(t, func(t *testing.T) {
+		for _, n := range []int{64 * lseBlock, 1<<20 + 77} {
+			x := randSlice(rng, n, 1)
+			var want, exact float64
+			for lo := 0; lo < n; lo += lseBlock {
+				want += float64(sumSqF32(x[lo:min(lo+lseBlock, n)]))
+			}
+			for _, v := range x {
+				exact += float64(v) * float64(v)
+			}
+			got := be.SumSquares(be.Upload(x, tensor.F32, n))
+			if got != want || math.Abs(got-exact) > 1e-6*exact {
+				t.Fatalf("n=%d: SumSquares %v, serial block sum %v, float64 %v", n, got, want, exact)
+			}
+		}
+	})
 }

@@ -64,7 +64,20 @@ func (*Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLe
 				// Scores: S[g][j] = scale · q_g · k_j.
 				for j0 := 0; j0 < l; j0 += blockSize {
 					base := int(table[j0/blockSize]) * blockSize
-					for o := 0; o < blockSize && j0+o < l; o++ {
+					o := 0
+					// Four keys at a time: independent sums in flight,
+					// each rounded exactly as dot rounds it.
+					var s4 [4]float32
+					for ; o+4 <= blockSize && j0+o+4 <= l; o += 4 {
+						krows := kc[((base+o)*hkv+kh)*d:][:3*hkv*d+d]
+						for g := 0; g < group; g++ {
+							dot4(qg[g*d:(g+1)*d], krows, hkv*d, &s4)
+							for r, v := range s4 {
+								scores[g*l+j0+o+r] = scale * v
+							}
+						}
+					}
+					for ; o < blockSize && j0+o < l; o++ {
 						krow := kc[((base+o)*hkv+kh)*d:][:d]
 						for g := 0; g < group; g++ {
 							scores[g*l+j0+o] = scale * dot(qg[g*d:(g+1)*d], krow)
@@ -92,6 +105,13 @@ func (*Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLe
 			}
 		}
 	})
+}
+
+// dot4Go is dot4 in Go: four calls of dot.
+func dot4Go(a, b []float32, ldb int, out *[4]float32) {
+	for r := range out {
+		out[r] = dot(a, b[r*ldb:][:len(a)])
+	}
 }
 
 // dot is a 4-way unrolled float32 dot product.

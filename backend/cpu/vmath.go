@@ -100,3 +100,7 @@ func addGo(o, a, b []float32) {
 		o[i] = a[i] + b[i]
 	}
 }
+
+// SIMD names the vector-math level chosen at start-up for this CPU: generic,
+// avx2 or avx512.
+func SIMD() string { return [...]string{"generic", "avx2", "avx512"}[simd] }

@@ -22,9 +22,12 @@ import (
 	"github.com/r1go/r1/tensor"
 )
 
-// benchShapes are the architectures of DESIGN.md's reference table plus the
-// CPU-sized tiny10m (bench/torch/tiny10m_config.json).
+// benchShapes are the architectures of DESIGN.md's reference tables (GPU:
+// llama-246m, qwen2.5-*; CPU: llama-7m, llama-112m, whose old name is
+// llama-100m) plus the CPU-sized tiny10m (bench/torch/tiny10m_config.json).
 var benchShapes = map[string]string{
+	"llama-7m":     `{"model_type": "llama", "vocab_size": 2048, "hidden_size": 256, "intermediate_size": 704, "num_hidden_layers": 8, "num_attention_heads": 8, "num_key_value_heads": 4, "max_position_embeddings": 2048}`,
+	"llama-112m":   `{"model_type": "llama", "vocab_size": 32000, "hidden_size": 768, "intermediate_size": 2048, "num_hidden_layers": 10, "num_attention_heads": 12, "num_key_value_heads": 4, "max_position_embeddings": 2048}`,
 	"tiny10m":      `{"model_type": "llama", "vocab_size": 8192, "hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 6, "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 32, "rms_norm_eps": 1e-5, "max_position_embeddings": 2048}`,
 	"llama-100m":   `{"model_type": "llama", "vocab_size": 32000, "hidden_size": 768, "intermediate_size": 2048, "num_hidden_layers": 10, "num_attention_heads": 12, "num_key_value_heads": 4, "max_position_embeddings": 2048}`,
 	"llama-246m":   `{"model_type": "llama", "vocab_size": 32000, "hidden_size": 1024, "intermediate_size": 2816, "num_hidden_layers": 16, "num_attention_heads": 16, "num_key_value_heads": 16, "max_position_embeddings": 2048}`,
@@ -62,6 +65,17 @@ type benchResult struct {
 	// PeakRSSMB is the process's resident-set high-water mark (Linux's
 	// VmHWM; 0 elsewhere): heap, stacks and the runtime's unreturned pages.
 	PeakRSSMB float64 `json:"peak_rss_mb"`
+	// Decode: greedy decoding from a short prompt, prefill timed apart
+	// (--decode-batch).
+	Decode []benchDecode `json:"decode,omitempty"`
+}
+
+// benchDecode is one decode batch size's figures: the prefill of every
+// prompt, then tokens/s of the greedy steps after it.
+type benchDecode struct {
+	Batch         int     `json:"batch"`
+	PrefillS      float64 `json:"prefill_s"`
+	DecodeTokPerS float64 `json:"decode_tok_per_s"`
 }
 
 // peakRSS is the process's peak resident set size in bytes, from
@@ -92,6 +106,10 @@ type benchOptions struct {
 	lora model.LoRAConfig
 	// gradCkpt recomputes each layer's activations in the backward pass.
 	gradCkpt bool
+	// decode: greedy decode batch sizes, each from a decodePrompt-token
+	// prompt for decodeTokens timed steps after the prefill.
+	decode                     []int
+	decodePrompt, decodeTokens int
 }
 
 func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -110,6 +128,19 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	loraAlpha := fs.Float64("lora-alpha", 16, "with --lora-r: LoRA alpha")
 	loraDropout := fs.Float64("lora-dropout", 0, "with --lora-r: LoRA dropout (masks drawn on the host and uploaded)")
 	gradCkpt := fs.Bool("gradient-checkpointing", false, "train with gradient checkpointing: each layer's activations recomputed in the backward pass instead of kept (less memory, more compute)")
+	vocab := fs.Int("vocab", 0, "override the shape's vocab_size (0: the shape's)")
+	dim := fs.Int("dim", 0, "override the shape's hidden_size; head_dim becomes dim/heads (0: the shape's)")
+	layers := fs.Int("layers", 0, "override the shape's num_hidden_layers (0: the shape's)")
+	heads := fs.Int("heads", 0, "override the shape's num_attention_heads; head_dim becomes dim/heads (0: the shape's)")
+	kvHeads := fs.Int("kv-heads", 0, "override the shape's num_key_value_heads (0: the shape's)")
+	ffn := fs.Int("ffn", 0, "override the shape's intermediate_size (0: the shape's)")
+	decodeBatch := fs.String("decode-batch", "", "comma-separated batch sizes for greedy decoding from a --decode-prompt-token prompt, the prefill timed apart (empty: none; with --compare-torch: 1,32)")
+	decodePrompt := fs.Int("decode-prompt", 16, "greedy decode prompt length (≥ 1)")
+	decodeTokens := fs.Int("decode-tokens", 128, "timed greedy decode steps after the prefill (≥ 1)")
+	compare := fs.Bool("compare-torch", false, "also run the same training and greedy decoding in PyTorch on the CPU (--python, --torch-threads, OMP_WAIT_POLICY=PASSIVE), interleaved with r1's runs, and print the medians of --pairs pairs, the ratios, peak RSS, the CPU model and SIMD level; the sampled rollouts (--rollout-batch) are skipped")
+	pairs := fs.Int("pairs", 3, "with --compare-torch: interleaved r1/PyTorch pairs (≥ 1) whose medians are reported")
+	python := fs.String("python", "/usr/bin/python3", "with --compare-torch: the Python that imports torch (Debian's python3-torch is under /usr/bin/python3)")
+	torchThreads := fs.Int("torch-threads", 2, "with --compare-torch: torch.set_num_threads (≥ 1)")
 	asJSON := fs.Bool("json", false, "print JSON only")
 	usageNotes(fs, "Ctrl-C or SIGTERM stops it at once (exit status 130/143); nothing is written.")
 	if err := parseFlags(fs, args); err != nil {
@@ -119,12 +150,13 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if !ok {
 		return usageErrorf("--shape %q: want one of %s", *shape, strings.Join(sortedKeys(benchShapes), ", "))
 	}
-	cfg, err := model.ParseConfig([]byte(spec))
+	cfg, err := benchConfig(spec, map[string]int{"vocab_size": *vocab, "hidden_size": *dim, "num_hidden_layers": *layers,
+		"num_attention_heads": *heads, "num_key_value_heads": *kvHeads, "intermediate_size": *ffn})
 	if err != nil {
-		return err
+		return usageErrorf("--shape %s with --vocab/--dim/--layers/--heads/--kv-heads/--ffn: %v", *shape, err)
 	}
 	o := benchOptions{shape: *shape, batch: *batch, seq: *seq, steps: *steps, prompt: *prompt, newTokens: *newTokens,
-		peakFlops: *peakFlops, quiet: *asJSON, gradCkpt: *gradCkpt}
+		peakFlops: *peakFlops, quiet: *asJSON, gradCkpt: *gradCkpt, decodePrompt: *decodePrompt, decodeTokens: *decodeTokens}
 	if *loraR > 0 {
 		o.lora = model.DefaultLoRA()
 		o.lora.R, o.lora.Alpha, o.lora.Dropout, o.lora.TargetModules = *loraR, *loraAlpha, *loraDropout, strings.Split(*loraTargets, ",")
@@ -135,21 +167,27 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		flagRange("steps", int64(*steps), 1, 1<<30),
 		flagRange("prompt-len", int64(*prompt), 1, int64(cfg.MaxPositions)-1),
 		flagRange("new-tokens", int64(*newTokens), 1, int64(cfg.MaxPositions-*prompt)),
+		flagRange("decode-prompt", int64(*decodePrompt), 1, int64(cfg.MaxPositions)-2),
+		flagRange("decode-tokens", int64(*decodeTokens), 1, int64(cfg.MaxPositions-*decodePrompt-1)),
+		flagRange("pairs", int64(*pairs), 1, 1000),
+		flagRange("torch-threads", int64(*torchThreads), 1, 1024),
 	); err != nil {
 		return err
 	}
 	if !(*peakFlops >= 0) || math.IsInf(*peakFlops, 0) {
 		return usageErrorf("--peak-tflops %g: expected a number ≥ 0", *peakFlops)
 	}
-	for _, f := range strings.Split(*rollout, ",") {
-		if strings.TrimSpace(f) == "" {
-			continue
-		}
-		bs, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || bs <= 0 || bs > 1<<16 {
-			return usageErrorf("--rollout-batch %q: item %q: expected integers from 1 to %d", *rollout, f, 1<<16)
-		}
-		o.rollouts = append(o.rollouts, bs)
+	if o.rollouts, err = benchBatches("rollout-batch", *rollout); err != nil {
+		return err
+	}
+	if *compare && *decodeBatch == "" {
+		*decodeBatch = "1,32"
+	}
+	if o.decode, err = benchBatches("decode-batch", *decodeBatch); err != nil {
+		return err
+	}
+	if *compare {
+		o.rollouts = nil
 	}
 	if err := benchFits(cfg, o); err != nil {
 		return err
@@ -158,33 +196,40 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return err
 	}
+	if *compare && dev.Name() != "cpu" {
+		return usageErrorf("--compare-torch compares with PyTorch on the CPU; drop --device %s", *device)
+	}
 	// The work runs apart so that a signal ends the command at once, even
 	// in the middle of a training step (nothing is lost: bench writes
 	// nothing until the end).
-	type outcome struct {
-		res benchResult
-		err error
-	}
-	ch := make(chan outcome, 1)
+	var res benchResult
+	var cmp benchComparison
+	ch := make(chan error, 1)
 	go func() {
-		var oc outcome
+		var err error
 		defer func() {
 			if r := recover(); r != nil {
-				oc.err = &panicError{value: r, stack: debug.Stack()}
+				err = &panicError{value: r, stack: debug.Stack()}
 			}
-			ch <- oc
+			ch <- err
 		}()
-		oc.res, oc.err = benchRun(ctx, dev, cfg, o, stderr)
-	}()
-	var res benchResult
-	select {
-	case oc := <-ch:
-		if oc.err != nil {
-			return oc.err
+		if *compare {
+			cmp, err = benchCompare(ctx, dev, cfg, o, torchOptions{python: *python, threads: *torchThreads, pairs: *pairs}, stderr)
+		} else {
+			res, err = benchRun(ctx, dev, cfg, o, stderr)
 		}
-		res = oc.res
+	}()
+	select {
+	case err := <-ch:
+		if err != nil {
+			return err
+		}
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+	if *compare {
+		printComparison(stdout, cmp, *asJSON)
+		return nil
 	}
 	if *asJSON {
 		j, _ := json.MarshalIndent(res, "", "  ")
@@ -197,15 +242,60 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	for _, k := range keys {
 		fmt.Fprintf(tw, "\trollout tok/s b=%s", k)
 	}
+	for _, d := range res.Decode {
+		fmt.Fprintf(tw, "\tgreedy decode tok/s b=%d\tprefill ms b=%d", d.Batch, d.Batch)
+	}
 	fmt.Fprintf(tw, "\tpeak heap\tpeak RSS\n%s\t%s\t%.1fM\t%.0f", res.Shape, res.Device, float64(res.Params)/1e6, res.TrainTokPerS)
 	for _, k := range keys {
 		fmt.Fprintf(tw, "\t%.0f", res.RolloutTokPerS[k])
+	}
+	for _, d := range res.Decode {
+		fmt.Fprintf(tw, "\t%.0f\t%.1f", d.DecodeTokPerS, d.PrefillS*1e3)
 	}
 	fmt.Fprintf(tw, "\t%.0f MB\t%.0f MB\n", res.PeakHeapMB, res.PeakRSSMB)
 	tw.Flush()
 	j, _ := json.Marshal(res)
 	fmt.Fprintf(stdout, "%s\n", j)
 	return nil
+}
+
+// benchConfig parses a shape's config with the non-zero overrides applied
+// (HF key → value); a new hidden size or head count recomputes head_dim.
+func benchConfig(spec string, overrides map[string]int) (*model.Config, error) {
+	var raw map[string]any
+	if err := json.Unmarshal([]byte(spec), &raw); err != nil {
+		return nil, err
+	}
+	for k, v := range overrides {
+		if v < 0 {
+			return nil, fmt.Errorf("%s %d: expected ≥ 0", k, v)
+		}
+		if v > 0 {
+			raw[k] = v
+			if k == "hidden_size" || k == "num_attention_heads" {
+				delete(raw, "head_dim")
+			}
+		}
+	}
+	data, _ := json.Marshal(raw)
+	return model.ParseConfig(data)
+}
+
+// benchBatches parses a comma-separated list of batch sizes (flag name for
+// errors; empty items are skipped).
+func benchBatches(name, list string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		if strings.TrimSpace(f) == "" {
+			continue
+		}
+		bs, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || bs <= 0 || bs > 1<<16 {
+			return nil, usageErrorf("--%s %q: item %q: expected integers from 1 to %d", name, list, f, 1<<16)
+		}
+		out = append(out, bs)
+	}
+	return out, nil
 }
 
 // benchFits refuses a benchmark whose training step or rollout KV cache
@@ -341,9 +431,58 @@ func benchRun(ctx context.Context, dev tensor.Backend, cfg *model.Config, o benc
 		}
 		res.RolloutTokPerS[strconv.Itoa(bs)] = float64(toks) / time.Since(start).Seconds()
 	}
+	for _, bs := range o.decode {
+		if !o.quiet {
+			fmt.Fprintf(stderr, "greedy decode batch %d, %d-token prompt, %d timed steps…\n", bs, o.decodePrompt, o.decodeTokens)
+		}
+		d, err := benchGreedy(ctx, m, bs, o.decodePrompt, o.decodeTokens, rng, sampleMem)
+		if err != nil {
+			return res, err
+		}
+		res.Decode = append(res.Decode, d)
+	}
 	res.PeakHeapMB = float64(peak) / (1 << 20)
 	res.PeakRSSMB = float64(peakRSS()) / (1 << 20)
 	return res, nil
+}
+
+// benchGreedy decodes bs random prompts of the given length greedily for
+// steps tokens after the one the prefill picks, and times the prefill (every
+// prompt's forward and first pick) apart from the steps — the work of
+// compare.py's decode, so the two sides compare.
+func benchGreedy(ctx context.Context, m *model.Model, bs, prompt, steps int, rng *rand.Rand, sampleMem func()) (benchDecode, error) {
+	d := benchDecode{Batch: bs}
+	reqs := make([]sample.Request, bs)
+	for i := range reqs {
+		reqs[i].Prompt = make([]int32, prompt)
+		for j := range reqs[i].Prompt {
+			reqs[i].Prompt[j] = int32(rng.IntN(m.Config.VocabSize))
+		}
+	}
+	// Every prompt is prefilled (and picks its first token) before the
+	// first decode step, so the bs-th token marks the end of the prefill.
+	var tokens int
+	var prefilled time.Time
+	e := &sample.Engine{Model: m, MaxBatch: bs, OnFinish: func(*sample.Sample) { sampleMem() },
+		OnToken: func(int, int, int32) {
+			if tokens++; tokens == bs {
+				prefilled = time.Now()
+			}
+		}}
+	start := time.Now()
+	out, err := e.Generate(ctx, reqs, sample.Params{Temperature: 0, TopP: 1, MaxNewTokens: steps + 1, Seed: 1})
+	end := time.Now()
+	if err != nil {
+		return d, err
+	}
+	for _, s := range out {
+		if len(s.Tokens) != steps+1 {
+			return d, fmt.Errorf("bench: greedy decode stopped after %d of %d tokens", len(s.Tokens), steps+1)
+		}
+	}
+	d.PrefillS = prefilled.Sub(start).Seconds()
+	d.DecodeTokPerS = float64(bs*steps) / end.Sub(prefilled).Seconds()
+	return d, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

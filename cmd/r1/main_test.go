@@ -300,6 +300,11 @@ func TestBenchRejectsBadSizes(t *testing.T) {
 		{[]string{"--peak-tflops", "-1"}, "--peak-tflops -1"},
 		{[]string{"--batch", "1000000", "--seq", "2048"}, "needs about"},
 		{[]string{"--shape", "nope"}, "--shape"},
+		{[]string{"--dim", "-8"}, "hidden_size -8"},
+		{[]string{"--heads", "7"}, "--heads"},
+		{[]string{"--decode-batch", "0"}, `--decode-batch "0"`},
+		{[]string{"--decode-tokens", "0"}, "--decode-tokens 0"},
+		{[]string{"--compare-torch", "--pairs", "0"}, "--pairs 0"},
 	} {
 		if _, known := model.HostMemory(); !known && tc.want == "needs about" {
 			continue // the memory check needs the machine's memory size

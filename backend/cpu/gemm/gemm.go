@@ -122,11 +122,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	implMu.RLock()
 	im := current
 	implMu.RUnlock()
-	threads := runtime.GOMAXPROCS(0)
-	if 2*m*n*k < minParallelFlops {
-		threads = 1
-	}
-	sgemm(im, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemm(im, sgemmThreads(im, runtime.GOMAXPROCS(0), transA, transB, m, n, k), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // SgemmSerial is Sgemm on the calling goroutine only, for callers that
@@ -185,6 +181,25 @@ func lower(s string) string { return string(rune(s[0]) + 'a' - 'A') }
 // more on a busy machine) costs more than a second core saves: about 40 µs
 // of one core's arithmetic. 64³ ran slower on two cores than on one.
 const minParallelFlops = 1 << 22
+
+// minParallelSmall is the same bound for the unpacked path (few rows: a
+// decode step's matrix-vector products), which is memory-bound: its time is
+// reading op(B), so a product worth splitting is far smaller in FLOPs. 1/8
+// of minParallelFlops (a 256×1024 weight, 1 MiB, tens of µs to stream on
+// one core) puts the per-layer products of batch-1 decode on both cores.
+const minParallelSmall = minParallelFlops >> 3
+
+// sgemmThreads is how many of max goroutines Sgemm uses for a product: one
+// below the bound of its path. Splitting never changes a result (each
+// element of C is computed whole by one goroutine), only the time.
+func sgemmThreads(im *impl, max int, transA, transB bool, m, n, k int) int {
+	flops := 2 * m * n * k
+	wide := im.dot4x4 != nil
+	if flops >= minParallelFlops || (flops >= minParallelSmall && (isSmall(m, n, k, transB, wide) || isSmall(n, m, k, !transA, wide))) {
+		return max
+	}
+	return 1
+}
 
 // sgemm is Sgemm with the kernel and the number of goroutines given (used
 // as is, however small the product), so tests can drive every path and odd

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -410,4 +411,44 @@ func FuzzSgemm(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSgemmSmallSplit: a decode step's matrix-vector products (one to a few
+// rows against a weight stored as Wᵀ) are split between the cores from
+// minParallelSmall up, tiny ones are not, and the split result equals the
+// serial one bit for bit at every SIMD level.
+func TestSgemmSmallSplit(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	for _, c := range []struct {
+		m, n, k int
+		transB  bool
+		want    int
+	}{
+		{1, 1024, 256, true, 2},  // 7M-class gate/up projection, batch 1
+		{1, 2048, 768, true, 2},  // 112M-class
+		{3, 1280, 768, true, 2},  // fused qkv, batch 3
+		{1, 256, 256, true, 1},   // 0.13 MFLOP: not worth waking a goroutine
+		{1, 1024, 256, false, 2}, // the axpy form
+		{64, 64, 64, false, 1},   // blocked path keeps its own bound
+	} {
+		for _, im := range impls {
+			if got := sgemmThreads(im, 2, false, c.transB, c.m, c.n, c.k); got != c.want {
+				t.Errorf("%s %dx%dx%d transB=%v: %d goroutines, want %d", im.name, c.m, c.n, c.k, c.transB, got, c.want)
+			}
+			r := rand.New(rand.NewPCG(3, uint64(c.n)))
+			a, b := randSlice(r, c.m*c.k), randSlice(r, c.k*c.n)
+			ldb := c.n
+			if c.transB {
+				ldb = c.k
+			}
+			split, serial := make([]float32, c.m*c.n), make([]float32, c.m*c.n)
+			sgemm(im, 2, false, c.transB, c.m, c.n, c.k, 1, a, c.k, b, ldb, 0, split, c.n)
+			sgemm(im, 1, false, c.transB, c.m, c.n, c.k, 1, a, c.k, b, ldb, 0, serial, c.n)
+			for i := range split {
+				if split[i] != serial[i] {
+					t.Fatalf("%s %dx%dx%d: element %d: split %v, serial %v", im.name, c.m, c.n, c.k, i, split[i], serial[i])
+				}
+			}
+		}
+	}
 }

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A tiny custom shape: fast enough to train and decode in a test.
+var tinyBenchArgs = []string{"bench", "--vocab", "64", "--dim", "32", "--layers", "1", "--heads", "2", "--kv-heads", "1", "--ffn", "48",
+	"--batch", "2", "--seq", "8", "--steps", "2", "--decode-batch", "1,2", "--decode-prompt", "4", "--decode-tokens", "3"}
+
+// --compare-torch runs r1 and the Python side (here a fake python3 that
+// answers compare.py's JSON) in interleaved pairs and reports the medians
+// of both and their ratios; without torch it runs r1 alone and says why.
+func TestBenchCompareTorchPlumbing(t *testing.T) {
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls")
+	answer := `{"torch": "1.13.1", "threads": 2, "blas": "fake", "omp_wait_policy": "PASSIVE", "train_tok_per_s": 100, "train_step_s": [0.1, 0.1],
+	"decode": [{"batch": 1, "prefill_s": 0.5, "decode_tok_per_s": 10}, {"batch": 2, "prefill_s": 0.5, "decode_tok_per_s": 20}], "peak_rss_mb": 1000}`
+	fake := filepath.Join(dir, "python3")
+	script := "#!/bin/sh\necho \"$*\" >> " + calls + "\ncase \"$*\" in *compare.py*) cat <<'JSON'\n" + answer + "\nJSON\n;; esac\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runCLI(t, "", append(tinyBenchArgs, "--compare-torch", "--pairs", "2", "--python", fake, "--json")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var c benchComparison
+	if err := json.Unmarshal([]byte(stdout), &c); err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	if c.TorchSkipped != "" || len(c.R1Runs) != 2 || len(c.TorchRuns) != 2 || c.Torch.TrainTokPerS != 100 || c.Torch.Decode[1].DecodeTokPerS != 20 {
+		t.Errorf("comparison %+v", c)
+	}
+	if c.R1.TrainBatch != 2 || c.R1.TrainSeq != 8 || len(c.R1.Decode) != 2 || c.R1.Decode[1].Batch != 2 || !(c.R1.Decode[1].DecodeTokPerS > 0) || !(c.R1.Decode[0].PrefillS > 0) || c.SIMD == "" {
+		t.Errorf("r1 side %+v", c.R1)
+	}
+	if c.Params != 64*32*2+1*(2*32+32*32+2*32*16+32*32+3*32*48)+32 {
+		t.Errorf("params %d: the custom dims were not applied", c.Params)
+	}
+	data, _ := os.ReadFile(calls)
+	// One import check, then two compare.py runs with the same work.
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], "import torch") ||
+		!strings.Contains(lines[1], "--threads 2 --batch 2 --seq 8 --warmup 1 --steps 2 --decode-batch 1,2 --prompt 4 --new-tokens 3") {
+		t.Errorf("python calls:\n%s", data)
+	}
+
+	// The table names both sides and the ratio (r1's speed over PyTorch's).
+	stdout, stderr, code = runCLI(t, "", append(tinyBenchArgs, "--compare-torch", "--pairs", "1", "--python", fake)...)
+	if code != 0 || !strings.Contains(stdout, "greedy decode tok/s b=2") || !strings.Contains(stdout, "PyTorch 1.13.1, 2 threads, OMP_WAIT_POLICY=PASSIVE") || !strings.Contains(stdout, "×") {
+		t.Errorf("exit %d, table:\n%s%s", code, stdout, stderr)
+	}
+
+	// No torch: a clear message, and r1's figures alone.
+	noTorch := filepath.Join(dir, "python-no-torch")
+	if err := os.WriteFile(noTorch, []byte("#!/bin/sh\necho \"ModuleNotFoundError: No module named 'torch'\" >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code = runCLI(t, "", append(tinyBenchArgs, "--compare-torch", "--pairs", "1", "--python", noTorch)...)
+	if code != 0 || !strings.Contains(stderr, "skipping PyTorch") || !strings.Contains(stdout, "PyTorch skipped: PyTorch is not importable") || !strings.Contains(stdout, "No module named 'torch'") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}
