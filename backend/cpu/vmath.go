@@ -101,6 +101,12 @@ func addGo(o, a, b []float32) {
 	}
 }
 
-// SIMD names the vector-math level chosen at start-up for this CPU: generic,
-// avx2 or avx512.
-func SIMD() string { return [...]string{"generic", "avx2", "avx512"}[simd] }
+// levelNames are the vector-math levels, indexed by simdGo, simdAVX2,
+// simdAVX512 (only the first exists off amd64).
+var levelNames = [...]string{"generic", "avx2", "avx512"}
+
+// SIMD names the vector-math level chosen at start-up: the best this CPU
+// supports, or the one the environment variable R1_SIMD caps it to
+// (generic, avx2 or avx512; R1_SIMD also picks the GEMM kernel unless
+// R1_GEMM names one).
+func SIMD() string { return levelNames[simd] }

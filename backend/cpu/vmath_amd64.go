@@ -1,6 +1,9 @@
 package cpu
 
 import (
+	"fmt"
+	"io"
+	"os"
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
@@ -14,7 +17,7 @@ const (
 	simdAVX512
 )
 
-var simd = detectSIMD()
+var simd = levelFromEnv(os.Getenv("R1_SIMD"), detectSIMD(), os.Stderr)
 
 func detectSIMD() int {
 	switch {
@@ -24,6 +27,27 @@ func detectSIMD() int {
 		return simdAVX2
 	}
 	return simdGo
+}
+
+// levelFromEnv is the vector-math level R1_SIMD asks for (generic, avx2
+// or avx512), so that an AVX-512 machine can measure the AVX2 path its
+// users' machines take; best is what this CPU supports. A level the CPU
+// lacks, or an unknown name, is reported on stderr and best is used: every
+// level computes the same results within the kernels' tested tolerances.
+func levelFromEnv(value string, best int, stderr io.Writer) int {
+	if value == "" {
+		return best
+	}
+	for l, name := range levelNames {
+		if name == value {
+			if l <= best {
+				return l
+			}
+			break
+		}
+	}
+	fmt.Fprintf(stderr, "cpu: R1_SIMD=%q: not a level this CPU supports (want one of %v); using %s\n", value, levelNames[:best+1], levelNames[best])
+	return best
 }
 
 // The assembly reads and writes exactly n elements at each pointer; the

@@ -10,7 +10,8 @@
 //
 // The kernel can be forced with the environment variable R1_GEMM
 // (generic, avx2, avx512 or neon, as the CPU allows; an unknown value is
-// reported on stderr and ignored) or with SetImpl.
+// reported on stderr and ignored), by R1_SIMD when R1_GEMM is unset (the
+// level every vector kernel of the backend is capped to), or with SetImpl.
 package gemm
 
 import (
@@ -55,7 +56,12 @@ var (
 )
 
 func init() {
-	im, err := fromEnv(os.Getenv("R1_GEMM"))
+	variable := "R1_GEMM"
+	if os.Getenv(variable) == "" {
+		// R1_SIMD caps every vector kernel of the CPU backend.
+		variable = "R1_SIMD"
+	}
+	im, err := fromEnv(variable, os.Getenv(variable))
 	if err != nil {
 		// A bad value must not stop the program: every kernel computes
 		// the same product, so say so on stderr and use the fastest.
@@ -64,9 +70,10 @@ func init() {
 	current = im
 }
 
-// fromEnv returns the kernel named by the value of R1_GEMM, or the fastest
-// one (and an error if the value names no usable kernel).
-func fromEnv(value string) (*impl, error) {
+// fromEnv returns the kernel named by value (of the environment variable
+// named variable), or the fastest one (and an error if the value names no
+// usable kernel).
+func fromEnv(variable, value string) (*impl, error) {
 	if value == "" {
 		return impls[0], nil
 	}
@@ -75,7 +82,7 @@ func fromEnv(value string) (*impl, error) {
 			return im, nil
 		}
 	}
-	return impls[0], fmt.Errorf("R1_GEMM=%q: kernel not available on this CPU (want one of %v)", value, Impls())
+	return impls[0], fmt.Errorf("%s=%q: kernel not available on this CPU (want one of %v)", variable, value, Impls())
 }
 
 // Impls returns the names of the kernels this CPU can run, fastest first.

@@ -338,7 +338,7 @@ func TestFromEnv(t *testing.T) {
 		}{name, name, false})
 	}
 	for _, tt := range tests {
-		im, err := fromEnv(tt.value)
+		im, err := fromEnv("R1_GEMM", tt.value)
 		if im.name != tt.want || (err != nil) != tt.wantErr {
 			t.Errorf("fromEnv(%q) = %s, %v; want %s, error %v", tt.value, im.name, err, tt.want, tt.wantErr)
 		}
