@@ -148,11 +148,14 @@ func lastSamples(path string, n int) []Example {
 	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
 	var out []Example
 	for i := len(lines) - 1; i >= 0 && len(out) < n; i-- {
+		// samples.jsonl of grpo/ppo: each reward's score by label.
 		var r struct {
-			Prompt     string             `json:"prompt"`
-			Completion string             `json:"completion"`
-			Rewards    map[string]float64 `json:"rewards"`
-			Correct    *bool              `json:"correct"`
+			Prompt     string `json:"prompt"`
+			Completion string `json:"completion"`
+			Scores     map[string]struct {
+				Value float64 `json:"value"`
+			} `json:"scores"`
+			Correct *bool `json:"correct"`
 		}
 		if json.Unmarshal(lines[i], &r) != nil || r.Completion == "" {
 			continue
@@ -161,7 +164,14 @@ func lastSamples(path string, n int) []Example {
 		if r.Correct != nil {
 			ex.Correct = *r.Correct
 		} else {
-			ex.Correct = r.Rewards["math"] >= 1
+			// The accuracy rewards score 1 exactly when the dataset's
+			// judge accepts the answer.
+			for _, label := range []string{"math", "countdown", "code"} {
+				if sc, ok := r.Scores[label]; ok {
+					ex.Correct = sc.Value >= 1
+					break
+				}
+			}
 		}
 		out = append(out, ex)
 	}
