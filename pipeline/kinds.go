@@ -15,6 +15,7 @@ import (
 	"github.com/r1go/r1/filter"
 	"github.com/r1go/r1/grpo"
 	"github.com/r1go/r1/openai"
+	"github.com/r1go/r1/ppo"
 	"github.com/r1go/r1/rm"
 	"github.com/r1go/r1/sample"
 	"github.com/r1go/r1/sft"
@@ -45,12 +46,11 @@ type Kind struct {
 	Run func(ctx context.Context, env *Env, cfg any, dir string, resume bool) error
 }
 
-// Kinds are the stage kinds by name. ppo plugs in here the same way when
-// package ppo exists (a trainer on train.New: config, New, Resume, Run,
-// SaveFinal), as rm and dpo do.
+// Kinds are the stage kinds by name.
 var Kinds = map[string]*Kind{
 	"sft":      sftKind,
 	"grpo":     grpoKind,
+	"ppo":      ppoKind,
 	"generate": generateKind,
 	"pairs":    pairsKind,
 	"rm":       rmKind,
@@ -184,6 +184,45 @@ var grpoKind = &Kind{
 			return err
 		}
 		tr, err := grpo.New(c, dev)
+		if err != nil {
+			return err
+		}
+		tr.Progress = env.Progress
+		return runTrainer(ctx, env, tr, resume, nil)
+	},
+}
+
+// ppoKind runs r1 ppo: r1 grpo's config shape plus ppo.*, so a GRPO
+// preset (tiny-zero) serves as its base too.
+var ppoKind = &Kind{
+	New: func() any { c := ppo.Default(); return &c },
+	Prepare: func(cfg any, dir string) error {
+		c := cfg.(*ppo.Config)
+		c.Out = dir
+		var err error
+		if c.Model, err = ResolveModel(c.Model); err != nil {
+			return err
+		}
+		if c.PPO.CriticModel != "" {
+			if c.PPO.CriticModel, err = ResolveModel(c.PPO.CriticModel); err != nil {
+				return err
+			}
+		}
+		return c.Validate()
+	},
+	Outputs: func(cfg any, dir string) map[string]string {
+		return grpoKind.Outputs(&cfg.(*ppo.Config).Config, dir)
+	},
+	Run: func(ctx context.Context, env *Env, cfg any, dir string, resume bool) error {
+		c := *cfg.(*ppo.Config)
+		if err := fresh(dir, resume); err != nil {
+			return err
+		}
+		dev, err := env.OpenDevice(c.Device)
+		if err != nil {
+			return err
+		}
+		tr, err := ppo.New(c, dev)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/r1go/r1/configs"
 	"github.com/r1go/r1/grpo"
 	"github.com/r1go/r1/pipeline"
+	"github.com/r1go/r1/ppo"
 	"github.com/r1go/r1/rm"
 	"github.com/r1go/r1/sft"
 )
@@ -41,8 +42,8 @@ func TestResolveRejects(t *testing.T) {
 		{"unknown output", "stages:\n" + pairs + `  - {name: r, kind: rm, config: {model: builtin:tiny, data: "${prefs.samples}"}}
 `, `stage r: ${prefs.samples}: stage prefs (pairs) has no output "samples"`},
 		{"unknown kind", `stages:
-  - {name: p, kind: ppo, config: {}}
-`, `stage p: kind "ppo": expected one of`},
+  - {name: p, kind: orpo, config: {}}
+`, `stage p: kind "orpo": expected one of`},
 		{"unknown key", "stages:\n" + pairs + `  - {name: r, kind: rm, config: {model: builtin:tiny, data: "${prefs.output}", stepz: 3}}
 `, "stage r (rm): config: yaml: unmarshal errors:\n  line 3: field stepz not found"},
 		{"name twice", "stages:\n" + pairs + pairs, "stage prefs: name used twice"},
@@ -183,5 +184,30 @@ func TestOnlyAndStatus(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// A ppo stage takes r1 ppo's config over a GRPO preset (the same shape
+// plus ppo.*), and its trained policy is the output later stages read.
+func TestPPOStage(t *testing.T) {
+	text := `stages:
+  - {name: base_rl, kind: ppo, preset: tiny-zero, config: {steps: 3, ppo: {critic: separate}}}
+  - {name: after, kind: eval, config: {model: "${base_rl.output}", bench: synthetic, limit: 2}}
+`
+	dir := t.TempDir()
+	p, err := pipeline.Resolve(parse(t, text), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := p.Stage("base_rl").Config.(*ppo.Config)
+	if !ok {
+		t.Fatalf("ppo stage config is %T", p.Stage("base_rl").Config)
+	}
+	if c.Steps != 3 || c.PPO.Critic != "separate" || c.G != 16 || c.Out != filepath.Join(dir, "base_rl") {
+		t.Errorf("ppo stage: steps %d, critic %q, G %d (tiny-zero's 16), out %s", c.Steps, c.PPO.Critic, c.G, c.Out)
+	}
+	want := filepath.Join(dir, "base_rl", "checkpoints", "step-3")
+	if got := p.Stage("base_rl").Outputs["output"]; got != want {
+		t.Errorf("ppo stage output %s, want %s", got, want)
 	}
 }

@@ -12,7 +12,7 @@ import (
 func init() {
 	register(&command{
 		name:    "pipeline",
-		summary: "the whole R1 recipe from one YAML: stages (sft, grpo, generate, pairs, rm, dpo, distill, eval) wired by ${stage.output}, skipped when done, resumed when interrupted; DIR/report.md and report.html",
+		summary: "the whole R1 recipe from one YAML: stages (sft, grpo, ppo, generate, pairs, rm, dpo, distill, eval) wired by ${stage.output}, skipped when done, resumed when interrupted; DIR/report.md and report.html",
 		run:     runPipeline,
 	})
 }
