@@ -119,183 +119,152 @@ func fresh(dir string, resume bool) error {
 	return train.Prepare(dir, true)
 }
 
-var sftKind = &Kind{
-	New: func() any { c := sft.Default(); return &c },
-	Prepare: func(cfg any, dir string) error {
-		c := cfg.(*sft.Config)
-		c.Out = dir
-		var err error
-		c.Model, err = ResolveModel(c.Model)
-		if err != nil {
-			return err
-		}
-		return c.Validate()
-	},
-	Outputs: func(cfg any, dir string) map[string]string {
-		return map[string]string{"output": dir, "model": dir, "metrics": filepath.Join(dir, "metrics.jsonl")}
-	},
-	Run: func(ctx context.Context, env *Env, cfg any, dir string, resume bool) error {
-		c := *cfg.(*sft.Config)
-		if err := fresh(dir, resume); err != nil {
-			return err
-		}
-		dev, err := env.OpenDevice(c.Device)
-		if err != nil {
-			return err
-		}
-		tr, err := sft.New(c, dev)
-		if err != nil {
-			return err
-		}
-		tr.Progress = env.Progress
-		if st := tr.ColdStartStats; st != nil && env.Progress != nil {
-			fmt.Fprintf(env.Progress, "cold start from %s: %s\n", c.Data, st)
-		}
-		return runTrainer(ctx, env, tr, resume, tr.SaveFinal)
-	},
+// trainSpec describes a trainer on the training core for trainKind: its
+// config type C with defaults, where C keeps its output directory, model
+// and device, and how to build the trainer (with the final save, if the
+// trainer's model is not its last checkpoint).
+type trainSpec[C any] struct {
+	defaults func() C
+	fields   func(c *C) (out, model, device *string)
+	validate func(c *C) error
+	// outputs are the stage's outputs (nil: the run directory is the
+	// model, as sft, rm and dpo save it).
+	outputs func(c *C, dir string) map[string]string
+	build   func(c C, dev tensor.Backend, progress io.Writer) (tr trainer, final func() error, err error)
 }
 
-var grpoKind = &Kind{
-	New: func() any { c := grpo.Default(); return &c },
-	Prepare: func(cfg any, dir string) error {
-		c := cfg.(*grpo.Config)
-		c.Out = dir
-		var err error
-		c.Model, err = ResolveModel(c.Model)
+// trainKind is the stage kind of a trainer: one copy of the preparing,
+// the fresh-or-resume logic and the device opening for all of them.
+func trainKind[C any](s trainSpec[C]) *Kind {
+	return &Kind{
+		New: func() any { c := s.defaults(); return &c },
+		Prepare: func(cfg any, dir string) error {
+			c := cfg.(*C)
+			out, model, _ := s.fields(c)
+			*out = dir
+			var err error
+			if *model, err = ResolveModel(*model); err != nil {
+				return err
+			}
+			return s.validate(c)
+		},
+		Outputs: func(cfg any, dir string) map[string]string {
+			if s.outputs != nil {
+				return s.outputs(cfg.(*C), dir)
+			}
+			return map[string]string{"output": dir, "model": dir, "metrics": filepath.Join(dir, "metrics.jsonl")}
+		},
+		Run: func(ctx context.Context, env *Env, cfg any, dir string, resume bool) error {
+			c := *cfg.(*C)
+			if err := fresh(dir, resume); err != nil {
+				return err
+			}
+			_, _, device := s.fields(&c)
+			dev, err := env.OpenDevice(*device)
+			if err != nil {
+				return err
+			}
+			tr, final, err := s.build(c, dev, env.Progress)
+			if err != nil {
+				return err
+			}
+			return runTrainer(ctx, env, tr, resume, final)
+		},
+	}
+}
+
+var sftKind = trainKind(trainSpec[sft.Config]{
+	defaults: sft.Default,
+	fields:   func(c *sft.Config) (*string, *string, *string) { return &c.Out, &c.Model, &c.Device },
+	validate: (*sft.Config).Validate,
+	build: func(c sft.Config, dev tensor.Backend, progress io.Writer) (trainer, func() error, error) {
+		tr, err := sft.New(c, dev)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		return c.Validate()
+		tr.Progress = progress
+		if st := tr.ColdStartStats; st != nil && progress != nil {
+			fmt.Fprintf(progress, "cold start from %s: %s\n", c.Data, st)
+		}
+		return tr, tr.SaveFinal, nil
 	},
-	Outputs: func(cfg any, dir string) map[string]string {
-		c := cfg.(*grpo.Config)
-		// A run saves a checkpoint at its last step: the trained policy.
-		final := filepath.Join(dir, "checkpoints", fmt.Sprintf("step-%d", c.Steps))
-		return map[string]string{"output": final, "model": final, "samples": filepath.Join(dir, "samples.jsonl"),
-			"metrics": filepath.Join(dir, "metrics.jsonl")}
-	},
-	Run: func(ctx context.Context, env *Env, cfg any, dir string, resume bool) error {
-		c := *cfg.(*grpo.Config)
-		if err := fresh(dir, resume); err != nil {
-			return err
-		}
-		dev, err := env.OpenDevice(c.Device)
-		if err != nil {
-			return err
-		}
+})
+
+// rlOutputs are an RL run's outputs: it saves a checkpoint at its last
+// step, the trained policy, and logs samples.
+func rlOutputs(c *grpo.Config, dir string) map[string]string {
+	final := filepath.Join(dir, "checkpoints", fmt.Sprintf("step-%d", c.Steps))
+	return map[string]string{"output": final, "model": final, "samples": filepath.Join(dir, "samples.jsonl"),
+		"metrics": filepath.Join(dir, "metrics.jsonl")}
+}
+
+var grpoKind = trainKind(trainSpec[grpo.Config]{
+	defaults: grpo.Default,
+	fields:   func(c *grpo.Config) (*string, *string, *string) { return &c.Out, &c.Model, &c.Device },
+	validate: (*grpo.Config).Validate,
+	outputs:  rlOutputs,
+	build: func(c grpo.Config, dev tensor.Backend, progress io.Writer) (trainer, func() error, error) {
 		tr, err := grpo.New(c, dev)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		tr.Progress = env.Progress
-		return runTrainer(ctx, env, tr, resume, nil)
+		tr.Progress = progress
+		return tr, nil, nil
 	},
-}
+})
 
 // ppoKind runs r1 ppo: r1 grpo's config shape plus ppo.*, so a GRPO
 // preset (tiny-zero) serves as its base too.
-var ppoKind = &Kind{
-	New: func() any { c := ppo.Default(); return &c },
-	Prepare: func(cfg any, dir string) error {
-		c := cfg.(*ppo.Config)
-		c.Out = dir
-		var err error
-		if c.Model, err = ResolveModel(c.Model); err != nil {
-			return err
-		}
+var ppoKind = trainKind(trainSpec[ppo.Config]{
+	defaults: ppo.Default,
+	fields:   func(c *ppo.Config) (*string, *string, *string) { return &c.Out, &c.Model, &c.Device },
+	validate: func(c *ppo.Config) error {
 		if c.PPO.CriticModel != "" {
+			var err error
 			if c.PPO.CriticModel, err = ResolveModel(c.PPO.CriticModel); err != nil {
 				return err
 			}
 		}
 		return c.Validate()
 	},
-	Outputs: func(cfg any, dir string) map[string]string {
-		return grpoKind.Outputs(&cfg.(*ppo.Config).Config, dir)
-	},
-	Run: func(ctx context.Context, env *Env, cfg any, dir string, resume bool) error {
-		c := *cfg.(*ppo.Config)
-		if err := fresh(dir, resume); err != nil {
-			return err
-		}
-		dev, err := env.OpenDevice(c.Device)
-		if err != nil {
-			return err
-		}
+	outputs: func(c *ppo.Config, dir string) map[string]string { return rlOutputs(&c.Config, dir) },
+	build: func(c ppo.Config, dev tensor.Backend, progress io.Writer) (trainer, func() error, error) {
 		tr, err := ppo.New(c, dev)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		tr.Progress = env.Progress
-		return runTrainer(ctx, env, tr, resume, nil)
+		tr.Progress = progress
+		return tr, nil, nil
 	},
-}
+})
 
-var rmKind = &Kind{
-	New: func() any { c := rm.Default(); return &c },
-	Prepare: func(cfg any, dir string) error {
-		c := cfg.(*rm.Config)
-		c.Out = dir
-		var err error
-		c.Model, err = ResolveModel(c.Model)
-		if err != nil {
-			return err
-		}
-		return c.Validate()
-	},
-	Outputs: func(cfg any, dir string) map[string]string {
-		return map[string]string{"output": dir, "model": dir, "metrics": filepath.Join(dir, "metrics.jsonl")}
-	},
-	Run: func(ctx context.Context, env *Env, cfg any, dir string, resume bool) error {
-		c := *cfg.(*rm.Config)
-		if err := fresh(dir, resume); err != nil {
-			return err
-		}
-		dev, err := env.OpenDevice(c.Device)
-		if err != nil {
-			return err
-		}
+var rmKind = trainKind(trainSpec[rm.Config]{
+	defaults: rm.Default,
+	fields:   func(c *rm.Config) (*string, *string, *string) { return &c.Out, &c.Model, &c.Device },
+	validate: (*rm.Config).Validate,
+	build: func(c rm.Config, dev tensor.Backend, progress io.Writer) (trainer, func() error, error) {
 		tr, err := rm.New(c, dev)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		tr.Progress = env.Progress
-		return runTrainer(ctx, env, tr, resume, tr.SaveFinal)
+		tr.Progress = progress
+		return tr, tr.SaveFinal, nil
 	},
-}
+})
 
-var dpoKind = &Kind{
-	New: func() any { c := dpo.Default(); return &c },
-	Prepare: func(cfg any, dir string) error {
-		c := cfg.(*dpo.Config)
-		c.Out = dir
-		var err error
-		c.Model, err = ResolveModel(c.Model)
-		if err != nil {
-			return err
-		}
-		return c.Validate()
-	},
-	Outputs: func(cfg any, dir string) map[string]string {
-		return map[string]string{"output": dir, "model": dir, "metrics": filepath.Join(dir, "metrics.jsonl")}
-	},
-	Run: func(ctx context.Context, env *Env, cfg any, dir string, resume bool) error {
-		c := *cfg.(*dpo.Config)
-		if err := fresh(dir, resume); err != nil {
-			return err
-		}
-		dev, err := env.OpenDevice(c.Device)
-		if err != nil {
-			return err
-		}
+var dpoKind = trainKind(trainSpec[dpo.Config]{
+	defaults: dpo.Default,
+	fields:   func(c *dpo.Config) (*string, *string, *string) { return &c.Out, &c.Model, &c.Device },
+	validate: (*dpo.Config).Validate,
+	build: func(c dpo.Config, dev tensor.Backend, progress io.Writer) (trainer, func() error, error) {
 		tr, err := dpo.New(c, dev)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		tr.Progress = env.Progress
-		return runTrainer(ctx, env, tr, resume, tr.SaveFinal)
+		tr.Progress = progress
+		return tr, tr.SaveFinal, nil
 	},
-}
+})
 
 // Teacher is a teacher and its sampling, as r1 generate's flags set
 // them: a local model, or an OpenAI-compatible endpoint.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -86,22 +85,7 @@ func runDPO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if a := tr.Adapter; a != nil {
 		fmt.Fprintln(stdout, describeLoRA(a, tr.Model))
 	}
-	if *resume {
-		ok, err := tr.Resume()
-		if err != nil {
-			return err
-		}
-		if ok {
-			fmt.Fprintf(stdout, "resumed %s at step %d\n", cfg.Out, tr.StepsDone())
-		}
-	}
-	if err := tr.Run(ctx); err != nil {
-		if errors.Is(err, context.Canceled) {
-			return fmt.Errorf("%w (checkpoint saved; continue with --resume)", err)
-		}
-		return err
-	}
-	if err := tr.SaveFinal(); err != nil {
+	if err := runTraining(ctx, tr, cfg.Out, *resume, tr.SaveFinal, stdout); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "done: %d steps; policy saved in %s\n", tr.StepsDone(), cfg.Out)

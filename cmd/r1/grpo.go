@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -64,10 +63,7 @@ func trainGRPO(ctx context.Context, cfg grpo.Config, resume, overwrite bool, std
 	if err != nil {
 		return err
 	}
-	if err := tr.Run(ctx); err != nil {
-		if errors.Is(err, context.Canceled) {
-			return fmt.Errorf("interrupted after step %d; checkpoint written, continue with --resume", tr.StepsDone())
-		}
+	if err := runTraining(ctx, tr, cfg.Out, false, nil, stdout); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "done: %d steps, run directory %s\n", tr.StepsDone(), cfg.Out)
@@ -132,16 +128,8 @@ func openTrainer(cfg grpo.Config, resume, overwrite bool, stdout io.Writer) (tr 
 	if tr.Adapter != nil {
 		fmt.Fprintln(stdout, describeLoRA(tr.Adapter, tr.Policy)+"; reference: the base (adapter off)")
 	}
-	if !resume {
-		return tr, false, nil
-	}
-	if resumed, err = tr.Resume(); err != nil {
+	if resumed, err = resumeTraining(tr, cfg.Out, resume, stdout); err != nil {
 		return nil, false, err
-	}
-	if resumed {
-		fmt.Fprintf(stdout, "resumed %s at step %d\n", cfg.Out, tr.StepsDone())
-	} else {
-		fmt.Fprintf(stdout, "no checkpoint in %s: starting from step 0\n", cfg.Out)
 	}
 	return tr, resumed, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
@@ -47,21 +46,7 @@ func runPPO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	tr.Progress = stdout
-	if *resume {
-		resumed, err := tr.Resume()
-		if err != nil {
-			return err
-		}
-		if resumed {
-			fmt.Fprintf(stdout, "resumed %s at step %d\n", cfg.Out, tr.StepsDone())
-		} else {
-			fmt.Fprintf(stdout, "no checkpoint in %s: starting from step 0\n", cfg.Out)
-		}
-	}
-	if err := tr.Run(ctx); err != nil {
-		if errors.Is(err, context.Canceled) {
-			return fmt.Errorf("interrupted after step %d; checkpoint written, continue with --resume", tr.StepsDone())
-		}
+	if err := runTraining(ctx, tr, cfg.Out, *resume, nil, stdout); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "done: %d steps, run directory %s\n", tr.StepsDone(), cfg.Out)

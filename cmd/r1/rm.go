@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -107,22 +106,7 @@ func runRMTrain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "rm: %d training pairs, %d held out, %d steps; %d malformed rows skipped, %d sequences cut to their last %d tokens\n",
 		len(tr.Train), len(tr.Eval), tr.Trainer.Config.Steps, len(tr.Bad), tr.Truncated, tr.Config.MaxSeqLen)
-	if *resume {
-		ok, err := tr.Resume()
-		if err != nil {
-			return err
-		}
-		if ok {
-			fmt.Fprintf(stdout, "resumed %s at step %d\n", cfg.Out, tr.StepsDone())
-		}
-	}
-	if err := tr.Run(ctx); err != nil {
-		if errors.Is(err, context.Canceled) {
-			return fmt.Errorf("%w (checkpoint saved; continue with --resume)", err)
-		}
-		return err
-	}
-	if err := tr.SaveFinal(); err != nil {
+	if err := runTraining(ctx, tr, cfg.Out, *resume, tr.SaveFinal, stdout); err != nil {
 		return err
 	}
 	msg := fmt.Sprintf("done: %d steps; reward model saved in %s", tr.StepsDone(), cfg.Out)
