@@ -41,8 +41,10 @@ func runTraining(ctx context.Context, tr trainingRun, out string, resume bool, f
 	}
 	if err := tr.Run(ctx); err != nil {
 		if errors.Is(err, context.Canceled) {
-			// Wrapped, so that main exits 130/143 for the signal.
-			return fmt.Errorf("interrupted after step %d (%w); checkpoint written, continue with --resume", tr.StepsDone(), err)
+			// Not wrapped: main would print only "interrupted by SIGINT"
+			// for a canceled context; the exit status (130/143) comes
+			// from the signal either way.
+			return fmt.Errorf("interrupted after step %d; checkpoint written, continue with --resume", tr.StepsDone())
 		}
 		return err
 	}
