@@ -223,10 +223,24 @@ def main():
         for b in batches:
             prefill, tps = decode(a, w, b, args)
             out["decode"].append({"batch": b, "prefill_s": prefill, "decode_tok_per_s": tps})
-    # ru_maxrss is in KiB on Linux.
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mb"] = peak_rss_mb()
     json.dump(out, sys.stdout)
     sys.stdout.write("\n")
+
+
+def peak_rss_mb():
+    """This process's own peak RSS. Not ru_maxrss: Linux carries the peak of
+    the address space a process was exec'd from (r1 bench's, gigabytes at
+    112M) into the new process's ru_maxrss, so it reported r1's peak as
+    PyTorch's. VmHWM is the high-water mark of this address space alone."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 if __name__ == "__main__":
