@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -59,4 +60,26 @@ func startDashboard(addr, root string) (stop func(), url string, err error) {
 		}
 	}()
 	return func() { hs.Close() }, "http://" + ln.Addr().String() + "/", nil
+}
+
+// dashboardFlag declares --dashboard on a training command's flags.
+func dashboardFlag(fs *flag.FlagSet, what string) *string {
+	return fs.String("dashboard", "", "also serve a live dashboard of "+what+" on this address (e.g. 127.0.0.1:8080)")
+}
+
+// serveDashboard starts the dashboard of root on addr when addr is set and
+// prints its URL; stop shuts it down (a no-op when addr is empty).
+func serveDashboard(addr, root string, stdout io.Writer) (stop func(), err error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, err
+	}
+	stop, url, err := startDashboard(addr, root)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stdout, "dashboard: %s\n", url)
+	return stop, nil
 }

@@ -35,6 +35,7 @@ func runDPO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	resume := fs.Bool("resume", false, "continue from the newest checkpoint in the run directory")
 	overwrite := fs.Bool("overwrite", false, "start over in a run directory that holds a run (deletes its checkpoints and logs)")
 	printConfig := fs.Bool("print-config", false, "print the resolved config as YAML and exit")
+	dash := dashboardFlag(fs, "the run directory")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -85,6 +86,11 @@ func runDPO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if a := tr.Adapter; a != nil {
 		fmt.Fprintln(stdout, describeLoRA(a, tr.Model))
 	}
+	stopDash, err := serveDashboard(*dash, cfg.Out, stdout)
+	if err != nil {
+		return err
+	}
+	defer stopDash()
 	if err := runTraining(ctx, tr, cfg.Out, *resume, tr.SaveFinal, stdout); err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/r1go/r1/configs"
@@ -35,7 +34,7 @@ func runGRPO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	resume := fs.Bool("resume", false, "continue from the newest checkpoint in the run directory")
 	overwrite := fs.Bool("overwrite", false, "start over in a run directory that holds a run (deletes its checkpoints and logs)")
 	printConfig := fs.Bool("print-config", false, "print the resolved config as YAML and exit")
-	dash := fs.String("dashboard", "", "also serve a live dashboard of the run directory on this address (e.g. 127.0.0.1:8080)")
+	dash := dashboardFlag(fs, "the run directory")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -43,17 +42,11 @@ func runGRPO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if done, err := loadRunConfig(*config, sets, &cfg, &cfg.Model, *printConfig, stdout); done || err != nil {
 		return err
 	}
-	if *dash != "" {
-		if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-			return err
-		}
-		stop, url, err := startDashboard(*dash, cfg.Out)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		fmt.Fprintf(stdout, "dashboard: %s\n", url)
+	stop, err := serveDashboard(*dash, cfg.Out, stdout)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	return trainGRPO(ctx, cfg, *resume, *overwrite, stdout)
 }
 

@@ -36,6 +36,7 @@ func runPipeline(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	from := fs.String("from", "", "run this stage and the ones after it (the stages they read from must be done)")
 	dryRun := fs.Bool("dry-run", false, "print the resolved plan (every stage's directory, outputs, status and full config) and exit")
 	reportOnly := fs.Bool("report", false, "only (re)write DIR/report.md and report.html from what the stages left")
+	dash := dashboardFlag(fs, "every stage's run (the pipeline directory)")
 	usageNotes(fs, pipelineNotes)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -67,6 +68,11 @@ func runPipeline(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		fmt.Fprintf(stdout, "wrote %s and %s\n", filepath.Join(plan.Dir, "report.md"), filepath.Join(plan.Dir, "report.html"))
 		return nil
 	}
+	stopDash, err := serveDashboard(*dash, plan.Dir, stdout)
+	if err != nil {
+		return err
+	}
+	defer stopDash()
 	o := pipeline.Options{Only: *only, From: *from, Log: stdout, Env: pipeline.Env{OpenDevice: openDevice, Progress: stdout}}
 	if err := plan.Run(ctx, o); err != nil {
 		return err

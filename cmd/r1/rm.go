@@ -62,6 +62,7 @@ func runRMTrain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	resume := fs.Bool("resume", false, "continue from the newest checkpoint in the run directory")
 	overwrite := fs.Bool("overwrite", false, "start over in a run directory that holds a run (deletes its checkpoints and logs)")
 	printConfig := fs.Bool("print-config", false, "print the resolved config as YAML and exit")
+	dash := dashboardFlag(fs, "the run directory")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -106,6 +107,11 @@ func runRMTrain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "rm: %d training pairs, %d held out, %d steps; %d malformed rows skipped, %d sequences cut to their last %d tokens\n",
 		len(tr.Train), len(tr.Eval), tr.Trainer.Config.Steps, len(tr.Bad), tr.Truncated, tr.Config.MaxSeqLen)
+	stopDash, err := serveDashboard(*dash, cfg.Out, stdout)
+	if err != nil {
+		return err
+	}
+	defer stopDash()
 	if err := runTraining(ctx, tr, cfg.Out, *resume, tr.SaveFinal, stdout); err != nil {
 		return err
 	}
