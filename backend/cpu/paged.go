@@ -95,16 +95,22 @@ func (*Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLe
 				}
 				for j0 := 0; j0 < l; j0 += blockSize {
 					base := int(table[j0/blockSize]) * blockSize
-					for o := 0; o < blockSize && j0+o < l; o++ {
-						vrow := vc[((base+o)*hkv+kh)*d:][:d]
-						for g := 0; g < group; g++ {
-							axpyF32(og[g*d:(g+1)*d], scores[g*l+j0+o], vrow)
-						}
+					keys := min(blockSize, l-j0)
+					vrows := vc[(base*hkv+kh)*d:] // the block's value rows, hkv·d apart
+					for g := 0; g < group; g++ {
+						pvAcc(og[g*d:(g+1)*d], scores[g*l+j0:][:keys], vrows, hkv*d)
 					}
 				}
 			}
 		}
 	})
+}
+
+// pvAccGo is pvAcc in Go: one axpyF32 per key.
+func pvAccGo(out, p, v []float32, stride int) {
+	for j, pj := range p {
+		axpyF32(out, pj, v[j*stride:][:len(out)])
+	}
 }
 
 // dot4Go is dot4 in Go: four calls of dot.
