@@ -310,3 +310,43 @@ func TestSchedulerGenerateAndExclusive(t *testing.T) {
 		t.Fatalf("after Exclusive swapped the weights the samples are not the new model's: %v", err)
 	}
 }
+
+// A request that ends at its prefill — a budget of one token, or a stop
+// token picked first — finishes there; the scheduler goes on serving the
+// next one (it used to step the finished sequence and panic, taking the
+// server down).
+func TestSchedulerRequestEndingAtPrefill(t *testing.T) {
+	m := tinyModel(t, "qwen2")
+	s := startScheduler(t, SchedulerConfig{Model: m, BlockSize: 4, MaxBatch: 2, MaxTokens: 2 * 64})
+	prompt := []int32{3, 5, 7, 9, 11}
+	first, err := (&Engine{Model: m, BlockSize: 4}).Generate(context.Background(), []Request{{Prompt: prompt, N: 1}}, Params{Temperature: 0, TopP: 1, MaxNewTokens: 1, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		p    Params
+		want string
+	}{
+		{"one-token budget", Params{Temperature: 0, TopP: 1, MaxNewTokens: 1, Seed: 1}, "length"},
+		{"stop token first", Params{Temperature: 0, TopP: 1, MaxNewTokens: 8, Seed: 1, StopIDs: []int32{first[0].Tokens[0]}}, "stop"},
+		{"then a longer one", Params{Temperature: 0, TopP: 1, MaxNewTokens: 6, Seed: 1, StopIDs: []int32{-1}}, "length"},
+	} {
+		h, err := s.Submit(context.Background(), Job{Prompt: prompt, N: 2, Params: c.p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := h.Wait()
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		for _, smp := range out {
+			if smp.FinishReason != c.want {
+				t.Errorf("%s: finish %q, want %q", c.name, smp.FinishReason, c.want)
+			}
+		}
+	}
+	if st := s.Stats(); st.FreeBlocks != st.TotalBlocks || st.Running != 0 {
+		t.Fatalf("after the requests: %+v, want every block free", st)
+	}
+}
