@@ -232,8 +232,17 @@ func (h *Handle) Wait() ([]Sample, error) {
 func (s *Scheduler) finished(seq *sequence) {
 	j := seq.j
 	j.samples = append(j.samples, seq.out)
+	// Stats are current when the handle completes: a caller that reads
+	// them after Wait sees this sample neither running nor holding blocks.
+	running := 0
+	for _, q := range s.b.active {
+		if q.out.FinishReason == "" {
+			running++
+		}
+	}
 	s.mu.Lock()
 	s.stats.FreeBlocks = s.b.pool.available()
+	s.stats.Running = running
 	s.mu.Unlock()
 	if j.left == 0 && j.finished != nil {
 		close(j.finished)
