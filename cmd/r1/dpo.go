@@ -8,7 +8,6 @@ import (
 
 	"github.com/r1go/r1/data"
 	"github.com/r1go/r1/dpo"
-	"github.com/r1go/r1/train"
 )
 
 func init() {
@@ -32,10 +31,7 @@ func runDPO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	skipBad := fs.Bool("skip-bad-rows", false, "skip malformed pairs, printing how many and why, instead of stopping at the first (sets skip_bad_rows)")
 	var sets setFlags
 	fs.Var(&sets, "set", "override a config key, e.g. --set loss.label_smoothing=0.1 (repeatable; dotted YAML keys)")
-	resume := fs.Bool("resume", false, "continue from the newest checkpoint in the run directory")
-	overwrite := fs.Bool("overwrite", false, "start over in a run directory that holds a run (deletes its checkpoints and logs)")
-	printConfig := fs.Bool("print-config", false, "print the resolved config as YAML and exit")
-	dash := dashboardFlag(fs, "the run directory")
+	rf := declareRunFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -58,18 +54,13 @@ func runDPO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		pre = append(pre, "skip_bad_rows=true")
 	}
 	cfg := dpo.Default()
-	if done, err := loadRunConfig(*config, append(pre, sets...), &cfg, &cfg.Model, *printConfig, stdout); done || err != nil {
+	if done, err := loadRunConfig(*config, append(pre, sets...), &cfg, &cfg.Model, *rf.printConfig, stdout); done || err != nil {
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if !*resume {
-		if err := train.Prepare(cfg.Out, *overwrite); err != nil {
-			return err
-		}
-	}
-	dev, err := openDevice(cfg.Device)
+	dev, err := openRun(cfg.Out, *rf.resume, *rf.overwrite, cfg.Device)
 	if err != nil {
 		return err
 	}
@@ -86,12 +77,12 @@ func runDPO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if a := tr.Adapter; a != nil {
 		fmt.Fprintln(stdout, describeLoRA(a, tr.Model))
 	}
-	stopDash, err := serveDashboard(*dash, cfg.Out, stdout)
+	stopDash, err := serveDashboard(*rf.dashboard, cfg.Out, stdout)
 	if err != nil {
 		return err
 	}
 	defer stopDash()
-	if err := runTraining(ctx, tr, cfg.Out, *resume, tr.SaveFinal, stdout); err != nil {
+	if err := runTraining(ctx, tr, cfg.Out, *rf.resume, tr.SaveFinal, stdout); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "done: %d steps; policy saved in %s\n", tr.StepsDone(), cfg.Out)

@@ -9,7 +9,6 @@ import (
 	"github.com/r1go/r1/configs"
 	"github.com/r1go/r1/grpo"
 	_ "github.com/r1go/r1/reward/all"
-	"github.com/r1go/r1/train"
 )
 
 // setFlags collects repeated --set key=value overrides.
@@ -31,23 +30,20 @@ func runGRPO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	config := fs.String("config", "", "YAML config (see configs/); unset keys keep their defaults")
 	var sets setFlags
 	fs.Var(&sets, "set", "override a config key, e.g. --set sampling.temperature=0.8 (repeatable; dotted YAML keys)")
-	resume := fs.Bool("resume", false, "continue from the newest checkpoint in the run directory")
-	overwrite := fs.Bool("overwrite", false, "start over in a run directory that holds a run (deletes its checkpoints and logs)")
-	printConfig := fs.Bool("print-config", false, "print the resolved config as YAML and exit")
-	dash := dashboardFlag(fs, "the run directory")
+	rf := declareRunFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg := grpo.Default()
-	if done, err := loadRunConfig(*config, sets, &cfg, &cfg.Model, *printConfig, stdout); done || err != nil {
+	if done, err := loadRunConfig(*config, sets, &cfg, &cfg.Model, *rf.printConfig, stdout); done || err != nil {
 		return err
 	}
-	stop, err := serveDashboard(*dash, cfg.Out, stdout)
+	stop, err := serveDashboard(*rf.dashboard, cfg.Out, stdout)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	return trainGRPO(ctx, cfg, *resume, *overwrite, stdout)
+	return trainGRPO(ctx, cfg, *rf.resume, *rf.overwrite, stdout)
 }
 
 // trainGRPO builds the trainer, resumes when asked, and runs it.
@@ -105,12 +101,7 @@ func resolveModel(ref string) (string, error) {
 // whether there was one. A new run refuses a directory that holds one
 // unless overwrite is set.
 func openTrainer(cfg grpo.Config, resume, overwrite bool, stdout io.Writer) (tr *grpo.Trainer, resumed bool, err error) {
-	if !resume {
-		if err := train.Prepare(cfg.Out, overwrite); err != nil {
-			return nil, false, err
-		}
-	}
-	dev, err := openDevice(cfg.Device)
+	dev, err := openRun(cfg.Out, resume, overwrite, cfg.Device)
 	if err != nil {
 		return nil, false, err
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/r1go/r1/data"
 	rmreward "github.com/r1go/r1/reward/rm"
 	"github.com/r1go/r1/rm"
-	"github.com/r1go/r1/train"
 )
 
 func init() {
@@ -59,10 +58,7 @@ func runRMTrain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	skipBad := fs.Bool("skip-bad-rows", false, "skip malformed pairs, printing how many and why, instead of stopping at the first (sets skip_bad_rows)")
 	var sets setFlags
 	fs.Var(&sets, "set", "override a config key, e.g. --set eval_fraction=0.2 (repeatable; dotted YAML keys)")
-	resume := fs.Bool("resume", false, "continue from the newest checkpoint in the run directory")
-	overwrite := fs.Bool("overwrite", false, "start over in a run directory that holds a run (deletes its checkpoints and logs)")
-	printConfig := fs.Bool("print-config", false, "print the resolved config as YAML and exit")
-	dash := dashboardFlag(fs, "the run directory")
+	rf := declareRunFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -82,18 +78,13 @@ func runRMTrain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		pre = append(pre, "skip_bad_rows=true")
 	}
 	cfg := rm.Default()
-	if done, err := loadRunConfig(*config, append(pre, sets...), &cfg, &cfg.Model, *printConfig, stdout); done || err != nil {
+	if done, err := loadRunConfig(*config, append(pre, sets...), &cfg, &cfg.Model, *rf.printConfig, stdout); done || err != nil {
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if !*resume {
-		if err := train.Prepare(cfg.Out, *overwrite); err != nil {
-			return err
-		}
-	}
-	dev, err := openDevice(cfg.Device)
+	dev, err := openRun(cfg.Out, *rf.resume, *rf.overwrite, cfg.Device)
 	if err != nil {
 		return err
 	}
@@ -107,12 +98,12 @@ func runRMTrain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "rm: %d training pairs, %d held out, %d steps; %d malformed rows skipped, %d sequences cut to their last %d tokens\n",
 		len(tr.Train), len(tr.Eval), tr.Trainer.Config.Steps, len(tr.Bad), tr.Truncated, tr.Config.MaxSeqLen)
-	stopDash, err := serveDashboard(*dash, cfg.Out, stdout)
+	stopDash, err := serveDashboard(*rf.dashboard, cfg.Out, stdout)
 	if err != nil {
 		return err
 	}
 	defer stopDash()
-	if err := runTraining(ctx, tr, cfg.Out, *resume, tr.SaveFinal, stdout); err != nil {
+	if err := runTraining(ctx, tr, cfg.Out, *rf.resume, tr.SaveFinal, stdout); err != nil {
 		return err
 	}
 	msg := fmt.Sprintf("done: %d steps; reward model saved in %s", tr.StepsDone(), cfg.Out)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/sft"
-	"github.com/r1go/r1/train"
 )
 
 func init() {
@@ -38,10 +37,7 @@ func runSFT(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	skipBad := fs.Bool("skip-bad-rows", false, "skip malformed rows, printing how many and why, instead of stopping at the first (sets skip_bad_rows)")
 	var sets setFlags
 	fs.Var(&sets, "set", "override a config key, e.g. --set max_seq_len=512 (repeatable; dotted YAML keys)")
-	resume := fs.Bool("resume", false, "continue from the newest checkpoint in the run directory")
-	overwrite := fs.Bool("overwrite", false, "start over in a run directory that holds a run (deletes its checkpoints and logs)")
-	printConfig := fs.Bool("print-config", false, "print the resolved config as YAML and exit")
-	dash := dashboardFlag(fs, "the run directory")
+	rf := declareRunFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -79,18 +75,13 @@ func runSFT(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}
 	})
 	cfg := sft.Default()
-	if done, err := loadRunConfig(*config, append(pre, sets...), &cfg, &cfg.Model, *printConfig, stdout); done || err != nil {
+	if done, err := loadRunConfig(*config, append(pre, sets...), &cfg, &cfg.Model, *rf.printConfig, stdout); done || err != nil {
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if !*resume {
-		if err := train.Prepare(cfg.Out, *overwrite); err != nil {
-			return err
-		}
-	}
-	dev, err := openDevice(cfg.Device)
+	dev, err := openRun(cfg.Out, *rf.resume, *rf.overwrite, cfg.Device)
 	if err != nil {
 		return err
 	}
@@ -110,12 +101,12 @@ func runSFT(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if a := tr.Adapter; a != nil {
 		fmt.Fprintln(stdout, describeLoRA(a, tr.Model))
 	}
-	stopDash, err := serveDashboard(*dash, cfg.Out, stdout)
+	stopDash, err := serveDashboard(*rf.dashboard, cfg.Out, stdout)
 	if err != nil {
 		return err
 	}
 	defer stopDash()
-	if err := runTraining(ctx, tr, cfg.Out, *resume, tr.SaveFinal, stdout); err != nil {
+	if err := runTraining(ctx, tr, cfg.Out, *rf.resume, tr.SaveFinal, stdout); err != nil {
 		return err
 	}
 	if tr.Adapter != nil {

@@ -3,9 +3,41 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+
+	"github.com/r1go/r1/tensor"
+	"github.com/r1go/r1/train"
 )
+
+// runFlags are the flags every training command on the core takes besides
+// its config: resume, start over, print the config, serve a dashboard.
+type runFlags struct {
+	resume, overwrite, printConfig *bool
+	dashboard                      *string
+}
+
+func declareRunFlags(fs *flag.FlagSet) runFlags {
+	return runFlags{
+		resume:      fs.Bool("resume", false, "continue from the newest checkpoint in the run directory"),
+		overwrite:   fs.Bool("overwrite", false, "start over in a run directory that holds a run (deletes its checkpoints and logs)"),
+		printConfig: fs.Bool("print-config", false, "print the resolved config as YAML and exit"),
+		dashboard:   dashboardFlag(fs, "the run directory"),
+	}
+}
+
+// openRun readies a training command's run directory — a new run refuses
+// one that holds a run unless overwrite is set; a resumed run keeps it —
+// and opens the config's device.
+func openRun(out string, resume, overwrite bool, device string) (tensor.Backend, error) {
+	if !resume {
+		if err := train.Prepare(out, overwrite); err != nil {
+			return nil, err
+		}
+	}
+	return openDevice(device)
+}
 
 // trainingRun is what every trainer on the training core offers a command.
 type trainingRun interface {

@@ -114,14 +114,11 @@ func runZero(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return err
 	}
-	if *dash != "" {
-		stop, url, err := startDashboard(*dash, cfg.Out)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		fmt.Fprintf(stderr, "dashboard: %s\n", url)
+	stopDash, err := serveDashboard(*dash, cfg.Out, stderr)
+	if err != nil {
+		return err
 	}
+	defer stopDash()
 	start := time.Now()
 	var sum zeroSummary
 	sum.Model, sum.Dataset = *modelDir, cfg.Data.Dataset
