@@ -434,9 +434,11 @@ func (b *batcher) prefill(j *job) error {
 		}
 		s.reserved = perSample - (len(s.blocks) - full)
 		pool.reserved += s.reserved
-		b.active = append(b.active, s)
-		tok, lp := Pick(row, &j.p, s.rng, b.probs)
-		b.accept(s, tok, lp)
+		// A sample can end with its first token (a one-token budget, a
+		// stop token): it never joins the batch the decode steps run.
+		if tok, lp := Pick(row, &j.p, s.rng, b.probs); !b.accept(s, tok, lp) {
+			b.active = append(b.active, s)
+		}
 	}
 	pool.release(blocks) // the prefill's own references
 	return nil

@@ -339,9 +339,6 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		// slots to waiting requests in the same turn.
 		s.b.retire()
 		s.admit()
-		// And after: a sample can finish at its prefill (max_tokens 1, a
-		// stop token first), and decode must not step a finished one.
-		s.b.retire()
 		s.publish()
 		if len(s.b.active) == 0 {
 			if s.runBarriers() {
