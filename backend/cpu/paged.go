@@ -106,10 +106,23 @@ func (*Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLe
 	})
 }
 
-// pvAccGo is pvAcc in Go: one axpyF32 per key.
-func pvAccGo(out, p, v []float32, stride int) {
+// pvAcc adds Σ_j p[j]·v[j·stride:][:len(out)] to out, j in order: the PV
+// sum of paged attention over one KV block, through the vector kernel
+// where there is one (pvAccSIMD), else one axpyF32 per key; both round
+// the same.
+func pvAcc(out, p, v []float32, stride int) {
+	d, n := len(out), len(p)
+	if n == 0 || d == 0 {
+		return
+	}
+	if stride < d || len(v) < (n-1)*stride+d {
+		panic("cpu: pvAcc: value rows out of range")
+	}
+	if pvAccSIMD(out, p, v, stride) {
+		return
+	}
 	for j, pj := range p {
-		axpyF32(out, pj, v[j*stride:][:len(out)])
+		axpyF32(out, pj, v[j*stride:][:d])
 	}
 }
 
