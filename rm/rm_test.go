@@ -15,6 +15,7 @@ import (
 
 	"github.com/r1go/r1/backend/cpu"
 	"github.com/r1go/r1/data"
+	"github.com/r1go/r1/internal/testmodel"
 	"github.com/r1go/r1/model"
 	rmreward "github.com/r1go/r1/reward/rm"
 	"github.com/r1go/r1/safetensors"
@@ -326,23 +327,12 @@ func TestNewReportsBadRows(t *testing.T) {
 	}
 }
 
-// metricsOf reads metrics.jsonl without its timing fields.
+// metricsOf is testmodel.Metrics: metrics.jsonl without its timing fields.
 func metricsOf(t *testing.T, out string) []string {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
+	recs, err := testmodel.Metrics(out)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var recs []string
-	for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatal(err)
-		}
-		delete(m, "time")
-		delete(m, "tokens_per_s")
-		b, _ := json.Marshal(m)
-		recs = append(recs, string(b))
 	}
 	return recs
 }

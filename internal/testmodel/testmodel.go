@@ -1,7 +1,8 @@
 // Package testmodel writes small, complete Hugging Face model directories
 // (config.json, model.safetensors, tokenizer.json, tokenizer_config.json,
 // generation_config.json) with random weights and a tokenizer trained on
-// the spot, for tests of everything that loads a real checkpoint.
+// the spot, for tests of everything that loads a real checkpoint; and reads
+// back what a run wrote (Metrics) for tests of exact resume.
 package testmodel
 
 import (
