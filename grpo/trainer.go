@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -241,6 +242,13 @@ func (t *Trainer) update(u *train.Update, ro *Rollout, m map[string]float64) err
 	for i, s := range seqs {
 		s.weight = w[i]
 	}
+	// Micro-batches of sequences of similar lengths: a batch is padded to
+	// its longest row, so grouping the short completions together (not
+	// each group's 16 samples with its longest) cuts the padded positions
+	// every forward and backward computes — about 40% of the update's work
+	// in tiny-zero, whose completions run from 12 to 160 tokens. The
+	// gradient is the same sum over sequences in another order.
+	slices.SortStableFunc(seqs, func(a, b *seqData) int { return len(a.ids) - len(b.ids) })
 	micro := make([][]*seqData, 0, (len(seqs)+c.MicroBatch-1)/c.MicroBatch)
 	for start := 0; start < len(seqs); start += c.MicroBatch {
 		micro = append(micro, seqs[start:min(start+c.MicroBatch, len(seqs))])

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 
 	"github.com/r1go/r1/autograd"
 	"github.com/r1go/r1/tensor"
@@ -64,9 +65,12 @@ type Model struct {
 	// top of a causal LM, as transformers and TRL do).
 	Initialized []string
 
-	params   []autograd.Param
-	cos, sin *tensor.Tensor // (P, D/2) rotary tables, grown on demand
-	oldRope  []*tensor.Tensor
+	params    []autograd.Param
+	cos, sin  *tensor.Tensor // (P, D/2) rotary tables, grown on demand
+	oldRope   []*tensor.Tensor
+	packMu    sync.Mutex
+	packs     int  // PackWeights holders
+	allPacked bool // the backend packed every weight (pack.go)
 }
 
 // Params lists the weights in HF order (tied lm_head omitted): the

@@ -200,6 +200,7 @@ func (e *Engine) Generate(ctx context.Context, reqs []Request, p Params) ([]Samp
 	}
 	b := newBatcher(m, bs, maxBatch, ceilDiv(maxTokens, bs), ceilDiv(longest, bs), e.Decode)
 	defer b.close()
+	defer m.PackWeights()()
 	var done []Sample
 	b.onFinish = func(s *sequence) {
 		done = append(done, s.out)

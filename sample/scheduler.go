@@ -329,6 +329,10 @@ func (s *Scheduler) Generate(ctx context.Context, reqs []Request, p Params) ([]S
 func (s *Scheduler) Run(ctx context.Context) error {
 	defer close(s.runDone)
 	defer s.b.close()
+	// Weights stay packed while the loop runs, but not across exclusive
+	// work: a weight swap must not leave stale packed copies.
+	unpack := s.m.PackWeights()
+	defer func() { unpack() }()
 	for {
 		if err := ctx.Err(); err != nil {
 			s.abort(err)
@@ -341,7 +345,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		s.admit()
 		s.publish()
 		if len(s.b.active) == 0 {
-			if s.runBarriers() {
+			if s.runBarriers(&unpack) {
 				continue
 			}
 			s.mu.Lock()
@@ -431,17 +435,23 @@ func (s *Scheduler) admit() {
 }
 
 // runBarriers runs the pending exclusive work (the batch is empty) and
-// reports whether there was any.
-func (s *Scheduler) runBarriers() bool {
+// reports whether there was any. The weights are unpacked around it (the
+// work may change them) and packed again after, through *unpack.
+func (s *Scheduler) runBarriers(unpack *func()) bool {
 	s.mu.Lock()
 	bs := s.barriers
 	s.barriers = nil
 	s.mu.Unlock()
+	if len(bs) == 0 {
+		return false
+	}
+	(*unpack)()
 	for _, b := range bs {
 		b.err = b.fn(s.m)
 		close(b.done)
 	}
-	return len(bs) > 0
+	*unpack = s.m.PackWeights()
+	return true
 }
 
 // abort ends every request with err (the loop is stopping).

@@ -135,3 +135,18 @@ type Backend interface {
 	// decay, bias correction with step ≥ 1).
 	AdamW(param, grad, m, v *Tensor, lr, beta1, beta2, eps, weightDecay float32, step int)
 }
+
+// WeightPacker is implemented by backends that can keep a weight matrix W
+// (Out,In) in their GEMM's packed layout while it serves many products
+// x·Wᵀ unchanged (inference): MatMul(c, a, W, false, true, …) then reads
+// the packed copy. Such products are row-independent: a row of c is the
+// same bits however many rows a has, so a sequence decodes the same in any
+// batch. W must not change while packed.
+type WeightPacker interface {
+	// PackWeight packs w (packing an already packed w adds a reference)
+	// and reports whether it did: false for a weight the backend does not
+	// pack (another dtype, or a wrapper around a backend that does not).
+	PackWeight(w *Tensor) bool
+	// UnpackWeight drops one reference; the last frees the packed copy.
+	UnpackWeight(w *Tensor)
+}

@@ -20,7 +20,9 @@ import (
 )
 
 // Backend implements tensor.Backend on the host.
-type Backend struct{}
+type Backend struct {
+	packs packedWeights // weights packed for inference (packed.go)
+}
 
 // New returns the CPU backend.
 func New() *Backend { return &Backend{} }
@@ -372,7 +374,7 @@ func (*Backend) AllFinite(t *tensor.Tensor) bool {
 }
 
 // MatMul: c (M,N) = alpha·op(a)(M,K)·op(b)(K,N) + beta·c.
-func (*Backend) MatMul(c, a, b *tensor.Tensor, transA, transB bool, alpha, beta float32) {
+func (be *Backend) MatMul(c, a, b *tensor.Tensor, transA, transB bool, alpha, beta float32) {
 	m, n, k, err := tensor.MatMulDims(c, a, b, transA, transB)
 	if err != nil {
 		panic("cpu: " + err.Error())
@@ -381,6 +383,12 @@ func (*Backend) MatMul(c, a, b *tensor.Tensor, transA, transB bool, alpha, beta 
 	if isF64(c) {
 		dgemmNaive(transA, transB, m, n, k, float64(alpha), f64(a), ac, f64(b), bc, float64(beta), f64(c), n)
 		return
+	}
+	if !transA && transB {
+		if pb := be.packed(b); pb != nil {
+			gemm.SgemmPacked(m, alpha, f32(a), ac, pb, beta, f32(c), n)
+			return
+		}
 	}
 	gemm.Sgemm(transA, transB, m, n, k, alpha, f32(a), ac, f32(b), bc, beta, f32(c), n)
 }

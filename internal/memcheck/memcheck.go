@@ -63,6 +63,22 @@ func Wrap(inner tensor.Backend) *Backend {
 // Inner is the wrapped backend.
 func (b *Backend) Inner() tensor.Backend { return b.Backend }
 
+// PackWeight and UnpackWeight forward to the inner backend when it packs
+// weights (tensor.WeightPacker), so that a checked run computes the same
+// bits as an unchecked one.
+func (b *Backend) PackWeight(w *tensor.Tensor) bool {
+	if wp, ok := b.Backend.(tensor.WeightPacker); ok {
+		return wp.PackWeight(w)
+	}
+	return false
+}
+
+func (b *Backend) UnpackWeight(w *tensor.Tensor) {
+	if wp, ok := b.Backend.(tensor.WeightPacker); ok {
+		wp.UnpackWeight(w)
+	}
+}
+
 // Name tags the inner name so logs show the checker is on.
 func (b *Backend) Name() string { return b.Backend.Name() + "+memcheck" }
 

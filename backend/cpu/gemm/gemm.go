@@ -34,12 +34,35 @@ type impl struct {
 	mr, nr     int
 	mc, kc, nc int // cache blocks: mc rows of A (L2), kc depth, nc columns of B (L3)
 	kern       kernelFunc
-	dot4       dot4Func   // unpacked kernels for few-row products (small.go)
-	dot4x4     dot4x4Func // optional
-	axpy       axpyFunc
+	// rows are the same kernel for tiles of fewer rows (ascending heights,
+	// reading the same packed A panels), used for a product's last rows;
+	// without them those rows run the full kernel on zero padding.
+	rows   []rowKernel
+	dot4   dot4Func   // unpacked kernels for few-row products (small.go)
+	dot4x4 dot4x4Func // optional
+	axpy   axpyFunc
 	// transpose8, if set, does the transposing copies of packing eight rows
 	// at a time: dst[q*stride+r] = alpha·src[r*ld+q], r < 8, q < n (n%8 == 0).
 	transpose8 func(n int, src []float32, ld int, dst []float32, stride int, alpha float32)
+	// prefetch, if set, asks for a slice's cache lines in L2 ahead of use.
+	prefetch func(b []float32)
+}
+
+// rowKernel is a micro-kernel for the first mr rows of a tile.
+type rowKernel struct {
+	mr   int
+	kern kernelFunc
+}
+
+// rowsKernel returns the kernel for the last rows of a product (rows < mr):
+// the lowest tile height that covers them, or the full kernel.
+func (im *impl) rowsKernel(rows int) (kernelFunc, int) {
+	for _, rk := range im.rows {
+		if rk.mr >= rows {
+			return rk.kern, rk.mr
+		}
+	}
+	return im.kern, im.mr
 }
 
 // impls lists the kernels usable on this CPU, best first; the generic one is
@@ -239,6 +262,18 @@ func sgemm(im *impl, threads int, transA, transB bool, m, n, k int, alpha float3
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
+// kcStep is the depth of the slices of k the blocked path works on: equal
+// slices of at most about kc, rounded to multiples of eight for the
+// transposing copies, rather than kc, kc, …, remainder. It depends on k
+// alone, so every row of C sums its products in the same order whatever m.
+func (im *impl) kcStep(k int) int {
+	step := ceilDiv(k, ceilDiv(k, im.kc))
+	if im.kc >= 64 {
+		step = ceilDiv(step, 8) * 8
+	}
+	return step
+}
+
 func scaleC(m, n int, beta float32, c []float32, ldc int) {
 	if beta == 1 {
 		return
@@ -303,6 +338,9 @@ type problem struct {
 	a, b, c        []float32
 	lda, ldb, ldc  int
 	ldcCol         int // column stride of C if not 1; only the small path sets it
+	// pre is op(B) already packed (SgemmPacked): run reads its blocks
+	// instead of packing B.
+	pre *Packed
 }
 
 // run is the blocked product. For each nc-wide, kc-deep block of op(B),
@@ -313,12 +351,7 @@ type problem struct {
 // packing B once (not once per worker) saves memory traffic.
 func (p *problem) run(im *impl, threads int) {
 	mr, nr := im.mr, im.nr
-	// Cut k into equal slices of at most about kc, rounded to multiples of
-	// eight for the transposing copies, rather than kc, kc, …, remainder.
-	kcStep := ceilDiv(p.k, ceilDiv(p.k, im.kc))
-	if im.kc >= 64 {
-		kcStep = ceilDiv(kcStep, 8) * 8
-	}
+	kcStep := im.kcStep(p.k)
 	kcMax := min(kcStep, p.k)
 	// Cut m into row blocks of whole tiles, as many as mc asks for but a
 	// multiple of the worker count and near-equal, so that no worker is
@@ -335,7 +368,10 @@ func (p *problem) run(im *impl, threads int) {
 	ncMax := min(im.nc, ceilDiv(p.n, nr)*nr)
 	shared := bPool.Get().(*buffers)
 	defer bPool.Put(shared)
-	shared.b = grow(shared.b, ncMax*kcMax)
+	if p.pre == nil {
+		shared.b = grow(shared.b, ncMax*kcMax)
+	}
+	block := 0 // index of the (jc, pc) block in p.pre
 	for jc := 0; jc < p.n; jc += im.nc {
 		nc := min(im.nc, p.n-jc)
 		panels := ceilDiv(nc, nr)
@@ -349,11 +385,17 @@ func (p *problem) run(im *impl, threads int) {
 		items := icBlocks * chunks
 		for pc := 0; pc < p.k; pc += kcStep {
 			kc := min(kcStep, p.k-pc)
-			bBlock := shared.b[:panels*nr*kc]
-			packers := min(threads, panels)
-			parallel(packers, func(t int) {
-				p.packB(bBlock, pc, kc, jc, nc, nr, t*panels/packers, (t+1)*panels/packers)
-			})
+			var bBlock []float32
+			if p.pre != nil {
+				bBlock = p.pre.blocks[block]
+				block++
+			} else {
+				bBlock = shared.b[:panels*nr*kc]
+				packers := min(threads, panels)
+				parallel(packers, func(t int) {
+					p.packB(bBlock, pc, kc, jc, nc, nr, t*panels/packers, (t+1)*panels/packers)
+				})
+			}
 			// Only the first slice of k applies beta; later ones add to
 			// what the first wrote.
 			beta := p.beta
@@ -391,20 +433,35 @@ func (p *problem) run(im *impl, threads int) {
 // panels covering columns jc+jr0..jc+jr1 into C.
 func (p *problem) macro(im *impl, buf *buffers, bBlock []float32, ic, mc, jc, jr0, jr1, kc int, beta float32) {
 	mr, nr := im.mr, im.nr
+	tiles := ceilDiv(mc, mr)
 	for jr := jr0; jr < jr1; jr += nr {
 		nrr := min(nr, jr1-jr)
 		bp := bBlock[jr*kc : (jr+nr)*kc]
-		for ir := 0; ir < mc; ir += mr {
+		// A packed B that outlives the call (SgemmPacked: a decode
+		// step's weights) comes from memory, not cache: fetch the next
+		// panel into L2 a slice per tile while this one is computed.
+		var next []float32
+		if p.pre != nil && im.prefetch != nil && jr+nr < jr1 {
+			next = bBlock[(jr+nr)*kc : (jr+2*nr)*kc]
+		}
+		for ir, t := 0, 0; ir < mc; ir, t = ir+mr, t+1 {
+			if next != nil {
+				im.prefetch(next[t*len(next)/tiles : (t+1)*len(next)/tiles])
+			}
 			mrr := min(mr, mc-ir)
 			ap := buf.a[ir*kc : (ir+mr)*kc]
 			ci := (ic+ir)*p.ldc + jc + jr
-			if mrr == mr && nrr == nr {
-				im.kern(kc, ap, bp, p.c[ci:ci+(mr-1)*p.ldc+nr], p.ldc, beta)
+			kern, h := im.kern, mr
+			if mrr < mr {
+				kern, h = im.rowsKernel(mrr)
+			}
+			if mrr == h && nrr == nr {
+				kern(kc, ap, bp, p.c[ci:ci+(h-1)*p.ldc+nr], p.ldc, beta)
 				continue
 			}
 			// Edge tile: compute a whole tile into scratch (the panels
 			// are zero-padded) and copy out the part that exists.
-			im.kern(kc, ap, bp, buf.tmp, nr, 0)
+			kern(kc, ap, bp, buf.tmp, nr, 0)
 			for r := 0; r < mrr; r++ {
 				dst := p.c[ci+r*p.ldc : ci+r*p.ldc+nrr]
 				src := buf.tmp[r*nr : r*nr+nrr]

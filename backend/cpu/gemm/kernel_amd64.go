@@ -17,6 +17,40 @@ func sgemmKernelAVX512(k int, a, b, c *float32, ldc int, beta float32)
 //go:noescape
 func sgemmKernelAVX2(k int, a, b, c *float32, ldc int, beta float32)
 
+// The same kernels for a tile's last rows (kernel_*_rows_amd64.s): they
+// read the full kernel's packed A panels (14 or 6 rows per k step).
+//
+//go:noescape
+func sgemmKernelAVX512Rows1(k int, a, b, c *float32, ldc int, beta float32)
+
+//go:noescape
+func sgemmKernelAVX512Rows2(k int, a, b, c *float32, ldc int, beta float32)
+
+//go:noescape
+func sgemmKernelAVX512Rows4(k int, a, b, c *float32, ldc int, beta float32)
+
+//go:noescape
+func sgemmKernelAVX512Rows8(k int, a, b, c *float32, ldc int, beta float32)
+
+//go:noescape
+func sgemmKernelAVX2Rows1(k int, a, b, c *float32, ldc int, beta float32)
+
+//go:noescape
+func sgemmKernelAVX2Rows2(k int, a, b, c *float32, ldc int, beta float32)
+
+//go:noescape
+func sgemmKernelAVX2Rows4(k int, a, b, c *float32, ldc int, beta float32)
+
+//go:noescape
+func prefetchL2(p *float32, lines int)
+
+// prefetch asks for b's cache lines in L2 (prefetch_amd64.s).
+func prefetch(b []float32) {
+	if lines := len(b) / 16; lines > 0 {
+		prefetchL2(unsafe.SliceData(b), lines)
+	}
+}
+
 //go:noescape
 func sdot4AVX2(k int, a, b *float32, ldb int, out *[4]float32)
 
@@ -68,24 +102,34 @@ func axpyAVX2(k int, a, b []float32, ldb int, out *[axpyCols]float32) {
 }
 
 var avx512Impl = &impl{name: "avx512", mr: 14, nr: 32, mc: 112, kc: 384, nc: 4096,
-	kern: func(k int, a, b, c []float32, ldc int, beta float32) {
-		asmArgs(k, 14, 32, a, b, c, ldc)
-		sgemmKernelAVX512(k, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, beta)
+	kern: asmKernel(sgemmKernelAVX512, 14, 14, 32),
+	rows: []rowKernel{
+		{1, asmKernel(sgemmKernelAVX512Rows1, 1, 14, 32)},
+		{2, asmKernel(sgemmKernelAVX512Rows2, 2, 14, 32)},
+		{4, asmKernel(sgemmKernelAVX512Rows4, 4, 14, 32)},
+		{8, asmKernel(sgemmKernelAVX512Rows8, 8, 14, 32)},
 	},
-	dot4: dot4AVX2, dot4x4: dot4x4AVX512, axpy: axpyAVX2, transpose8: transpose8}
+	dot4: dot4AVX2, dot4x4: dot4x4AVX512, axpy: axpyAVX2, transpose8: transpose8, prefetch: prefetch}
 
 var avx2Impl = &impl{name: "avx2", mr: 6, nr: 16, mc: 144, kc: 384, nc: 4096,
-	kern: func(k int, a, b, c []float32, ldc int, beta float32) {
-		asmArgs(k, 6, 16, a, b, c, ldc)
-		sgemmKernelAVX2(k, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, beta)
+	kern: asmKernel(sgemmKernelAVX2, 6, 6, 16),
+	rows: []rowKernel{
+		{1, asmKernel(sgemmKernelAVX2Rows1, 1, 6, 16)},
+		{2, asmKernel(sgemmKernelAVX2Rows2, 2, 6, 16)},
+		{4, asmKernel(sgemmKernelAVX2Rows4, 4, 6, 16)},
 	},
-	dot4: dot4AVX2, axpy: axpyAVX2, transpose8: transpose8}
+	dot4: dot4AVX2, axpy: axpyAVX2, transpose8: transpose8, prefetch: prefetch}
 
-// asmArgs panics (instead of corrupting memory) if a caller inside this
-// package ever hands a kernel slices shorter than the tile it will touch.
-func asmArgs(k, mr, nr int, a, b, c []float32, ldc int) {
-	if k < 1 || len(a) < k*mr || len(b) < k*nr || ldc < nr || len(c) < (mr-1)*ldc+nr {
-		panic("gemm: internal error: micro-kernel operands too short")
+// asmKernel wraps an assembly micro-kernel computing mr rows of an nr-wide
+// tile from A panels of strideA rows per k step. The wrapper panics
+// (instead of corrupting memory) if a caller inside this package ever hands
+// the kernel slices shorter than the tile it will touch.
+func asmKernel(f func(k int, a, b, c *float32, ldc int, beta float32), mr, strideA, nr int) kernelFunc {
+	return func(k int, a, b, c []float32, ldc int, beta float32) {
+		if k < 1 || len(a) < k*strideA || len(b) < k*nr || ldc < nr || len(c) < (mr-1)*ldc+nr {
+			panic("gemm: internal error: micro-kernel operands too short")
+		}
+		f(k, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, beta)
 	}
 }
 

@@ -1,0 +1,108 @@
+package gemm
+
+import (
+	"fmt"
+	"runtime"
+)
+
+// Packed is a right-hand operand op(B) (k×n) stored once in the blocked
+// path's panel layout, for products that reuse it many times unchanged: the
+// weights of a model while it decodes. SgemmPacked then skips packing B,
+// which for a decode step's few rows would cost as much as the product.
+//
+// Every product through a Packed takes the blocked path, whose rows of C
+// are each summed in an order fixed by k alone: row i of C is the same
+// bits whatever the other rows and however many there are. Inference relies
+// on that so that a sequence's tokens do not depend on the batch it shares.
+type Packed struct {
+	im     *impl
+	k, n   int
+	blocks [][]float32 // (nc-wide column block, kc-deep slice) pairs in run's order
+}
+
+// K and N are the dimensions of op(B).
+func (pb *Packed) K() int { return pb.k }
+func (pb *Packed) N() int { return pb.n }
+
+// Bytes is the memory the packed copy holds.
+func (pb *Packed) Bytes() int {
+	total := 0
+	for _, b := range pb.blocks {
+		total += 4 * len(b)
+	}
+	return total
+}
+
+// Pack copies op(B) (k×n; B stored n×k when transB) into a Packed for the
+// current kernel, using every core. B may change afterwards without
+// affecting the copy.
+func Pack(transB bool, k, n int, b []float32, ldb int) *Packed {
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	if k < 1 || n < 1 {
+		panic(fmt.Sprintf("gemm: Pack of a %d×%d matrix", k, n))
+	}
+	if err := checkMat("B", br, bc, len(b), ldb); err != nil {
+		panic(err)
+	}
+	implMu.RLock()
+	im := current
+	implMu.RUnlock()
+	return pack(im, transB, k, n, b, ldb)
+}
+
+func pack(im *impl, transB bool, k, n int, b []float32, ldb int) *Packed {
+	p := problem{transpose8: im.transpose8, transB: transB, k: k, n: n, b: b, ldb: ldb}
+	pb := &Packed{im: im, k: k, n: n}
+	nr, step := im.nr, im.kcStep(k)
+	threads := runtime.GOMAXPROCS(0)
+	for jc := 0; jc < n; jc += im.nc {
+		nc := min(im.nc, n-jc)
+		panels := ceilDiv(nc, nr)
+		for pc := 0; pc < k; pc += step {
+			kc := min(step, k-pc)
+			block := make([]float32, panels*nr*kc)
+			workers := min(threads, panels)
+			parallel(workers, func(t int) {
+				p.packB(block, pc, kc, jc, nc, nr, t*panels/workers, (t+1)*panels/workers)
+			})
+			pb.blocks = append(pb.blocks, block)
+		}
+	}
+	return pb
+}
+
+// SgemmPacked computes C = alpha·A·op(B) + beta·C with op(B) from Pack: A
+// is m×k (row stride lda), C m×n (row stride ldc). The result is bit for
+// bit Sgemm's on its blocked path (with the kernel Pack used), for any m.
+func SgemmPacked(m int, alpha float32, a []float32, lda int, pb *Packed, beta float32, c []float32, ldc int) {
+	if err := Check(false, false, m, pb.n, pb.k, len(a), lda, pb.n*pb.k, pb.n, len(c), ldc); err != nil {
+		panic(err)
+	}
+	if m == 0 {
+		return
+	}
+	if beta == 0 {
+		beta = 0 // normalise -0, as sgemm does
+	}
+	if alpha == 0 {
+		scaleC(m, pb.n, beta, c, ldc)
+		return
+	}
+	im := pb.im
+	p := problem{transpose8: im.transpose8, m: m, n: pb.n, k: pb.k, alpha: alpha, a: a, lda: lda, beta: beta, c: c, ldc: ldc, pre: pb}
+	p.run(im, packedThreads(m, pb.n, pb.k))
+}
+
+// packedThreads splits a product with a packed B between the cores from
+// the small path's bound when there are few rows: such a product is a
+// stream over B's memory, as a decode step's matrix-vector products are.
+func packedThreads(m, n, k int) int {
+	flops := 2 * m * n * k
+	if flops >= minParallelFlops || (m <= 64 && flops >= minParallelSmall) {
+		return runtime.GOMAXPROCS(0)
+	}
+	return 1
+}

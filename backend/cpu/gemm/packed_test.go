@@ -1,0 +1,122 @@
+package gemm
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestSgemmPacked checks that a product through a packed B is bit for bit
+// the blocked path's (itself checked against float64 in TestSgemmAllImpls)
+// for every kernel, transposition of B, alpha/beta and shape, including
+// cache blocks shrunk so that several column blocks and k slices are stored.
+func TestSgemmPacked(t *testing.T) {
+	defer func(v int) { smallMode = v }(smallMode)
+	smallMode = smallNever
+	var all []*impl
+	for _, base := range impls {
+		small := *base
+		small.name, small.kc, small.mc, small.nc = base.name+"-smallblocks", 16, 2*base.mr, 2*base.nr
+		all = append(all, base, &small)
+	}
+	shapes := append(testShapes, shape{5, 1000, 70}, shape{33, 77, 129})
+	for _, im := range all {
+		for _, sh := range shapes {
+			for _, transB := range []bool{false, true} {
+				for vi, v := range variants {
+					t.Run(fmt.Sprintf("%s/%dx%dx%d/tB=%v/v%d", im.name, sh.m, sh.n, sh.k, transB, vi), func(t *testing.T) {
+						r := rand.New(rand.NewPCG(uint64(vi), 7))
+						m, n, k := sh.m, sh.n, sh.k
+						a, b, c0 := randSlice(r, m*k), randSlice(r, n*k), randSlice(r, m*n)
+						ldb := n
+						if transB {
+							ldb = k
+						}
+						want := append([]float32(nil), c0...)
+						sgemm(im, 2, false, transB, m, n, k, v.alpha, a, k, b, ldb, v.beta, want, n)
+						pb := pack(im, transB, k, n, b, ldb)
+						got := append([]float32(nil), c0...)
+						SgemmPacked(m, v.alpha, a, k, pb, v.beta, got, n)
+						for i := range want {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("C[%d][%d] = %v through the packed B, %v through Sgemm", i/n, i%n, got[i], want[i])
+							}
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+// TestSgemmPackedRowsIndependent checks the property inference relies on:
+// a row of C is the same bits computed alone or among other rows, whatever
+// their number (a sequence decoded alone or in a batch of any size).
+func TestSgemmPackedRowsIndependent(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	const n, k = 300, 777
+	w := randSlice(r, n*k)
+	pb := Pack(true, k, n, w, k)
+	for _, m := range []int{1, 2, 3, 5, 14, 15, 33, 64, 100} {
+		a := randSlice(r, m*k)
+		c := make([]float32, m*n)
+		SgemmPacked(m, 1, a, k, pb, 0, c, n)
+		for _, i := range []int{0, m / 2, m - 1} {
+			alone := make([]float32, n)
+			SgemmPacked(1, 1, a[i*k:(i+1)*k], k, pb, 0, alone, n)
+			for j, v := range alone {
+				if math.Float32bits(v) != math.Float32bits(c[i*n+j]) {
+					t.Fatalf("m=%d: C[%d][%d] = %v among %d rows, %v alone", m, i, j, c[i*n+j], m, v)
+				}
+			}
+		}
+	}
+}
+
+func TestPackPanicsOnBadSizes(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("Pack of a too-short B did not panic")
+		}
+	}()
+	Pack(true, 10, 10, make([]float32, 99), 10)
+}
+
+// BenchmarkDecodeProducts compares a decode step's weight products (y =
+// x·Wᵀ for a batch of m rows, llama-112m's shapes) through Sgemm, which
+// takes the unpacked path for few rows, and through a packed W.
+func BenchmarkDecodeProducts(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, sh := range []struct{ n, k int }{{256, 768}, {2048, 768}, {768, 2048}, {32000, 768}} {
+		w := randSlice(r, sh.n*sh.k)
+		pb := Pack(true, sh.k, sh.n, w, sh.k)
+		for _, m := range []int{1, 4, 8, 32, 64} {
+			a, c := randSlice(r, m*sh.k), make([]float32, m*sh.n)
+			flops := 2 * float64(m*sh.n*sh.k)
+			b.Run(fmt.Sprintf("n%d_k%d/m%d/sgemm", sh.n, sh.k, m), func(b *testing.B) {
+				for b.Loop() {
+					Sgemm(false, true, m, sh.n, sh.k, 1, a, sh.k, w, sh.k, 0, c, sh.n)
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+			b.Run(fmt.Sprintf("n%d_k%d/m%d/packed", sh.n, sh.k, m), func(b *testing.B) {
+				for b.Loop() {
+					SgemmPacked(m, 1, a, sh.k, pb, 0, c, sh.n)
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// BenchmarkPack measures packing a weight (llama-112m's lm_head, 98 MB).
+func BenchmarkPack(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	const n, k = 32000, 768
+	w := randSlice(r, n*k)
+	for b.Loop() {
+		Pack(true, k, n, w, k)
+	}
+	b.ReportMetric(float64(4*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+}
