@@ -213,19 +213,26 @@ func (e *Engine) Generate(ctx context.Context, reqs []Request, p Params) ([]Samp
 		if err := ctx.Err(); err != nil {
 			return sortSamples(done), err
 		}
-		// Admit in order while the batch and the cache have room.
+		// Admit in order while the batch and the cache have room, the
+		// prompts prefilled together.
 		for next < len(jobs) {
-			ok, err := b.admit(jobs[next])
-			if err != nil {
-				return sortSamples(done), fmt.Errorf("sample: request %d: %w", next, err)
+			if b.admit(jobs[next]) {
+				next++
+				continue
 			}
-			if !ok {
-				if len(b.active) == 0 {
-					return sortSamples(done), fmt.Errorf("sample: request %d needs %d KV blocks, the cache has %d", next, b.need(jobs[next]), b.pool.available())
+			if len(b.staged) > 0 { // the prefill step is full: run it, then retry
+				if failed, err := b.flush(); err != nil {
+					return sortSamples(done), fmt.Errorf("sample: request %d: %w", failed[0].req, err)
 				}
-				break
+				continue
 			}
-			next++
+			if len(b.active) == 0 {
+				return sortSamples(done), fmt.Errorf("sample: request %d needs %d KV blocks, the cache has %d", next, b.need(jobs[next]), b.pool.available())
+			}
+			break
+		}
+		if failed, err := b.flush(); err != nil {
+			return sortSamples(done), fmt.Errorf("sample: request %d: %w", failed[0].req, err)
 		}
 		b.retire()
 		if len(b.active) == 0 {
@@ -289,6 +296,10 @@ type batcher struct {
 	scratch   [][]float64 // pickRows' scratch: one V-long buffer per goroutine
 	active    []*sequence
 	onFinish  func(s *sequence)
+	// Jobs admitted but not yet prefilled (stage, flush).
+	staged       []staged
+	stagedSeqs   int // their samples
+	stagedTokens int // their prompts' tokens
 }
 
 func newBatcher(m *model.Model, bs, maxBatch, numBlocks, maxBlocks int, decode func([]int32) string) *batcher {
@@ -313,13 +324,21 @@ func (b *batcher) need(j *job) int {
 	return ceilDiv(L, b.bs) + j.n*perSample
 }
 
-// admit prefills j if the batch and the cache have room for all its
-// samples' worst-case growth, and reports whether it did.
-func (b *batcher) admit(j *job) (bool, error) {
-	if len(b.active)+j.n > b.maxBatch || b.need(j) > b.pool.available() {
-		return false, nil
+// admit stages j for the next shared prefill (flush) if the batch and the
+// cache have room for all its samples' worst-case growth and the prefill
+// step has room for its prompt, and reports whether it did. Prompts share
+// a prefill only when the model's rows are independent of each other
+// (packed weights): otherwise each runs alone, so that no request's
+// samples depend on the others'.
+func (b *batcher) admit(j *job) bool {
+	if len(b.active)+b.stagedSeqs+j.n > b.maxBatch || b.need(j) > b.pool.available() {
+		return false
 	}
-	return true, b.prefill(j)
+	if len(b.staged) > 0 && (b.stagedTokens+len(j.prompt) > maxPrefillTokens || !b.m.WeightsPacked()) {
+		return false
+	}
+	b.stage(j)
+	return true
 }
 
 // retire drops finished sequences from the batch (finish already
@@ -396,30 +415,82 @@ func (b *batcher) decode() ([]float32, error) {
 	return vals, nil
 }
 
-// prefill runs a job's prompt once and forks its n samples: they share
-// the prompt's full blocks, each gets a copy of the partly filled last one,
-// and each picks its first token from the prompt's last logits.
-func (b *batcher) prefill(j *job) error {
-	m, bs, pool := b.m, b.bs, b.pool
+// maxPrefillTokens bounds the prompt tokens of one shared prefill step: a
+// product of that many rows already runs at the GEMM's full speed, and the
+// step's activations stay small (a longer prompt runs alone).
+const maxPrefillTokens = 2048
+
+// staged is an admitted job waiting for the shared prefill step (flush):
+// its prompt's blocks, and the blocks held back for its samples' growth.
+type staged struct {
+	j       *job
+	blocks  []int32
+	reserve int
+}
+
+// stage takes j's prompt blocks and holds back the rest of what its
+// samples can use, for the next flush.
+func (b *batcher) stage(j *job) {
 	L := len(j.prompt)
-	blocks := make([]int32, ceilDiv(L, bs))
+	blocks := make([]int32, ceilDiv(L, b.bs))
 	for i := range blocks {
-		blocks[i] = pool.alloc()
+		blocks[i] = b.pool.alloc()
 	}
-	st := &model.Step{MaxBlocks: b.maxBlocks, BlockTable: padBlocks(blocks, b.maxBlocks), Rows: []int32{int32(L - 1)}}
-	for t, tok := range j.prompt {
-		st.IDs = append(st.IDs, tok)
-		st.Positions = append(st.Positions, int32(t))
-		st.Slots = append(st.Slots, blocks[t/bs]*int32(bs)+int32(t%bs))
-		st.SeqIdx = append(st.SeqIdx, 0)
+	reserve := b.need(j) - len(blocks)
+	b.pool.reserved += reserve
+	b.staged = append(b.staged, staged{j: j, blocks: blocks, reserve: reserve})
+	b.stagedSeqs += j.n
+	b.stagedTokens += L
+}
+
+// flush prefills the staged jobs' prompts in one forward step (each
+// sequence attends to its own cache blocks) and forks their samples. On an
+// error it returns the jobs it could not start, their blocks released.
+func (b *batcher) flush() ([]*job, error) {
+	if len(b.staged) == 0 {
+		return nil, nil
+	}
+	all := b.staged
+	b.staged, b.stagedSeqs, b.stagedTokens = nil, 0, 0
+	m, bs := b.m, int32(b.bs)
+	st := &model.Step{MaxBlocks: b.maxBlocks}
+	for i, sj := range all {
+		st.BlockTable = append(st.BlockTable, padBlocks(sj.blocks, b.maxBlocks)...)
+		for t, tok := range sj.j.prompt {
+			st.IDs = append(st.IDs, tok)
+			st.Positions = append(st.Positions, int32(t))
+			st.Slots = append(st.Slots, sj.blocks[int32(t)/bs]*bs+int32(t)%bs)
+			st.SeqIdx = append(st.SeqIdx, int32(i))
+		}
+		st.Rows = append(st.Rows, int32(len(st.IDs)-1))
+	}
+	for _, sj := range all {
+		b.pool.reserved -= sj.reserve
 	}
 	logits, err := m.Forward(st, b.cache)
 	if err != nil {
-		pool.release(blocks)
-		return err
+		jobs := make([]*job, len(all))
+		for i, sj := range all {
+			b.pool.release(sj.blocks)
+			jobs[i] = sj.j
+		}
+		return jobs, err
 	}
-	row := m.Dev.Download(logits)
+	rows := m.Dev.Download(logits) // (R,V)
 	m.Dev.Free(logits)
+	V := m.Config.VocabSize
+	for i, sj := range all {
+		b.fork(sj.j, sj.blocks, rows[i*V:(i+1)*V])
+	}
+	return nil, nil
+}
+
+// fork starts a prefilled job's n samples: they share the prompt's full
+// blocks, each gets a copy of the partly filled last one, and each picks
+// its first token from the prompt's last logits (row).
+func (b *batcher) fork(j *job, blocks []int32, row []float32) {
+	pool, bs := b.pool, b.bs
+	L := len(j.prompt)
 	full := L / bs // blocks the samples can share read-only
 	perSample := ceilDiv(L+j.p.MaxNewTokens, bs) - full
 	for i := 0; i < j.n; i++ {
@@ -442,7 +513,6 @@ func (b *batcher) prefill(j *job) error {
 		}
 	}
 	pool.release(blocks) // the prefill's own references
-	return nil
 }
 
 // copyBlock copies the first n slots of block src into a new block, in

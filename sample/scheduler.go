@@ -404,32 +404,44 @@ func (s *Scheduler) cancelled() {
 	}
 }
 
-// admit prefills queued requests in order while they fit; none is admitted
-// while a barrier waits for the batch to drain.
+// admit prefills queued requests in order while they fit, together in
+// shared prefill steps; none is admitted while a barrier waits for the
+// batch to drain.
 func (s *Scheduler) admit() {
 	for {
 		s.mu.Lock()
 		if len(s.waiting) == 0 || len(s.barriers) > 0 {
 			s.mu.Unlock()
-			return
+			break
 		}
 		h := s.waiting[0]
 		s.mu.Unlock()
 		h.j.handle = h
 		h.j.finished = h.done
-		ok, err := s.b.admit(h.j)
-		if !ok && err == nil {
-			return
+		if !s.b.admit(h.j) {
+			if len(s.b.staged) == 0 {
+				break
+			}
+			s.flush() // the prefill step is full: run it, then retry
+			continue
 		}
 		s.mu.Lock()
 		s.waiting = s.waiting[1:]
 		s.mu.Unlock()
-		if err != nil {
-			h.err = err
-			s.b.cancel(h.j)
-			if h.j.left > 0 {
-				close(h.done)
-			}
+	}
+	s.flush()
+}
+
+// flush runs the staged prefill; requests it could not start end with
+// its error.
+func (s *Scheduler) flush() {
+	failed, err := s.b.flush()
+	for _, j := range failed {
+		h := j.handle
+		h.err = err
+		s.b.cancel(j)
+		if j.left > 0 {
+			close(h.done)
 		}
 	}
 }
