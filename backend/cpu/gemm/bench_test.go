@@ -86,7 +86,7 @@ func BenchmarkKernel(b *testing.B) {
 			c := make([]float32, im.mr*im.nr)
 			t0 := cpuTime()
 			for b.Loop() {
-				im.kern(k, a, bp, c, im.nr, 1)
+				im.kern(k, a, bp, c, im.nr, 1, nil)
 			}
 			flops := 2 * float64(im.mr*im.nr*k) * float64(b.N)
 			b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")

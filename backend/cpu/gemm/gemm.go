@@ -25,8 +25,10 @@ import (
 
 // kernelFunc computes one full mr×nr tile: c = a·b + beta·c, where a is a
 // packed k×mr panel, b a packed k×nr panel and c is row-major with stride
-// ldc. beta == +0 overwrites c without reading it.
-type kernelFunc func(k int, a, b, c []float32, ldc int, beta float32)
+// ldc. beta == +0 overwrites c without reading it. pf is a hint: kernels
+// that can prefetch fetch k cache lines from its start (the B data needed
+// next) while they compute; nil or short is fine (prefetches never fault).
+type kernelFunc func(k int, a, b, c []float32, ldc int, beta float32, pf []float32)
 
 // impl is one micro-kernel with the blocking sizes tuned for it.
 type impl struct {
@@ -44,8 +46,6 @@ type impl struct {
 	// transpose8, if set, does the transposing copies of packing eight rows
 	// at a time: dst[q*stride+r] = alpha·src[r*ld+q], r < 8, q < n (n%8 == 0).
 	transpose8 func(n int, src []float32, ld int, dst []float32, stride int, alpha float32)
-	// prefetch, if set, asks for a slice's cache lines in L2 ahead of use.
-	prefetch func(b []float32)
 }
 
 // rowKernel is a micro-kernel for the first mr rows of a tile.
@@ -71,7 +71,9 @@ func (im *impl) rowsKernel(rows int) (kernelFunc, int) {
 var impls = append(archImpls(), genericImpl)
 
 var genericImpl = &impl{name: "generic", mr: 4, nr: 4, mc: 128, kc: 256, nc: 2048,
-	kern: kernelGeneric, dot4: dot4Generic, axpy: axpyGeneric}
+	kern: func(k int, a, b, c []float32, ldc int, beta float32, _ []float32) {
+		kernelGeneric(k, a, b, c, ldc, beta)
+	}, dot4: dot4Generic, axpy: axpyGeneric}
 
 var (
 	implMu  sync.RWMutex
@@ -338,9 +340,6 @@ type problem struct {
 	a, b, c        []float32
 	lda, ldb, ldc  int
 	ldcCol         int // column stride of C if not 1; only the small path sets it
-	// pre is op(B) already packed (SgemmPacked): run reads its blocks
-	// instead of packing B.
-	pre *Packed
 }
 
 // run is the blocked product. For each nc-wide, kc-deep block of op(B),
@@ -368,10 +367,7 @@ func (p *problem) run(im *impl, threads int) {
 	ncMax := min(im.nc, ceilDiv(p.n, nr)*nr)
 	shared := bPool.Get().(*buffers)
 	defer bPool.Put(shared)
-	if p.pre == nil {
-		shared.b = grow(shared.b, ncMax*kcMax)
-	}
-	block := 0 // index of the (jc, pc) block in p.pre
+	shared.b = grow(shared.b, ncMax*kcMax)
 	for jc := 0; jc < p.n; jc += im.nc {
 		nc := min(im.nc, p.n-jc)
 		panels := ceilDiv(nc, nr)
@@ -385,17 +381,11 @@ func (p *problem) run(im *impl, threads int) {
 		items := icBlocks * chunks
 		for pc := 0; pc < p.k; pc += kcStep {
 			kc := min(kcStep, p.k-pc)
-			var bBlock []float32
-			if p.pre != nil {
-				bBlock = p.pre.blocks[block]
-				block++
-			} else {
-				bBlock = shared.b[:panels*nr*kc]
-				packers := min(threads, panels)
-				parallel(packers, func(t int) {
-					p.packB(bBlock, pc, kc, jc, nc, nr, t*panels/packers, (t+1)*panels/packers)
-				})
-			}
+			bBlock := shared.b[:panels*nr*kc]
+			packers := min(threads, panels)
+			parallel(packers, func(t int) {
+				p.packB(bBlock, pc, kc, jc, nc, nr, t*panels/packers, (t+1)*panels/packers)
+			})
 			// Only the first slice of k applies beta; later ones add to
 			// what the first wrote.
 			beta := p.beta
@@ -433,35 +423,36 @@ func (p *problem) run(im *impl, threads int) {
 // panels covering columns jc+jr0..jc+jr1 into C.
 func (p *problem) macro(im *impl, buf *buffers, bBlock []float32, ic, mc, jc, jr0, jr1, kc int, beta float32) {
 	mr, nr := im.mr, im.nr
-	tiles := ceilDiv(mc, mr)
 	for jr := jr0; jr < jr1; jr += nr {
 		nrr := min(nr, jr1-jr)
 		bp := bBlock[jr*kc : (jr+nr)*kc]
-		// A packed B that outlives the call (SgemmPacked: a decode
-		// step's weights) comes from memory, not cache: fetch the next
-		// panel into L2 a slice per tile while this one is computed.
+		// While this panel's tiles compute, the next panel streams in, a
+		// line per k step: a packed B that is not in cache (a decode
+		// step's weights) arrives steadily instead of stalling the first
+		// tile of every panel.
 		var next []float32
-		if p.pre != nil && im.prefetch != nil && jr+nr < jr1 {
-			next = bBlock[(jr+nr)*kc : (jr+2*nr)*kc]
+		if jr+nr < jr1 {
+			next = bBlock[(jr+nr)*kc : min((jr+2*nr)*kc, len(bBlock))]
 		}
 		for ir, t := 0, 0; ir < mc; ir, t = ir+mr, t+1 {
-			if next != nil {
-				im.prefetch(next[t*len(next)/tiles : (t+1)*len(next)/tiles])
-			}
 			mrr := min(mr, mc-ir)
 			ap := buf.a[ir*kc : (ir+mr)*kc]
 			ci := (ic+ir)*p.ldc + jc + jr
+			pf := bp
+			if off := t * kc * 16; off < len(next) {
+				pf = next[off:]
+			}
 			kern, h := im.kern, mr
 			if mrr < mr {
 				kern, h = im.rowsKernel(mrr)
 			}
 			if mrr == h && nrr == nr {
-				kern(kc, ap, bp, p.c[ci:ci+(h-1)*p.ldc+nr], p.ldc, beta)
+				kern(kc, ap, bp, p.c[ci:ci+(h-1)*p.ldc+nr], p.ldc, beta, pf)
 				continue
 			}
 			// Edge tile: compute a whole tile into scratch (the panels
 			// are zero-padded) and copy out the part that exists.
-			kern(kc, ap, bp, buf.tmp, nr, 0)
+			kern(kc, ap, bp, buf.tmp, nr, 0, pf)
 			for r := 0; r < mrr; r++ {
 				dst := p.c[ci+r*p.ldc : ci+r*p.ldc+nrr]
 				src := buf.tmp[r*nr : r*nr+nrr]

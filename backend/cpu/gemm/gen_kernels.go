@@ -165,17 +165,20 @@ func (s spec) generate(header bool) []byte {
 		p(`#include "textflag.h"`)
 	}
 	p("")
-	p("// func %s(k int, a, b, c *float32, ldc int, beta float32)", s.fn)
+	p("// func %s(k int, a, b, c *float32, ldc int, beta float32, pf *float32)", s.fn)
 	p("//")
 	p("// %s micro-kernel: C[%d×%d] = A·B + beta·C, with A packed k×%d (row of %d per k),", s.feat, s.mr, nr, strideA, strideA)
 	p("// B packed k×%d, and C row-major with stride ldc. beta must be +0 to overwrite C", nr)
-	p("// without reading it (so NaNs already in C do not propagate).")
-	p("TEXT ·%s(SB), NOSPLIT, $0-44", s.fn)
+	p("// without reading it (so NaNs already in C do not propagate). Each k step also")
+	p("// prefetches one cache line from pf on (k lines in all): the caller points it at")
+	p("// the B data it needs next, so that memory streams in while this tile computes.")
+	p("TEXT ·%s(SB), NOSPLIT, $0-56", s.fn)
 	p("\tMOVQ k+0(FP), CX")
 	p("\tMOVQ a+8(FP), AX")
 	p("\tMOVQ b+16(FP), BX")
 	p("\tMOVQ c+24(FP), DX")
 	p("\tMOVQ ldc+32(FP), R9")
+	p("\tMOVQ pf+48(FP), R13")
 	p("\tSHLQ $2, R9")
 	// Prefetch the C tile now: it is needed only after the k loop, so the
 	// misses overlap with the arithmetic.
@@ -200,6 +203,7 @@ func (s spec) generate(header bool) []byte {
 		}
 	}
 	step := func(u int) {
+		p("\tPREFETCHT0 %d(R13)", u*64)
 		for v := 0; v < s.nv; v++ {
 			p("\tVMOVUPS %d(BX), %s%d", u*rowB+v*vb, s.reg, v)
 		}
@@ -221,6 +225,7 @@ func (s spec) generate(header bool) []byte {
 		}
 		p("\tADDQ $%d, AX", s.unroll*colA)
 		p("\tADDQ $%d, BX", s.unroll*rowB)
+		p("\tADDQ $%d, R13", s.unroll*64)
 		p("\tDECQ %s", counter)
 		p("\tJNZ %s", label)
 	}
@@ -252,6 +257,7 @@ func (s spec) generate(header bool) []byte {
 	step(0)
 	p("\tADDQ $%d, AX", colA)
 	p("\tADDQ $%d, BX", rowB)
+	p("\tADDQ $64, R13")
 	p("\tDECQ CX")
 	p("\tJNZ loop1")
 	p("store:")

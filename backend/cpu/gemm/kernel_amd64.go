@@ -12,44 +12,34 @@ import (
 // lengths so that the assembly never runs off the end.
 //
 //go:noescape
-func sgemmKernelAVX512(k int, a, b, c *float32, ldc int, beta float32)
+func sgemmKernelAVX512(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
 
 //go:noescape
-func sgemmKernelAVX2(k int, a, b, c *float32, ldc int, beta float32)
+func sgemmKernelAVX2(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
 
 // The same kernels for a tile's last rows (kernel_*_rows_amd64.s): they
 // read the full kernel's packed A panels (14 or 6 rows per k step).
 //
 //go:noescape
-func sgemmKernelAVX512Rows1(k int, a, b, c *float32, ldc int, beta float32)
+func sgemmKernelAVX512Rows1(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
 
 //go:noescape
-func sgemmKernelAVX512Rows2(k int, a, b, c *float32, ldc int, beta float32)
+func sgemmKernelAVX512Rows2(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
 
 //go:noescape
-func sgemmKernelAVX512Rows4(k int, a, b, c *float32, ldc int, beta float32)
+func sgemmKernelAVX512Rows4(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
 
 //go:noescape
-func sgemmKernelAVX512Rows8(k int, a, b, c *float32, ldc int, beta float32)
+func sgemmKernelAVX512Rows8(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
 
 //go:noescape
-func sgemmKernelAVX2Rows1(k int, a, b, c *float32, ldc int, beta float32)
+func sgemmKernelAVX2Rows1(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
 
 //go:noescape
-func sgemmKernelAVX2Rows2(k int, a, b, c *float32, ldc int, beta float32)
+func sgemmKernelAVX2Rows2(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
 
 //go:noescape
-func sgemmKernelAVX2Rows4(k int, a, b, c *float32, ldc int, beta float32)
-
-//go:noescape
-func prefetchL2(p *float32, lines int)
-
-// prefetch asks for b's cache lines in L2 (prefetch_amd64.s).
-func prefetch(b []float32) {
-	if lines := len(b) / 16; lines > 0 {
-		prefetchL2(unsafe.SliceData(b), lines)
-	}
-}
+func sgemmKernelAVX2Rows4(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
 
 //go:noescape
 func sdot4AVX2(k int, a, b *float32, ldb int, out *[4]float32)
@@ -109,7 +99,7 @@ var avx512Impl = &impl{name: "avx512", mr: 14, nr: 32, mc: 112, kc: 384, nc: 409
 		{4, asmKernel(sgemmKernelAVX512Rows4, 4, 14, 32)},
 		{8, asmKernel(sgemmKernelAVX512Rows8, 8, 14, 32)},
 	},
-	dot4: dot4AVX2, dot4x4: dot4x4AVX512, axpy: axpyAVX2, transpose8: transpose8, prefetch: prefetch}
+	dot4: dot4AVX2, dot4x4: dot4x4AVX512, axpy: axpyAVX2, transpose8: transpose8}
 
 var avx2Impl = &impl{name: "avx2", mr: 6, nr: 16, mc: 144, kc: 384, nc: 4096,
 	kern: asmKernel(sgemmKernelAVX2, 6, 6, 16),
@@ -118,18 +108,21 @@ var avx2Impl = &impl{name: "avx2", mr: 6, nr: 16, mc: 144, kc: 384, nc: 4096,
 		{2, asmKernel(sgemmKernelAVX2Rows2, 2, 6, 16)},
 		{4, asmKernel(sgemmKernelAVX2Rows4, 4, 6, 16)},
 	},
-	dot4: dot4AVX2, axpy: axpyAVX2, transpose8: transpose8, prefetch: prefetch}
+	dot4: dot4AVX2, axpy: axpyAVX2, transpose8: transpose8}
 
 // asmKernel wraps an assembly micro-kernel computing mr rows of an nr-wide
 // tile from A panels of strideA rows per k step. The wrapper panics
 // (instead of corrupting memory) if a caller inside this package ever hands
 // the kernel slices shorter than the tile it will touch.
-func asmKernel(f func(k int, a, b, c *float32, ldc int, beta float32), mr, strideA, nr int) kernelFunc {
-	return func(k int, a, b, c []float32, ldc int, beta float32) {
+func asmKernel(f func(k int, a, b, c *float32, ldc int, beta float32, pf *float32), mr, strideA, nr int) kernelFunc {
+	return func(k int, a, b, c []float32, ldc int, beta float32, pf []float32) {
 		if k < 1 || len(a) < k*strideA || len(b) < k*nr || ldc < nr || len(c) < (mr-1)*ldc+nr {
 			panic("gemm: internal error: micro-kernel operands too short")
 		}
-		f(k, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, beta)
+		if len(pf) == 0 {
+			pf = b
+		}
+		f(k, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, beta, unsafe.SliceData(pf))
 	}
 }
 

@@ -15,7 +15,7 @@ func sgemmKernelNEON(k int, a, b, c *float32, ldc int, beta float32)
 // core, so it needs no detection; the unpacked small-product path uses the
 // portable Go kernels.
 var neonImpl = &impl{name: "neon", mr: 8, nr: 12, mc: 128, kc: 256, nc: 4092,
-	kern: func(k int, a, b, c []float32, ldc int, beta float32) {
+	kern: func(k int, a, b, c []float32, ldc int, beta float32, _ []float32) {
 		if k < 1 || len(a) < k*8 || len(b) < k*12 || ldc < 12 || len(c) < 7*ldc+12 {
 			panic("gemm: internal error: micro-kernel operands too short")
 		}

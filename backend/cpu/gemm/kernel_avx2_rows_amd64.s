@@ -4,17 +4,20 @@
 
 #include "textflag.h"
 
-// func sgemmKernelAVX2Rows1(k int, a, b, c *float32, ldc int, beta float32)
+// func sgemmKernelAVX2Rows1(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
 //
 // AVX2+FMA micro-kernel: C[1×16] = A·B + beta·C, with A packed k×6 (row of 6 per k),
 // B packed k×16, and C row-major with stride ldc. beta must be +0 to overwrite C
-// without reading it (so NaNs already in C do not propagate).
-TEXT ·sgemmKernelAVX2Rows1(SB), NOSPLIT, $0-44
+// without reading it (so NaNs already in C do not propagate). Each k step also
+// prefetches one cache line from pf on (k lines in all): the caller points it at
+// the B data it needs next, so that memory streams in while this tile computes.
+TEXT ·sgemmKernelAVX2Rows1(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R9
+	MOVQ pf+48(FP), R13
 	SHLQ $2, R9
 	MOVQ DX, R11
 	PREFETCHT0 (R11)
@@ -26,21 +29,25 @@ TEXT ·sgemmKernelAVX2Rows1(SB), NOSPLIT, $0-44
 	SUBQ $2, R12
 	JLE late
 loop:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS 0(AX), Y2
 	VFMADD231PS Y2, Y0, Y4
 	VFMADD231PS Y2, Y1, Y5
+	PREFETCHT0 64(R13)
 	VMOVUPS 64(BX), Y0
 	VMOVUPS 96(BX), Y1
 	VBROADCASTSS 24(AX), Y2
 	VFMADD231PS Y2, Y0, Y4
 	VFMADD231PS Y2, Y1, Y5
+	PREFETCHT0 128(R13)
 	VMOVUPS 128(BX), Y0
 	VMOVUPS 160(BX), Y1
 	VBROADCASTSS 48(AX), Y2
 	VFMADD231PS Y2, Y0, Y4
 	VFMADD231PS Y2, Y1, Y5
+	PREFETCHT0 192(R13)
 	VMOVUPS 192(BX), Y0
 	VMOVUPS 224(BX), Y1
 	VBROADCASTSS 72(AX), Y2
@@ -48,6 +55,7 @@ loop:
 	VFMADD231PS Y2, Y1, Y5
 	ADDQ $96, AX
 	ADDQ $256, BX
+	ADDQ $256, R13
 	DECQ R12
 	JNZ loop
 	MOVQ $2, R10
@@ -57,21 +65,25 @@ late:
 	TESTQ R10, R10
 	JZ tail
 loop2:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS 0(AX), Y2
 	VFMADD231PS Y2, Y0, Y4
 	VFMADD231PS Y2, Y1, Y5
+	PREFETCHT0 64(R13)
 	VMOVUPS 64(BX), Y0
 	VMOVUPS 96(BX), Y1
 	VBROADCASTSS 24(AX), Y2
 	VFMADD231PS Y2, Y0, Y4
 	VFMADD231PS Y2, Y1, Y5
+	PREFETCHT0 128(R13)
 	VMOVUPS 128(BX), Y0
 	VMOVUPS 160(BX), Y1
 	VBROADCASTSS 48(AX), Y2
 	VFMADD231PS Y2, Y0, Y4
 	VFMADD231PS Y2, Y1, Y5
+	PREFETCHT0 192(R13)
 	VMOVUPS 192(BX), Y0
 	VMOVUPS 224(BX), Y1
 	VBROADCASTSS 72(AX), Y2
@@ -79,12 +91,14 @@ loop2:
 	VFMADD231PS Y2, Y1, Y5
 	ADDQ $96, AX
 	ADDQ $256, BX
+	ADDQ $256, R13
 	DECQ R10
 	JNZ loop2
 tail:
 	ANDQ $3, CX
 	JZ store
 loop1:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS 0(AX), Y2
@@ -92,6 +106,7 @@ loop1:
 	VFMADD231PS Y2, Y1, Y5
 	ADDQ $24, AX
 	ADDQ $64, BX
+	ADDQ $64, R13
 	DECQ CX
 	JNZ loop1
 store:
@@ -111,17 +126,20 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func sgemmKernelAVX2Rows2(k int, a, b, c *float32, ldc int, beta float32)
+// func sgemmKernelAVX2Rows2(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
 //
 // AVX2+FMA micro-kernel: C[2×16] = A·B + beta·C, with A packed k×6 (row of 6 per k),
 // B packed k×16, and C row-major with stride ldc. beta must be +0 to overwrite C
-// without reading it (so NaNs already in C do not propagate).
-TEXT ·sgemmKernelAVX2Rows2(SB), NOSPLIT, $0-44
+// without reading it (so NaNs already in C do not propagate). Each k step also
+// prefetches one cache line from pf on (k lines in all): the caller points it at
+// the B data it needs next, so that memory streams in while this tile computes.
+TEXT ·sgemmKernelAVX2Rows2(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R9
+	MOVQ pf+48(FP), R13
 	SHLQ $2, R9
 	MOVQ DX, R11
 	PREFETCHT0 (R11)
@@ -137,6 +155,7 @@ TEXT ·sgemmKernelAVX2Rows2(SB), NOSPLIT, $0-44
 	SUBQ $2, R12
 	JLE late
 loop:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS 0(AX), Y2
@@ -145,6 +164,7 @@ loop:
 	VBROADCASTSS 4(AX), Y3
 	VFMADD231PS Y3, Y0, Y6
 	VFMADD231PS Y3, Y1, Y7
+	PREFETCHT0 64(R13)
 	VMOVUPS 64(BX), Y0
 	VMOVUPS 96(BX), Y1
 	VBROADCASTSS 24(AX), Y2
@@ -153,6 +173,7 @@ loop:
 	VBROADCASTSS 28(AX), Y3
 	VFMADD231PS Y3, Y0, Y6
 	VFMADD231PS Y3, Y1, Y7
+	PREFETCHT0 128(R13)
 	VMOVUPS 128(BX), Y0
 	VMOVUPS 160(BX), Y1
 	VBROADCASTSS 48(AX), Y2
@@ -161,6 +182,7 @@ loop:
 	VBROADCASTSS 52(AX), Y3
 	VFMADD231PS Y3, Y0, Y6
 	VFMADD231PS Y3, Y1, Y7
+	PREFETCHT0 192(R13)
 	VMOVUPS 192(BX), Y0
 	VMOVUPS 224(BX), Y1
 	VBROADCASTSS 72(AX), Y2
@@ -171,6 +193,7 @@ loop:
 	VFMADD231PS Y3, Y1, Y7
 	ADDQ $96, AX
 	ADDQ $256, BX
+	ADDQ $256, R13
 	DECQ R12
 	JNZ loop
 	MOVQ $2, R10
@@ -182,6 +205,7 @@ late:
 	TESTQ R10, R10
 	JZ tail
 loop2:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS 0(AX), Y2
@@ -190,6 +214,7 @@ loop2:
 	VBROADCASTSS 4(AX), Y3
 	VFMADD231PS Y3, Y0, Y6
 	VFMADD231PS Y3, Y1, Y7
+	PREFETCHT0 64(R13)
 	VMOVUPS 64(BX), Y0
 	VMOVUPS 96(BX), Y1
 	VBROADCASTSS 24(AX), Y2
@@ -198,6 +223,7 @@ loop2:
 	VBROADCASTSS 28(AX), Y3
 	VFMADD231PS Y3, Y0, Y6
 	VFMADD231PS Y3, Y1, Y7
+	PREFETCHT0 128(R13)
 	VMOVUPS 128(BX), Y0
 	VMOVUPS 160(BX), Y1
 	VBROADCASTSS 48(AX), Y2
@@ -206,6 +232,7 @@ loop2:
 	VBROADCASTSS 52(AX), Y3
 	VFMADD231PS Y3, Y0, Y6
 	VFMADD231PS Y3, Y1, Y7
+	PREFETCHT0 192(R13)
 	VMOVUPS 192(BX), Y0
 	VMOVUPS 224(BX), Y1
 	VBROADCASTSS 72(AX), Y2
@@ -216,12 +243,14 @@ loop2:
 	VFMADD231PS Y3, Y1, Y7
 	ADDQ $96, AX
 	ADDQ $256, BX
+	ADDQ $256, R13
 	DECQ R10
 	JNZ loop2
 tail:
 	ANDQ $3, CX
 	JZ store
 loop1:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS 0(AX), Y2
@@ -232,6 +261,7 @@ loop1:
 	VFMADD231PS Y3, Y1, Y7
 	ADDQ $24, AX
 	ADDQ $64, BX
+	ADDQ $64, R13
 	DECQ CX
 	JNZ loop1
 store:
@@ -259,17 +289,20 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func sgemmKernelAVX2Rows4(k int, a, b, c *float32, ldc int, beta float32)
+// func sgemmKernelAVX2Rows4(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
 //
 // AVX2+FMA micro-kernel: C[4×16] = A·B + beta·C, with A packed k×6 (row of 6 per k),
 // B packed k×16, and C row-major with stride ldc. beta must be +0 to overwrite C
-// without reading it (so NaNs already in C do not propagate).
-TEXT ·sgemmKernelAVX2Rows4(SB), NOSPLIT, $0-44
+// without reading it (so NaNs already in C do not propagate). Each k step also
+// prefetches one cache line from pf on (k lines in all): the caller points it at
+// the B data it needs next, so that memory streams in while this tile computes.
+TEXT ·sgemmKernelAVX2Rows4(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R9
+	MOVQ pf+48(FP), R13
 	SHLQ $2, R9
 	MOVQ DX, R11
 	PREFETCHT0 (R11)
@@ -293,6 +326,7 @@ TEXT ·sgemmKernelAVX2Rows4(SB), NOSPLIT, $0-44
 	SUBQ $2, R12
 	JLE late
 loop:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS 0(AX), Y2
@@ -307,6 +341,7 @@ loop:
 	VBROADCASTSS 12(AX), Y3
 	VFMADD231PS Y3, Y0, Y10
 	VFMADD231PS Y3, Y1, Y11
+	PREFETCHT0 64(R13)
 	VMOVUPS 64(BX), Y0
 	VMOVUPS 96(BX), Y1
 	VBROADCASTSS 24(AX), Y2
@@ -321,6 +356,7 @@ loop:
 	VBROADCASTSS 36(AX), Y3
 	VFMADD231PS Y3, Y0, Y10
 	VFMADD231PS Y3, Y1, Y11
+	PREFETCHT0 128(R13)
 	VMOVUPS 128(BX), Y0
 	VMOVUPS 160(BX), Y1
 	VBROADCASTSS 48(AX), Y2
@@ -335,6 +371,7 @@ loop:
 	VBROADCASTSS 60(AX), Y3
 	VFMADD231PS Y3, Y0, Y10
 	VFMADD231PS Y3, Y1, Y11
+	PREFETCHT0 192(R13)
 	VMOVUPS 192(BX), Y0
 	VMOVUPS 224(BX), Y1
 	VBROADCASTSS 72(AX), Y2
@@ -351,6 +388,7 @@ loop:
 	VFMADD231PS Y3, Y1, Y11
 	ADDQ $96, AX
 	ADDQ $256, BX
+	ADDQ $256, R13
 	DECQ R12
 	JNZ loop
 	MOVQ $2, R10
@@ -366,6 +404,7 @@ late:
 	TESTQ R10, R10
 	JZ tail
 loop2:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS 0(AX), Y2
@@ -380,6 +419,7 @@ loop2:
 	VBROADCASTSS 12(AX), Y3
 	VFMADD231PS Y3, Y0, Y10
 	VFMADD231PS Y3, Y1, Y11
+	PREFETCHT0 64(R13)
 	VMOVUPS 64(BX), Y0
 	VMOVUPS 96(BX), Y1
 	VBROADCASTSS 24(AX), Y2
@@ -394,6 +434,7 @@ loop2:
 	VBROADCASTSS 36(AX), Y3
 	VFMADD231PS Y3, Y0, Y10
 	VFMADD231PS Y3, Y1, Y11
+	PREFETCHT0 128(R13)
 	VMOVUPS 128(BX), Y0
 	VMOVUPS 160(BX), Y1
 	VBROADCASTSS 48(AX), Y2
@@ -408,6 +449,7 @@ loop2:
 	VBROADCASTSS 60(AX), Y3
 	VFMADD231PS Y3, Y0, Y10
 	VFMADD231PS Y3, Y1, Y11
+	PREFETCHT0 192(R13)
 	VMOVUPS 192(BX), Y0
 	VMOVUPS 224(BX), Y1
 	VBROADCASTSS 72(AX), Y2
@@ -424,12 +466,14 @@ loop2:
 	VFMADD231PS Y3, Y1, Y11
 	ADDQ $96, AX
 	ADDQ $256, BX
+	ADDQ $256, R13
 	DECQ R10
 	JNZ loop2
 tail:
 	ANDQ $3, CX
 	JZ store
 loop1:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS 0(AX), Y2
@@ -446,6 +490,7 @@ loop1:
 	VFMADD231PS Y3, Y1, Y11
 	ADDQ $24, AX
 	ADDQ $64, BX
+	ADDQ $64, R13
 	DECQ CX
 	JNZ loop1
 store:

@@ -4,17 +4,20 @@
 
 #include "textflag.h"
 
-// func sgemmKernelAVX512(k int, a, b, c *float32, ldc int, beta float32)
+// func sgemmKernelAVX512(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
 //
 // AVX-512F micro-kernel: C[14×32] = A·B + beta·C, with A packed k×14 (row of 14 per k),
 // B packed k×32, and C row-major with stride ldc. beta must be +0 to overwrite C
-// without reading it (so NaNs already in C do not propagate).
-TEXT ·sgemmKernelAVX512(SB), NOSPLIT, $0-44
+// without reading it (so NaNs already in C do not propagate). Each k step also
+// prefetches one cache line from pf on (k lines in all): the caller points it at
+// the B data it needs next, so that memory streams in while this tile computes.
+TEXT ·sgemmKernelAVX512(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R9
+	MOVQ pf+48(FP), R13
 	SHLQ $2, R9
 	MOVQ DX, R11
 	PREFETCHT0 (R11)
@@ -92,6 +95,7 @@ TEXT ·sgemmKernelAVX512(SB), NOSPLIT, $0-44
 	SUBQ $2, R12
 	JLE late
 loop:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Z0
 	VMOVUPS 64(BX), Z1
 	VBROADCASTSS 0(AX), Z2
@@ -136,6 +140,7 @@ loop:
 	VBROADCASTSS 52(AX), Z3
 	VFMADD231PS Z3, Z0, Z30
 	VFMADD231PS Z3, Z1, Z31
+	PREFETCHT0 64(R13)
 	VMOVUPS 128(BX), Z0
 	VMOVUPS 192(BX), Z1
 	VBROADCASTSS 56(AX), Z2
@@ -180,6 +185,7 @@ loop:
 	VBROADCASTSS 108(AX), Z3
 	VFMADD231PS Z3, Z0, Z30
 	VFMADD231PS Z3, Z1, Z31
+	PREFETCHT0 128(R13)
 	VMOVUPS 256(BX), Z0
 	VMOVUPS 320(BX), Z1
 	VBROADCASTSS 112(AX), Z2
@@ -224,6 +230,7 @@ loop:
 	VBROADCASTSS 164(AX), Z3
 	VFMADD231PS Z3, Z0, Z30
 	VFMADD231PS Z3, Z1, Z31
+	PREFETCHT0 192(R13)
 	VMOVUPS 384(BX), Z0
 	VMOVUPS 448(BX), Z1
 	VBROADCASTSS 168(AX), Z2
@@ -270,6 +277,7 @@ loop:
 	VFMADD231PS Z3, Z1, Z31
 	ADDQ $224, AX
 	ADDQ $512, BX
+	ADDQ $256, R13
 	DECQ R12
 	JNZ loop
 	MOVQ $2, R10
@@ -319,6 +327,7 @@ late:
 	TESTQ R10, R10
 	JZ tail
 loop2:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Z0
 	VMOVUPS 64(BX), Z1
 	VBROADCASTSS 0(AX), Z2
@@ -363,6 +372,7 @@ loop2:
 	VBROADCASTSS 52(AX), Z3
 	VFMADD231PS Z3, Z0, Z30
 	VFMADD231PS Z3, Z1, Z31
+	PREFETCHT0 64(R13)
 	VMOVUPS 128(BX), Z0
 	VMOVUPS 192(BX), Z1
 	VBROADCASTSS 56(AX), Z2
@@ -407,6 +417,7 @@ loop2:
 	VBROADCASTSS 108(AX), Z3
 	VFMADD231PS Z3, Z0, Z30
 	VFMADD231PS Z3, Z1, Z31
+	PREFETCHT0 128(R13)
 	VMOVUPS 256(BX), Z0
 	VMOVUPS 320(BX), Z1
 	VBROADCASTSS 112(AX), Z2
@@ -451,6 +462,7 @@ loop2:
 	VBROADCASTSS 164(AX), Z3
 	VFMADD231PS Z3, Z0, Z30
 	VFMADD231PS Z3, Z1, Z31
+	PREFETCHT0 192(R13)
 	VMOVUPS 384(BX), Z0
 	VMOVUPS 448(BX), Z1
 	VBROADCASTSS 168(AX), Z2
@@ -497,12 +509,14 @@ loop2:
 	VFMADD231PS Z3, Z1, Z31
 	ADDQ $224, AX
 	ADDQ $512, BX
+	ADDQ $256, R13
 	DECQ R10
 	JNZ loop2
 tail:
 	ANDQ $3, CX
 	JZ store
 loop1:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Z0
 	VMOVUPS 64(BX), Z1
 	VBROADCASTSS 0(AX), Z2
@@ -549,6 +563,7 @@ loop1:
 	VFMADD231PS Z3, Z1, Z31
 	ADDQ $56, AX
 	ADDQ $128, BX
+	ADDQ $64, R13
 	DECQ CX
 	JNZ loop1
 store:

@@ -4,17 +4,20 @@
 
 #include "textflag.h"
 
-// func sgemmKernelAVX512Rows1(k int, a, b, c *float32, ldc int, beta float32)
+// func sgemmKernelAVX512Rows1(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
 //
 // AVX-512F micro-kernel: C[1×32] = A·B + beta·C, with A packed k×14 (row of 14 per k),
 // B packed k×32, and C row-major with stride ldc. beta must be +0 to overwrite C
-// without reading it (so NaNs already in C do not propagate).
-TEXT ·sgemmKernelAVX512Rows1(SB), NOSPLIT, $0-44
+// without reading it (so NaNs already in C do not propagate). Each k step also
+// prefetches one cache line from pf on (k lines in all): the caller points it at
+// the B data it needs next, so that memory streams in while this tile computes.
+TEXT ·sgemmKernelAVX512Rows1(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R9
+	MOVQ pf+48(FP), R13
 	SHLQ $2, R9
 	MOVQ DX, R11
 	PREFETCHT0 (R11)
@@ -27,21 +30,25 @@ TEXT ·sgemmKernelAVX512Rows1(SB), NOSPLIT, $0-44
 	SUBQ $2, R12
 	JLE late
 loop:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Z0
 	VMOVUPS 64(BX), Z1
 	VBROADCASTSS 0(AX), Z2
 	VFMADD231PS Z2, Z0, Z4
 	VFMADD231PS Z2, Z1, Z5
+	PREFETCHT0 64(R13)
 	VMOVUPS 128(BX), Z0
 	VMOVUPS 192(BX), Z1
 	VBROADCASTSS 56(AX), Z2
 	VFMADD231PS Z2, Z0, Z4
 	VFMADD231PS Z2, Z1, Z5
+	PREFETCHT0 128(R13)
 	VMOVUPS 256(BX), Z0
 	VMOVUPS 320(BX), Z1
 	VBROADCASTSS 112(AX), Z2
 	VFMADD231PS Z2, Z0, Z4
 	VFMADD231PS Z2, Z1, Z5
+	PREFETCHT0 192(R13)
 	VMOVUPS 384(BX), Z0
 	VMOVUPS 448(BX), Z1
 	VBROADCASTSS 168(AX), Z2
@@ -49,6 +56,7 @@ loop:
 	VFMADD231PS Z2, Z1, Z5
 	ADDQ $224, AX
 	ADDQ $512, BX
+	ADDQ $256, R13
 	DECQ R12
 	JNZ loop
 	MOVQ $2, R10
@@ -59,21 +67,25 @@ late:
 	TESTQ R10, R10
 	JZ tail
 loop2:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Z0
 	VMOVUPS 64(BX), Z1
 	VBROADCASTSS 0(AX), Z2
 	VFMADD231PS Z2, Z0, Z4
 	VFMADD231PS Z2, Z1, Z5
+	PREFETCHT0 64(R13)
 	VMOVUPS 128(BX), Z0
 	VMOVUPS 192(BX), Z1
 	VBROADCASTSS 56(AX), Z2
 	VFMADD231PS Z2, Z0, Z4
 	VFMADD231PS Z2, Z1, Z5
+	PREFETCHT0 128(R13)
 	VMOVUPS 256(BX), Z0
 	VMOVUPS 320(BX), Z1
 	VBROADCASTSS 112(AX), Z2
 	VFMADD231PS Z2, Z0, Z4
 	VFMADD231PS Z2, Z1, Z5
+	PREFETCHT0 192(R13)
 	VMOVUPS 384(BX), Z0
 	VMOVUPS 448(BX), Z1
 	VBROADCASTSS 168(AX), Z2
@@ -81,12 +93,14 @@ loop2:
 	VFMADD231PS Z2, Z1, Z5
 	ADDQ $224, AX
 	ADDQ $512, BX
+	ADDQ $256, R13
 	DECQ R10
 	JNZ loop2
 tail:
 	ANDQ $3, CX
 	JZ store
 loop1:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Z0
 	VMOVUPS 64(BX), Z1
 	VBROADCASTSS 0(AX), Z2
@@ -94,6 +108,7 @@ loop1:
 	VFMADD231PS Z2, Z1, Z5
 	ADDQ $56, AX
 	ADDQ $128, BX
+	ADDQ $64, R13
 	DECQ CX
 	JNZ loop1
 store:
@@ -113,17 +128,20 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func sgemmKernelAVX512Rows2(k int, a, b, c *float32, ldc int, beta float32)
+// func sgemmKernelAVX512Rows2(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
 //
 // AVX-512F micro-kernel: C[2×32] = A·B + beta·C, with A packed k×14 (row of 14 per k),
 // B packed k×32, and C row-major with stride ldc. beta must be +0 to overwrite C
-// without reading it (so NaNs already in C do not propagate).
-TEXT ·sgemmKernelAVX512Rows2(SB), NOSPLIT, $0-44
+// without reading it (so NaNs already in C do not propagate). Each k step also
+// prefetches one cache line from pf on (k lines in all): the caller points it at
+// the B data it needs next, so that memory streams in while this tile computes.
+TEXT ·sgemmKernelAVX512Rows2(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R9
+	MOVQ pf+48(FP), R13
 	SHLQ $2, R9
 	MOVQ DX, R11
 	PREFETCHT0 (R11)
@@ -141,6 +159,7 @@ TEXT ·sgemmKernelAVX512Rows2(SB), NOSPLIT, $0-44
 	SUBQ $2, R12
 	JLE late
 loop:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Z0
 	VMOVUPS 64(BX), Z1
 	VBROADCASTSS 0(AX), Z2
@@ -149,6 +168,7 @@ loop:
 	VBROADCASTSS 4(AX), Z3
 	VFMADD231PS Z3, Z0, Z6
 	VFMADD231PS Z3, Z1, Z7
+	PREFETCHT0 64(R13)
 	VMOVUPS 128(BX), Z0
 	VMOVUPS 192(BX), Z1
 	VBROADCASTSS 56(AX), Z2
@@ -157,6 +177,7 @@ loop:
 	VBROADCASTSS 60(AX), Z3
 	VFMADD231PS Z3, Z0, Z6
 	VFMADD231PS Z3, Z1, Z7
+	PREFETCHT0 128(R13)
 	VMOVUPS 256(BX), Z0
 	VMOVUPS 320(BX), Z1
 	VBROADCASTSS 112(AX), Z2
@@ -165,6 +186,7 @@ loop:
 	VBROADCASTSS 116(AX), Z3
 	VFMADD231PS Z3, Z0, Z6
 	VFMADD231PS Z3, Z1, Z7
+	PREFETCHT0 192(R13)
 	VMOVUPS 384(BX), Z0
 	VMOVUPS 448(BX), Z1
 	VBROADCASTSS 168(AX), Z2
@@ -175,6 +197,7 @@ loop:
 	VFMADD231PS Z3, Z1, Z7
 	ADDQ $224, AX
 	ADDQ $512, BX
+	ADDQ $256, R13
 	DECQ R12
 	JNZ loop
 	MOVQ $2, R10
@@ -188,6 +211,7 @@ late:
 	TESTQ R10, R10
 	JZ tail
 loop2:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Z0
 	VMOVUPS 64(BX), Z1
 	VBROADCASTSS 0(AX), Z2
@@ -196,6 +220,7 @@ loop2:
 	VBROADCASTSS 4(AX), Z3
 	VFMADD231PS Z3, Z0, Z6
 	VFMADD231PS Z3, Z1, Z7
+	PREFETCHT0 64(R13)
 	VMOVUPS 128(BX), Z0
 	VMOVUPS 192(BX), Z1
 	VBROADCASTSS 56(AX), Z2
@@ -204,6 +229,7 @@ loop2:
 	VBROADCASTSS 60(AX), Z3
 	VFMADD231PS Z3, Z0, Z6
 	VFMADD231PS Z3, Z1, Z7
+	PREFETCHT0 128(R13)
 	VMOVUPS 256(BX), Z0
 	VMOVUPS 320(BX), Z1
 	VBROADCASTSS 112(AX), Z2
@@ -212,6 +238,7 @@ loop2:
 	VBROADCASTSS 116(AX), Z3
 	VFMADD231PS Z3, Z0, Z6
 	VFMADD231PS Z3, Z1, Z7
+	PREFETCHT0 192(R13)
 	VMOVUPS 384(BX), Z0
 	VMOVUPS 448(BX), Z1
 	VBROADCASTSS 168(AX), Z2
@@ -222,12 +249,14 @@ loop2:
 	VFMADD231PS Z3, Z1, Z7
 	ADDQ $224, AX
 	ADDQ $512, BX
+	ADDQ $256, R13
 	DECQ R10
 	JNZ loop2
 tail:
 	ANDQ $3, CX
 	JZ store
 loop1:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Z0
 	VMOVUPS 64(BX), Z1
 	VBROADCASTSS 0(AX), Z2
@@ -238,6 +267,7 @@ loop1:
 	VFMADD231PS Z3, Z1, Z7
 	ADDQ $56, AX
 	ADDQ $128, BX
+	ADDQ $64, R13
 	DECQ CX
 	JNZ loop1
 store:
@@ -265,17 +295,20 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func sgemmKernelAVX512Rows4(k int, a, b, c *float32, ldc int, beta float32)
+// func sgemmKernelAVX512Rows4(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
 //
 // AVX-512F micro-kernel: C[4×32] = A·B + beta·C, with A packed k×14 (row of 14 per k),
 // B packed k×32, and C row-major with stride ldc. beta must be +0 to overwrite C
-// without reading it (so NaNs already in C do not propagate).
-TEXT ·sgemmKernelAVX512Rows4(SB), NOSPLIT, $0-44
+// without reading it (so NaNs already in C do not propagate). Each k step also
+// prefetches one cache line from pf on (k lines in all): the caller points it at
+// the B data it needs next, so that memory streams in while this tile computes.
+TEXT ·sgemmKernelAVX512Rows4(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R9
+	MOVQ pf+48(FP), R13
 	SHLQ $2, R9
 	MOVQ DX, R11
 	PREFETCHT0 (R11)
@@ -303,6 +336,7 @@ TEXT ·sgemmKernelAVX512Rows4(SB), NOSPLIT, $0-44
 	SUBQ $2, R12
 	JLE late
 loop:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Z0
 	VMOVUPS 64(BX), Z1
 	VBROADCASTSS 0(AX), Z2
@@ -317,6 +351,7 @@ loop:
 	VBROADCASTSS 12(AX), Z3
 	VFMADD231PS Z3, Z0, Z10
 	VFMADD231PS Z3, Z1, Z11
+	PREFETCHT0 64(R13)
 	VMOVUPS 128(BX), Z0
 	VMOVUPS 192(BX), Z1
 	VBROADCASTSS 56(AX), Z2
@@ -331,6 +366,7 @@ loop:
 	VBROADCASTSS 68(AX), Z3
 	VFMADD231PS Z3, Z0, Z10
 	VFMADD231PS Z3, Z1, Z11
+	PREFETCHT0 128(R13)
 	VMOVUPS 256(BX), Z0
 	VMOVUPS 320(BX), Z1
 	VBROADCASTSS 112(AX), Z2
@@ -345,6 +381,7 @@ loop:
 	VBROADCASTSS 124(AX), Z3
 	VFMADD231PS Z3, Z0, Z10
 	VFMADD231PS Z3, Z1, Z11
+	PREFETCHT0 192(R13)
 	VMOVUPS 384(BX), Z0
 	VMOVUPS 448(BX), Z1
 	VBROADCASTSS 168(AX), Z2
@@ -361,6 +398,7 @@ loop:
 	VFMADD231PS Z3, Z1, Z11
 	ADDQ $224, AX
 	ADDQ $512, BX
+	ADDQ $256, R13
 	DECQ R12
 	JNZ loop
 	MOVQ $2, R10
@@ -380,6 +418,7 @@ late:
 	TESTQ R10, R10
 	JZ tail
 loop2:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Z0
 	VMOVUPS 64(BX), Z1
 	VBROADCASTSS 0(AX), Z2
@@ -394,6 +433,7 @@ loop2:
 	VBROADCASTSS 12(AX), Z3
 	VFMADD231PS Z3, Z0, Z10
 	VFMADD231PS Z3, Z1, Z11
+	PREFETCHT0 64(R13)
 	VMOVUPS 128(BX), Z0
 	VMOVUPS 192(BX), Z1
 	VBROADCASTSS 56(AX), Z2
@@ -408,6 +448,7 @@ loop2:
 	VBROADCASTSS 68(AX), Z3
 	VFMADD231PS Z3, Z0, Z10
 	VFMADD231PS Z3, Z1, Z11
+	PREFETCHT0 128(R13)
 	VMOVUPS 256(BX), Z0
 	VMOVUPS 320(BX), Z1
 	VBROADCASTSS 112(AX), Z2
@@ -422,6 +463,7 @@ loop2:
 	VBROADCASTSS 124(AX), Z3
 	VFMADD231PS Z3, Z0, Z10
 	VFMADD231PS Z3, Z1, Z11
+	PREFETCHT0 192(R13)
 	VMOVUPS 384(BX), Z0
 	VMOVUPS 448(BX), Z1
 	VBROADCASTSS 168(AX), Z2
@@ -438,12 +480,14 @@ loop2:
 	VFMADD231PS Z3, Z1, Z11
 	ADDQ $224, AX
 	ADDQ $512, BX
+	ADDQ $256, R13
 	DECQ R10
 	JNZ loop2
 tail:
 	ANDQ $3, CX
 	JZ store
 loop1:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Z0
 	VMOVUPS 64(BX), Z1
 	VBROADCASTSS 0(AX), Z2
@@ -460,6 +504,7 @@ loop1:
 	VFMADD231PS Z3, Z1, Z11
 	ADDQ $56, AX
 	ADDQ $128, BX
+	ADDQ $64, R13
 	DECQ CX
 	JNZ loop1
 store:
@@ -503,17 +548,20 @@ accumulate:
 	VZEROUPPER
 	RET
 
-// func sgemmKernelAVX512Rows8(k int, a, b, c *float32, ldc int, beta float32)
+// func sgemmKernelAVX512Rows8(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
 //
 // AVX-512F micro-kernel: C[8×32] = A·B + beta·C, with A packed k×14 (row of 14 per k),
 // B packed k×32, and C row-major with stride ldc. beta must be +0 to overwrite C
-// without reading it (so NaNs already in C do not propagate).
-TEXT ·sgemmKernelAVX512Rows8(SB), NOSPLIT, $0-44
+// without reading it (so NaNs already in C do not propagate). Each k step also
+// prefetches one cache line from pf on (k lines in all): the caller points it at
+// the B data it needs next, so that memory streams in while this tile computes.
+TEXT ·sgemmKernelAVX512Rows8(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R9
+	MOVQ pf+48(FP), R13
 	SHLQ $2, R9
 	MOVQ DX, R11
 	PREFETCHT0 (R11)
@@ -561,6 +609,7 @@ TEXT ·sgemmKernelAVX512Rows8(SB), NOSPLIT, $0-44
 	SUBQ $2, R12
 	JLE late
 loop:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Z0
 	VMOVUPS 64(BX), Z1
 	VBROADCASTSS 0(AX), Z2
@@ -587,6 +636,7 @@ loop:
 	VBROADCASTSS 28(AX), Z3
 	VFMADD231PS Z3, Z0, Z18
 	VFMADD231PS Z3, Z1, Z19
+	PREFETCHT0 64(R13)
 	VMOVUPS 128(BX), Z0
 	VMOVUPS 192(BX), Z1
 	VBROADCASTSS 56(AX), Z2
@@ -613,6 +663,7 @@ loop:
 	VBROADCASTSS 84(AX), Z3
 	VFMADD231PS Z3, Z0, Z18
 	VFMADD231PS Z3, Z1, Z19
+	PREFETCHT0 128(R13)
 	VMOVUPS 256(BX), Z0
 	VMOVUPS 320(BX), Z1
 	VBROADCASTSS 112(AX), Z2
@@ -639,6 +690,7 @@ loop:
 	VBROADCASTSS 140(AX), Z3
 	VFMADD231PS Z3, Z0, Z18
 	VFMADD231PS Z3, Z1, Z19
+	PREFETCHT0 192(R13)
 	VMOVUPS 384(BX), Z0
 	VMOVUPS 448(BX), Z1
 	VBROADCASTSS 168(AX), Z2
@@ -667,6 +719,7 @@ loop:
 	VFMADD231PS Z3, Z1, Z19
 	ADDQ $224, AX
 	ADDQ $512, BX
+	ADDQ $256, R13
 	DECQ R12
 	JNZ loop
 	MOVQ $2, R10
@@ -698,6 +751,7 @@ late:
 	TESTQ R10, R10
 	JZ tail
 loop2:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Z0
 	VMOVUPS 64(BX), Z1
 	VBROADCASTSS 0(AX), Z2
@@ -724,6 +778,7 @@ loop2:
 	VBROADCASTSS 28(AX), Z3
 	VFMADD231PS Z3, Z0, Z18
 	VFMADD231PS Z3, Z1, Z19
+	PREFETCHT0 64(R13)
 	VMOVUPS 128(BX), Z0
 	VMOVUPS 192(BX), Z1
 	VBROADCASTSS 56(AX), Z2
@@ -750,6 +805,7 @@ loop2:
 	VBROADCASTSS 84(AX), Z3
 	VFMADD231PS Z3, Z0, Z18
 	VFMADD231PS Z3, Z1, Z19
+	PREFETCHT0 128(R13)
 	VMOVUPS 256(BX), Z0
 	VMOVUPS 320(BX), Z1
 	VBROADCASTSS 112(AX), Z2
@@ -776,6 +832,7 @@ loop2:
 	VBROADCASTSS 140(AX), Z3
 	VFMADD231PS Z3, Z0, Z18
 	VFMADD231PS Z3, Z1, Z19
+	PREFETCHT0 192(R13)
 	VMOVUPS 384(BX), Z0
 	VMOVUPS 448(BX), Z1
 	VBROADCASTSS 168(AX), Z2
@@ -804,12 +861,14 @@ loop2:
 	VFMADD231PS Z3, Z1, Z19
 	ADDQ $224, AX
 	ADDQ $512, BX
+	ADDQ $256, R13
 	DECQ R10
 	JNZ loop2
 tail:
 	ANDQ $3, CX
 	JZ store
 loop1:
+	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Z0
 	VMOVUPS 64(BX), Z1
 	VBROADCASTSS 0(AX), Z2
@@ -838,6 +897,7 @@ loop1:
 	VFMADD231PS Z3, Z1, Z19
 	ADDQ $56, AX
 	ADDQ $128, BX
+	ADDQ $64, R13
 	DECQ CX
 	JNZ loop1
 store:
