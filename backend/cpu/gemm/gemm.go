@@ -478,25 +478,15 @@ func (p *problem) macro(im *impl, buf *buffers, bBlock []float32, ic, mc, jc, jr
 // Folding alpha in here costs nothing extra and keeps it out of the kernel.
 func (p *problem) packA(dst []float32, ic, mc, pc, kc, mr int) {
 	alpha := p.alpha
+	if p.transA {
+		p.packAT(dst, ic, mc, pc, kc, mr)
+		return
+	}
 	for ir := 0; ir < mc; ir += mr {
 		panel := dst[ir*kc : (ir+mr)*kc]
 		rows := min(mr, mc-ir)
 		if rows < mr {
 			clear(panel)
-		}
-		if p.transA {
-			// op(A)[i][q] = A[q][i]: each stored row holds one k step of
-			// the panel, contiguous.
-			off := pc*p.lda + ic + ir
-			touch(p.a, off, p.lda, kc, rows)
-			for q := 0; q < kc; q++ {
-				src := p.a[off+q*p.lda : off+q*p.lda+rows]
-				out := panel[q*mr : q*mr+rows]
-				for r, v := range src {
-					out[r] = alpha * v
-				}
-			}
-			continue
 		}
 		off := (ic+ir)*p.lda + pc
 		touch(p.a, off, p.lda, rows, kc)
@@ -508,6 +498,52 @@ func (p *problem) packA(dst []float32, ic, mc, pc, kc, mr int) {
 			src := p.a[off+r*p.lda : off+r*p.lda+kc]
 			for q, v := range src {
 				panel[q*mr+r] = alpha * v
+			}
+		}
+	}
+}
+
+// packAT is packA for op(A) = Aᵀ: op(A)[i][q] = A[q][i], so each k step of
+// a panel is a contiguous piece of a row of A. The block is read row by row
+// (each row's mc values once, in order, scattered over the panels), not
+// panel by panel, which would read every row once per panel in short
+// strided pieces.
+func (p *problem) packAT(dst []float32, ic, mc, pc, kc, mr int) {
+	alpha := p.alpha
+	// Independent loads first (many misses in flight), then the copies.
+	touch(p.a, pc*p.lda+ic, p.lda, kc, mc)
+	full := mc / mr // panels of mr rows; then one partial panel, zero-padded
+	if rows := mc - full*mr; rows > 0 {
+		clear(dst[full*mr*kc : (full+1)*mr*kc])
+	}
+	for q := 0; q < kc; q++ {
+		src := p.a[(pc+q)*p.lda+ic : (pc+q)*p.lda+ic+mc]
+		out := dst[q*mr:]
+		switch {
+		case alpha == 1 && mr == 14:
+			for pi := 0; pi < full; pi++ {
+				// Through a local copy: assigned directly, the
+				// compiler calls memmove (the arrays might overlap).
+				v := *(*[14]float32)(src[pi*14:])
+				*(*[14]float32)(out[pi*mr*kc:]) = v
+			}
+		case alpha == 1 && mr == 6:
+			for pi := 0; pi < full; pi++ {
+				v := *(*[6]float32)(src[pi*6:])
+				*(*[6]float32)(out[pi*mr*kc:]) = v
+			}
+		default:
+			for pi := 0; pi < full; pi++ {
+				o := out[pi*mr*kc : pi*mr*kc+mr]
+				for r, v := range src[pi*mr : pi*mr+mr] {
+					o[r] = alpha * v
+				}
+			}
+		}
+		if rest := src[full*mr:]; len(rest) > 0 {
+			o := out[full*mr*kc:]
+			for r, v := range rest {
+				o[r] = alpha * v
 			}
 		}
 	}
