@@ -8,9 +8,8 @@
 //
 // AVX2+FMA micro-kernel: C[6×16] = A·B + beta·C, with A packed k×6 (row of 6 per k),
 // B packed k×16, and C row-major with stride ldc. beta must be +0 to overwrite C
-// without reading it (so NaNs already in C do not propagate). Each k step also
-// prefetches one cache line from pf on (k lines in all): the caller points it at
-// the B data it needs next, so that memory streams in while this tile computes.
+// without reading it (so NaNs already in C do not propagate).
+// pf is not used (no prefetching).
 TEXT ·sgemmKernelAVX2(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
@@ -49,7 +48,6 @@ TEXT ·sgemmKernelAVX2(SB), NOSPLIT, $0-56
 	SUBQ $2, R12
 	JLE late
 loop:
-	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS 0(AX), Y2
@@ -70,7 +68,6 @@ loop:
 	VBROADCASTSS 20(AX), Y3
 	VFMADD231PS Y3, Y0, Y14
 	VFMADD231PS Y3, Y1, Y15
-	PREFETCHT0 64(R13)
 	VMOVUPS 64(BX), Y0
 	VMOVUPS 96(BX), Y1
 	VBROADCASTSS 24(AX), Y2
@@ -91,7 +88,6 @@ loop:
 	VBROADCASTSS 44(AX), Y3
 	VFMADD231PS Y3, Y0, Y14
 	VFMADD231PS Y3, Y1, Y15
-	PREFETCHT0 128(R13)
 	VMOVUPS 128(BX), Y0
 	VMOVUPS 160(BX), Y1
 	VBROADCASTSS 48(AX), Y2
@@ -112,7 +108,6 @@ loop:
 	VBROADCASTSS 68(AX), Y3
 	VFMADD231PS Y3, Y0, Y14
 	VFMADD231PS Y3, Y1, Y15
-	PREFETCHT0 192(R13)
 	VMOVUPS 192(BX), Y0
 	VMOVUPS 224(BX), Y1
 	VBROADCASTSS 72(AX), Y2
@@ -135,7 +130,6 @@ loop:
 	VFMADD231PS Y3, Y1, Y15
 	ADDQ $96, AX
 	ADDQ $256, BX
-	ADDQ $256, R13
 	DECQ R12
 	JNZ loop
 	MOVQ $2, R10
@@ -155,7 +149,6 @@ late:
 	TESTQ R10, R10
 	JZ tail
 loop2:
-	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS 0(AX), Y2
@@ -176,7 +169,6 @@ loop2:
 	VBROADCASTSS 20(AX), Y3
 	VFMADD231PS Y3, Y0, Y14
 	VFMADD231PS Y3, Y1, Y15
-	PREFETCHT0 64(R13)
 	VMOVUPS 64(BX), Y0
 	VMOVUPS 96(BX), Y1
 	VBROADCASTSS 24(AX), Y2
@@ -197,7 +189,6 @@ loop2:
 	VBROADCASTSS 44(AX), Y3
 	VFMADD231PS Y3, Y0, Y14
 	VFMADD231PS Y3, Y1, Y15
-	PREFETCHT0 128(R13)
 	VMOVUPS 128(BX), Y0
 	VMOVUPS 160(BX), Y1
 	VBROADCASTSS 48(AX), Y2
@@ -218,7 +209,6 @@ loop2:
 	VBROADCASTSS 68(AX), Y3
 	VFMADD231PS Y3, Y0, Y14
 	VFMADD231PS Y3, Y1, Y15
-	PREFETCHT0 192(R13)
 	VMOVUPS 192(BX), Y0
 	VMOVUPS 224(BX), Y1
 	VBROADCASTSS 72(AX), Y2
@@ -241,14 +231,12 @@ loop2:
 	VFMADD231PS Y3, Y1, Y15
 	ADDQ $96, AX
 	ADDQ $256, BX
-	ADDQ $256, R13
 	DECQ R10
 	JNZ loop2
 tail:
 	ANDQ $3, CX
 	JZ store
 loop1:
-	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS 0(AX), Y2
@@ -271,7 +259,6 @@ loop1:
 	VFMADD231PS Y3, Y1, Y15
 	ADDQ $24, AX
 	ADDQ $64, BX
-	ADDQ $64, R13
 	DECQ CX
 	JNZ loop1
 store:

@@ -8,9 +8,8 @@
 //
 // AVX2+FMA micro-kernel: C[1×16] = A·B + beta·C, with A packed k×6 (row of 6 per k),
 // B packed k×16, and C row-major with stride ldc. beta must be +0 to overwrite C
-// without reading it (so NaNs already in C do not propagate). Each k step also
-// prefetches one cache line from pf on (k lines in all): the caller points it at
-// the B data it needs next, so that memory streams in while this tile computes.
+// without reading it (so NaNs already in C do not propagate).
+// pf is not used (no prefetching).
 TEXT ·sgemmKernelAVX2Rows1(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
@@ -29,25 +28,21 @@ TEXT ·sgemmKernelAVX2Rows1(SB), NOSPLIT, $0-56
 	SUBQ $2, R12
 	JLE late
 loop:
-	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS 0(AX), Y2
 	VFMADD231PS Y2, Y0, Y4
 	VFMADD231PS Y2, Y1, Y5
-	PREFETCHT0 64(R13)
 	VMOVUPS 64(BX), Y0
 	VMOVUPS 96(BX), Y1
 	VBROADCASTSS 24(AX), Y2
 	VFMADD231PS Y2, Y0, Y4
 	VFMADD231PS Y2, Y1, Y5
-	PREFETCHT0 128(R13)
 	VMOVUPS 128(BX), Y0
 	VMOVUPS 160(BX), Y1
 	VBROADCASTSS 48(AX), Y2
 	VFMADD231PS Y2, Y0, Y4
 	VFMADD231PS Y2, Y1, Y5
-	PREFETCHT0 192(R13)
 	VMOVUPS 192(BX), Y0
 	VMOVUPS 224(BX), Y1
 	VBROADCASTSS 72(AX), Y2
@@ -55,7 +50,6 @@ loop:
 	VFMADD231PS Y2, Y1, Y5
 	ADDQ $96, AX
 	ADDQ $256, BX
-	ADDQ $256, R13
 	DECQ R12
 	JNZ loop
 	MOVQ $2, R10
@@ -65,25 +59,21 @@ late:
 	TESTQ R10, R10
 	JZ tail
 loop2:
-	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS 0(AX), Y2
 	VFMADD231PS Y2, Y0, Y4
 	VFMADD231PS Y2, Y1, Y5
-	PREFETCHT0 64(R13)
 	VMOVUPS 64(BX), Y0
 	VMOVUPS 96(BX), Y1
 	VBROADCASTSS 24(AX), Y2
 	VFMADD231PS Y2, Y0, Y4
 	VFMADD231PS Y2, Y1, Y5
-	PREFETCHT0 128(R13)
 	VMOVUPS 128(BX), Y0
 	VMOVUPS 160(BX), Y1
 	VBROADCASTSS 48(AX), Y2
 	VFMADD231PS Y2, Y0, Y4
 	VFMADD231PS Y2, Y1, Y5
-	PREFETCHT0 192(R13)
 	VMOVUPS 192(BX), Y0
 	VMOVUPS 224(BX), Y1
 	VBROADCASTSS 72(AX), Y2
@@ -91,14 +81,12 @@ loop2:
 	VFMADD231PS Y2, Y1, Y5
 	ADDQ $96, AX
 	ADDQ $256, BX
-	ADDQ $256, R13
 	DECQ R10
 	JNZ loop2
 tail:
 	ANDQ $3, CX
 	JZ store
 loop1:
-	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS 0(AX), Y2
@@ -106,7 +94,6 @@ loop1:
 	VFMADD231PS Y2, Y1, Y5
 	ADDQ $24, AX
 	ADDQ $64, BX
-	ADDQ $64, R13
 	DECQ CX
 	JNZ loop1
 store:
@@ -130,9 +117,8 @@ accumulate:
 //
 // AVX2+FMA micro-kernel: C[2×16] = A·B + beta·C, with A packed k×6 (row of 6 per k),
 // B packed k×16, and C row-major with stride ldc. beta must be +0 to overwrite C
-// without reading it (so NaNs already in C do not propagate). Each k step also
-// prefetches one cache line from pf on (k lines in all): the caller points it at
-// the B data it needs next, so that memory streams in while this tile computes.
+// without reading it (so NaNs already in C do not propagate).
+// pf is not used (no prefetching).
 TEXT ·sgemmKernelAVX2Rows2(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
@@ -155,7 +141,6 @@ TEXT ·sgemmKernelAVX2Rows2(SB), NOSPLIT, $0-56
 	SUBQ $2, R12
 	JLE late
 loop:
-	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS 0(AX), Y2
@@ -164,7 +149,6 @@ loop:
 	VBROADCASTSS 4(AX), Y3
 	VFMADD231PS Y3, Y0, Y6
 	VFMADD231PS Y3, Y1, Y7
-	PREFETCHT0 64(R13)
 	VMOVUPS 64(BX), Y0
 	VMOVUPS 96(BX), Y1
 	VBROADCASTSS 24(AX), Y2
@@ -173,7 +157,6 @@ loop:
 	VBROADCASTSS 28(AX), Y3
 	VFMADD231PS Y3, Y0, Y6
 	VFMADD231PS Y3, Y1, Y7
-	PREFETCHT0 128(R13)
 	VMOVUPS 128(BX), Y0
 	VMOVUPS 160(BX), Y1
 	VBROADCASTSS 48(AX), Y2
@@ -182,7 +165,6 @@ loop:
 	VBROADCASTSS 52(AX), Y3
 	VFMADD231PS Y3, Y0, Y6
 	VFMADD231PS Y3, Y1, Y7
-	PREFETCHT0 192(R13)
 	VMOVUPS 192(BX), Y0
 	VMOVUPS 224(BX), Y1
 	VBROADCASTSS 72(AX), Y2
@@ -193,7 +175,6 @@ loop:
 	VFMADD231PS Y3, Y1, Y7
 	ADDQ $96, AX
 	ADDQ $256, BX
-	ADDQ $256, R13
 	DECQ R12
 	JNZ loop
 	MOVQ $2, R10
@@ -205,7 +186,6 @@ late:
 	TESTQ R10, R10
 	JZ tail
 loop2:
-	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS 0(AX), Y2
@@ -214,7 +194,6 @@ loop2:
 	VBROADCASTSS 4(AX), Y3
 	VFMADD231PS Y3, Y0, Y6
 	VFMADD231PS Y3, Y1, Y7
-	PREFETCHT0 64(R13)
 	VMOVUPS 64(BX), Y0
 	VMOVUPS 96(BX), Y1
 	VBROADCASTSS 24(AX), Y2
@@ -223,7 +202,6 @@ loop2:
 	VBROADCASTSS 28(AX), Y3
 	VFMADD231PS Y3, Y0, Y6
 	VFMADD231PS Y3, Y1, Y7
-	PREFETCHT0 128(R13)
 	VMOVUPS 128(BX), Y0
 	VMOVUPS 160(BX), Y1
 	VBROADCASTSS 48(AX), Y2
@@ -232,7 +210,6 @@ loop2:
 	VBROADCASTSS 52(AX), Y3
 	VFMADD231PS Y3, Y0, Y6
 	VFMADD231PS Y3, Y1, Y7
-	PREFETCHT0 192(R13)
 	VMOVUPS 192(BX), Y0
 	VMOVUPS 224(BX), Y1
 	VBROADCASTSS 72(AX), Y2
@@ -243,14 +220,12 @@ loop2:
 	VFMADD231PS Y3, Y1, Y7
 	ADDQ $96, AX
 	ADDQ $256, BX
-	ADDQ $256, R13
 	DECQ R10
 	JNZ loop2
 tail:
 	ANDQ $3, CX
 	JZ store
 loop1:
-	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS 0(AX), Y2
@@ -261,7 +236,6 @@ loop1:
 	VFMADD231PS Y3, Y1, Y7
 	ADDQ $24, AX
 	ADDQ $64, BX
-	ADDQ $64, R13
 	DECQ CX
 	JNZ loop1
 store:
@@ -293,9 +267,8 @@ accumulate:
 //
 // AVX2+FMA micro-kernel: C[4×16] = A·B + beta·C, with A packed k×6 (row of 6 per k),
 // B packed k×16, and C row-major with stride ldc. beta must be +0 to overwrite C
-// without reading it (so NaNs already in C do not propagate). Each k step also
-// prefetches one cache line from pf on (k lines in all): the caller points it at
-// the B data it needs next, so that memory streams in while this tile computes.
+// without reading it (so NaNs already in C do not propagate).
+// pf is not used (no prefetching).
 TEXT ·sgemmKernelAVX2Rows4(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
@@ -326,7 +299,6 @@ TEXT ·sgemmKernelAVX2Rows4(SB), NOSPLIT, $0-56
 	SUBQ $2, R12
 	JLE late
 loop:
-	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS 0(AX), Y2
@@ -341,7 +313,6 @@ loop:
 	VBROADCASTSS 12(AX), Y3
 	VFMADD231PS Y3, Y0, Y10
 	VFMADD231PS Y3, Y1, Y11
-	PREFETCHT0 64(R13)
 	VMOVUPS 64(BX), Y0
 	VMOVUPS 96(BX), Y1
 	VBROADCASTSS 24(AX), Y2
@@ -356,7 +327,6 @@ loop:
 	VBROADCASTSS 36(AX), Y3
 	VFMADD231PS Y3, Y0, Y10
 	VFMADD231PS Y3, Y1, Y11
-	PREFETCHT0 128(R13)
 	VMOVUPS 128(BX), Y0
 	VMOVUPS 160(BX), Y1
 	VBROADCASTSS 48(AX), Y2
@@ -371,7 +341,6 @@ loop:
 	VBROADCASTSS 60(AX), Y3
 	VFMADD231PS Y3, Y0, Y10
 	VFMADD231PS Y3, Y1, Y11
-	PREFETCHT0 192(R13)
 	VMOVUPS 192(BX), Y0
 	VMOVUPS 224(BX), Y1
 	VBROADCASTSS 72(AX), Y2
@@ -388,7 +357,6 @@ loop:
 	VFMADD231PS Y3, Y1, Y11
 	ADDQ $96, AX
 	ADDQ $256, BX
-	ADDQ $256, R13
 	DECQ R12
 	JNZ loop
 	MOVQ $2, R10
@@ -404,7 +372,6 @@ late:
 	TESTQ R10, R10
 	JZ tail
 loop2:
-	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS 0(AX), Y2
@@ -419,7 +386,6 @@ loop2:
 	VBROADCASTSS 12(AX), Y3
 	VFMADD231PS Y3, Y0, Y10
 	VFMADD231PS Y3, Y1, Y11
-	PREFETCHT0 64(R13)
 	VMOVUPS 64(BX), Y0
 	VMOVUPS 96(BX), Y1
 	VBROADCASTSS 24(AX), Y2
@@ -434,7 +400,6 @@ loop2:
 	VBROADCASTSS 36(AX), Y3
 	VFMADD231PS Y3, Y0, Y10
 	VFMADD231PS Y3, Y1, Y11
-	PREFETCHT0 128(R13)
 	VMOVUPS 128(BX), Y0
 	VMOVUPS 160(BX), Y1
 	VBROADCASTSS 48(AX), Y2
@@ -449,7 +414,6 @@ loop2:
 	VBROADCASTSS 60(AX), Y3
 	VFMADD231PS Y3, Y0, Y10
 	VFMADD231PS Y3, Y1, Y11
-	PREFETCHT0 192(R13)
 	VMOVUPS 192(BX), Y0
 	VMOVUPS 224(BX), Y1
 	VBROADCASTSS 72(AX), Y2
@@ -466,14 +430,12 @@ loop2:
 	VFMADD231PS Y3, Y1, Y11
 	ADDQ $96, AX
 	ADDQ $256, BX
-	ADDQ $256, R13
 	DECQ R10
 	JNZ loop2
 tail:
 	ANDQ $3, CX
 	JZ store
 loop1:
-	PREFETCHT0 0(R13)
 	VMOVUPS 0(BX), Y0
 	VMOVUPS 32(BX), Y1
 	VBROADCASTSS 0(AX), Y2
@@ -490,7 +452,6 @@ loop1:
 	VFMADD231PS Y3, Y1, Y11
 	ADDQ $24, AX
 	ADDQ $64, BX
-	ADDQ $64, R13
 	DECQ CX
 	JNZ loop1
 store:

@@ -8,9 +8,10 @@
 //
 // AVX-512F micro-kernel: C[1×32] = A·B + beta·C, with A packed k×14 (row of 14 per k),
 // B packed k×32, and C row-major with stride ldc. beta must be +0 to overwrite C
-// without reading it (so NaNs already in C do not propagate). Each k step also
-// prefetches one cache line from pf on (k lines in all): the caller points it at
-// the B data it needs next, so that memory streams in while this tile computes.
+// without reading it (so NaNs already in C do not propagate).
+// Each k step also prefetches one cache line from pf on (k lines in all): the
+// caller points it at the B data it needs next, so that memory streams in while
+// this tile computes.
 TEXT ·sgemmKernelAVX512Rows1(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
@@ -132,9 +133,10 @@ accumulate:
 //
 // AVX-512F micro-kernel: C[2×32] = A·B + beta·C, with A packed k×14 (row of 14 per k),
 // B packed k×32, and C row-major with stride ldc. beta must be +0 to overwrite C
-// without reading it (so NaNs already in C do not propagate). Each k step also
-// prefetches one cache line from pf on (k lines in all): the caller points it at
-// the B data it needs next, so that memory streams in while this tile computes.
+// without reading it (so NaNs already in C do not propagate).
+// Each k step also prefetches one cache line from pf on (k lines in all): the
+// caller points it at the B data it needs next, so that memory streams in while
+// this tile computes.
 TEXT ·sgemmKernelAVX512Rows2(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
@@ -299,9 +301,10 @@ accumulate:
 //
 // AVX-512F micro-kernel: C[4×32] = A·B + beta·C, with A packed k×14 (row of 14 per k),
 // B packed k×32, and C row-major with stride ldc. beta must be +0 to overwrite C
-// without reading it (so NaNs already in C do not propagate). Each k step also
-// prefetches one cache line from pf on (k lines in all): the caller points it at
-// the B data it needs next, so that memory streams in while this tile computes.
+// without reading it (so NaNs already in C do not propagate).
+// Each k step also prefetches one cache line from pf on (k lines in all): the
+// caller points it at the B data it needs next, so that memory streams in while
+// this tile computes.
 TEXT ·sgemmKernelAVX512Rows4(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
@@ -552,9 +555,10 @@ accumulate:
 //
 // AVX-512F micro-kernel: C[8×32] = A·B + beta·C, with A packed k×14 (row of 14 per k),
 // B packed k×32, and C row-major with stride ldc. beta must be +0 to overwrite C
-// without reading it (so NaNs already in C do not propagate). Each k step also
-// prefetches one cache line from pf on (k lines in all): the caller points it at
-// the B data it needs next, so that memory streams in while this tile computes.
+// without reading it (so NaNs already in C do not propagate).
+// Each k step also prefetches one cache line from pf on (k lines in all): the
+// caller points it at the B data it needs next, so that memory streams in while
+// this tile computes.
 TEXT ·sgemmKernelAVX512Rows8(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
