@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/r1go/r1/backend/cpu"
-	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/tensor"
 )
 
@@ -34,17 +33,6 @@ func (c *packingCounter) UnpackWeight(w *tensor.Tensor) {
 	c.Backend.(tensor.WeightPacker).UnpackWeight(w)
 }
 
-func modelOn(t *testing.T, dev tensor.Backend) *model.Model {
-	t.Helper()
-	cfg, err := model.ParseConfig([]byte(`{"model_type": "qwen2", "vocab_size": 50, "hidden_size": 32,
-		"intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-		"initializer_range": 0.5, "max_position_embeddings": 256}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return model.New(cfg, dev, 42)
-}
-
 // With packed weights the prompts of a Generate call share one prefill
 // step (rows are independent, so each prompt's samples are those it gets
 // alone); without, each prompt is prefilled on its own. Both give the same
@@ -63,7 +51,7 @@ func TestPromptsSharePrefill(t *testing.T) {
 		{"packed", &packingCounter{stepCounter{Backend: cpu.New()}}, 1 + decodeSteps},
 		{"unpacked", &stepCounter{Backend: cpu.New()}, len(reqs) + decodeSteps},
 	} {
-		m := modelOn(t, c.dev.(tensor.Backend))
+		m := tinyModelOn(t, c.dev.(tensor.Backend))
 		out, err := (&Engine{Model: m, BlockSize: 4}).Generate(context.Background(), reqs, p)
 		if err != nil {
 			t.Fatal(err)

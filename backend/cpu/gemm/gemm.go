@@ -299,6 +299,27 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 // went into the other role and has to allocate again.
 type buffers struct {
 	a, b, tmp []float32
+	aBlock    int // the row block whose A is packed in a (eachItem sets −1)
+}
+
+// eachItem runs f on items 0..n−1 with up to threads workers, each taking
+// the next item when done (so a worker slowed by other work takes fewer),
+// with a pooled buffer holding at least aLen floats of packed A and tmpLen
+// of edge-tile scratch.
+func eachItem(threads, n, aLen, tmpLen int, f func(buf *buffers, it int)) {
+	var next atomic.Int64
+	parallel(min(threads, n), func(int) {
+		buf := aPool.Get().(*buffers)
+		defer aPool.Put(buf)
+		buf.a, buf.tmp, buf.aBlock = grow(buf.a, aLen), grow(buf.tmp, tmpLen), -1
+		for {
+			it := int(next.Add(1)) - 1
+			if it >= n {
+				return
+			}
+			f(buf, it)
+		}
+	})
 }
 
 var (
@@ -352,18 +373,7 @@ func (p *problem) run(im *impl, threads int) {
 	mr, nr := im.mr, im.nr
 	kcStep := im.kcStep(p.k)
 	kcMax := min(kcStep, p.k)
-	// Cut m into row blocks of whole tiles, as many as mc asks for but a
-	// multiple of the worker count and near-equal, so that no worker is
-	// left alone with the last block.
-	mt := ceilDiv(p.m, mr)
-	icBlocks := ceilDiv(p.m, im.mc)
-	if threads > 1 {
-		icBlocks = min(ceilDiv(icBlocks, threads)*threads, mt)
-	}
-	blockRows := func(b int) (lo, hi int) {
-		return b * mt / icBlocks * mr, min((b+1)*mt/icBlocks*mr, p.m)
-	}
-	mcMax := ceilDiv(mt, icBlocks) * mr
+	icBlocks, blockRows, mcMax := p.rowBlocks(im, threads)
 	ncMax := min(im.nc, ceilDiv(p.n, nr)*nr)
 	shared := bPool.Get().(*buffers)
 	defer bPool.Put(shared)
@@ -392,31 +402,36 @@ func (p *problem) run(im *impl, threads int) {
 			if pc > 0 {
 				beta = 1
 			}
-			var next atomic.Int64
-			parallel(min(threads, items), func(int) {
-				buf := aPool.Get().(*buffers)
-				defer aPool.Put(buf)
-				buf.a = grow(buf.a, mcMax*kc)
-				buf.tmp = grow(buf.tmp, mr*nr)
-				packed := -1
-				for {
-					it := int(next.Add(1)) - 1
-					if it >= items {
-						return
-					}
-					icb, ch := it/chunks, it%chunks
-					ic, icEnd := blockRows(icb)
-					if icb != packed {
-						p.packA(buf.a, ic, icEnd-ic, pc, kc, mr)
-						packed = icb
-					}
-					jr0 := ch * panels / chunks * nr
-					jr1 := min((ch+1)*panels/chunks*nr, nc)
-					p.macro(im, buf, bBlock, ic, icEnd-ic, jc, jr0, jr1, kc, beta)
+			eachItem(threads, items, mcMax*kc, mr*nr, func(buf *buffers, it int) {
+				icb, ch := it/chunks, it%chunks
+				ic, icEnd := blockRows(icb)
+				if icb != buf.aBlock {
+					p.packA(buf.a, ic, icEnd-ic, pc, kc, mr)
+					buf.aBlock = icb
 				}
+				jr0 := ch * panels / chunks * nr
+				jr1 := min((ch+1)*panels/chunks*nr, nc)
+				p.macro(im, buf, bBlock, ic, icEnd-ic, jc, jr0, jr1, kc, beta)
 			})
 		}
 	}
+}
+
+// rowBlocks cuts m into row blocks of whole tiles, as many as mc asks for
+// but a multiple of the worker count and near-equal, so that no worker is
+// left alone with the last block: their number, the rows of block b, and
+// the most rows in a block.
+func (p *problem) rowBlocks(im *impl, threads int) (int, func(b int) (lo, hi int), int) {
+	mr := im.mr
+	mt := ceilDiv(p.m, mr)
+	icBlocks := ceilDiv(p.m, im.mc)
+	if threads > 1 {
+		icBlocks = min(ceilDiv(icBlocks, threads)*threads, mt)
+	}
+	blockRows := func(b int) (lo, hi int) {
+		return b * mt / icBlocks * mr, min((b+1)*mt/icBlocks*mr, p.m)
+	}
+	return icBlocks, blockRows, ceilDiv(mt, icBlocks) * mr
 }
 
 // macro multiplies the packed block of A (rows ic..ic+mc) by the packed B

@@ -3,7 +3,6 @@ package gemm
 import (
 	"fmt"
 	"runtime"
-	"sync/atomic"
 )
 
 // Packed is a right-hand operand op(B) (k×n) stored once in the blocked
@@ -107,15 +106,7 @@ func (p *problem) runPacked(im *impl, pb *Packed, threads int) {
 	mr, nr := im.mr, im.nr
 	kcStep := im.kcStep(p.k)
 	slices := ceilDiv(p.k, kcStep)
-	mt := ceilDiv(p.m, mr)
-	icBlocks := ceilDiv(p.m, im.mc)
-	if threads > 1 {
-		icBlocks = min(ceilDiv(icBlocks, threads)*threads, mt)
-	}
-	blockRows := func(b int) (lo, hi int) {
-		return b * mt / icBlocks * mr, min((b+1)*mt/icBlocks*mr, p.m)
-	}
-	mcMax := ceilDiv(mt, icBlocks) * mr
+	icBlocks, blockRows, mcMax := p.rowBlocks(im, threads)
 	// Enough items for the workers to even out (each takes the next when
 	// done), few enough that the block of A each packs stays amortised.
 	panels := ceilDiv(p.n, nr)
@@ -124,32 +115,21 @@ func (p *problem) runPacked(im *impl, pb *Packed, threads int) {
 		chunks = min(panels, ceilDiv(8*threads, icBlocks))
 	}
 	items := icBlocks * chunks
-	var next atomic.Int64
-	parallel(min(threads, items), func(int) {
-		buf := aPool.Get().(*buffers)
-		defer aPool.Put(buf)
-		buf.a = grow(buf.a, mcMax*min(kcStep, p.k))
-		buf.tmp = grow(buf.tmp, mr*nr)
-		for {
-			it := int(next.Add(1)) - 1
-			if it >= items {
-				return
+	eachItem(threads, items, mcMax*min(kcStep, p.k), mr*nr, func(buf *buffers, it int) {
+		icb, ch := it/chunks, it%chunks
+		ic, icEnd := blockRows(icb)
+		j0, j1 := ch*panels/chunks*nr, min((ch+1)*panels/chunks*nr, p.n)
+		for s, pc := 0, 0; pc < p.k; s, pc = s+1, pc+kcStep {
+			kc := min(kcStep, p.k-pc)
+			p.packA(buf.a, ic, icEnd-ic, pc, kc, mr)
+			beta := p.beta // the first slice applies beta, later ones add
+			if pc > 0 {
+				beta = 1
 			}
-			icb, ch := it/chunks, it%chunks
-			ic, icEnd := blockRows(icb)
-			j0, j1 := ch*panels/chunks*nr, min((ch+1)*panels/chunks*nr, p.n)
-			for s, pc := 0, 0; pc < p.k; s, pc = s+1, pc+kcStep {
-				kc := min(kcStep, p.k-pc)
-				p.packA(buf.a, ic, icEnd-ic, pc, kc, mr)
-				beta := p.beta // the first slice applies beta, later ones add
-				if pc > 0 {
-					beta = 1
-				}
-				// The columns may span several nc-wide blocks of pb.
-				for jc := j0 / im.nc * im.nc; jc < j1; jc += im.nc {
-					lo, hi := max(j0, jc)-jc, min(j1, jc+im.nc)-jc
-					p.macro(im, buf, pb.blocks[jc/im.nc*slices+s], ic, icEnd-ic, jc, lo, hi, kc, beta)
-				}
+			// The columns may span several nc-wide blocks of pb.
+			for jc := j0 / im.nc * im.nc; jc < j1; jc += im.nc {
+				lo, hi := max(j0, jc)-jc, min(j1, jc+im.nc)-jc
+				p.macro(im, buf, pb.blocks[jc/im.nc*slices+s], ic, icEnd-ic, jc, lo, hi, kc, beta)
 			}
 		}
 	})
