@@ -13,9 +13,9 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"sync"
 
 	"github.com/r1go/r1/backend/cpu/gemm"
+	"github.com/r1go/r1/internal/par"
 	"github.com/r1go/r1/tensor"
 )
 
@@ -192,20 +192,10 @@ func parallel(n, grain int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
-	var wg sync.WaitGroup
 	chunk := (n + workers - 1) / workers
-	// The caller runs the first chunk itself: one goroutine fewer to start
-	// and schedule on every kernel call.
-	for lo := chunk; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(lo, hi)
-		}()
-	}
-	fn(0, min(chunk, n))
-	wg.Wait()
+	par.Do((n+chunk-1)/chunk, func(i int) {
+		fn(i*chunk, min((i+1)*chunk, n))
+	})
 }
 
 func (b *Backend) Copy(dst, src *tensor.Tensor) {

@@ -21,6 +21,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/r1go/r1/internal/par"
 )
 
 // kernelFunc computes one full mr×nr tile: c = a·b + beta·c, where a is a
@@ -334,23 +336,9 @@ func grow(s []float32, n int) []float32 {
 	return s[:n]
 }
 
-// parallel runs f(0..threads-1) concurrently, f(0) on the calling goroutine.
-func parallel(threads int, f func(t int)) {
-	if threads == 1 {
-		f(0)
-		return
-	}
-	var wg sync.WaitGroup
-	wg.Add(threads - 1)
-	for t := 1; t < threads; t++ {
-		go func() {
-			defer wg.Done()
-			f(t)
-		}()
-	}
-	f(0)
-	wg.Wait()
-}
+// parallel runs f(0..threads-1) concurrently (internal/par: the caller
+// and the persistent workers take the parts in turn).
+func parallel(threads int, f func(t int)) { par.Do(threads, f) }
 
 // problem holds the operands of one call.
 type problem struct {
