@@ -95,9 +95,15 @@ func worker() {
 	var seen uint64
 	for {
 		// Spin for the next region, then park until one comes.
+		// Yielding now and then lets the garbage collector's workers and
+		// other goroutines have this thread while the spin lasts.
 		deadline := time.Now().Add(spinFor)
 		for i := 0; gen.Load() == seen; i++ {
-			if i&255 == 255 && time.Now().After(deadline) {
+			if i&255 != 255 {
+				continue
+			}
+			runtime.Gosched()
+			if time.Now().After(deadline) {
 				parkMu.Lock()
 				for gen.Load() == seen {
 					parked++
