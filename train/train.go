@@ -265,6 +265,9 @@ func (t *Trainer) Run(ctx context.Context) error {
 		return err
 	}
 	defer t.closeLogs()
+	if t.Model != nil {
+		defer GCTarget(t.Model.Params())()
+	}
 	if s, ok := t.Algo.(Starter); ok {
 		if err := s.Start(t); err != nil {
 			return err

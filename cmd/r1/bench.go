@@ -20,6 +20,7 @@ import (
 	"github.com/r1go/r1/optim"
 	"github.com/r1go/r1/sample"
 	"github.com/r1go/r1/tensor"
+	"github.com/r1go/r1/train"
 )
 
 // benchShapes are the architectures of DESIGN.md's reference tables (GPU:
@@ -371,6 +372,7 @@ func benchRun(ctx context.Context, dev tensor.Backend, cfg *model.Config, o benc
 		return res, err
 	}
 	tp := autograd.NewTape(dev)
+	defer train.GCTarget(params)() // as the training core sets it
 	step := func() error {
 		if err := ctx.Err(); err != nil {
 			return err
