@@ -3,7 +3,8 @@ package sample
 import (
 	"math/rand/v2"
 	"runtime"
-	"sync"
+
+	"github.com/r1go/r1/internal/par"
 )
 
 // minParallelPick is the number of logits (rows × vocabulary) below which
@@ -31,18 +32,5 @@ func pickRows(logits []float32, v int, ps []*Params, rngs []*rand.Rand, scratch 
 			toks[i], lps[i] = Pick(logits[i*v:(i+1)*v], ps[i], rngs[i], probs)
 		}
 	}
-	if workers == 1 {
-		work(0)
-		return
-	}
-	var wg sync.WaitGroup
-	wg.Add(workers - 1)
-	for w := 1; w < workers; w++ {
-		go func() {
-			defer wg.Done()
-			work(w)
-		}()
-	}
-	work(0)
-	wg.Wait()
+	par.Do(workers, work) // part w uses scratch w, whoever runs it
 }
