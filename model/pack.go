@@ -10,15 +10,23 @@ import "github.com/r1go/r1/tensor"
 // others: a sequence's tokens do not depend on the batch it shares, which
 // lets prefills of different requests run as one step. The weights must not
 // change until release; holders nest (the weights stay packed until the
-// last one releases).
+// last one releases). The packed copy costs the weights' size again, so
+// models whose weights exceed MaxPackBytes are not packed.
 func (m *Model) PackWeights() (release func()) {
 	wp, ok := m.Dev.(tensor.WeightPacker)
 	if !ok {
 		return func() {}
 	}
+	ws := m.inferenceWeights()
+	var bytes int64
+	for _, w := range ws {
+		bytes += int64(w.Numel()) * 4
+	}
+	if bytes > MaxPackBytes {
+		return func() {}
+	}
 	m.packMu.Lock()
 	defer m.packMu.Unlock()
-	ws := m.inferenceWeights()
 	all := true
 	for _, w := range ws {
 		if !wp.PackWeight(w) {
@@ -43,6 +51,11 @@ func (m *Model) PackWeights() (release func()) {
 		m.packs--
 	}
 }
+
+// MaxPackBytes bounds the weights PackWeights packs (float32 bytes): a
+// copy of a 0.5B model's 2 GB fits next to it on most machines, one of a
+// 1.5B model's 6 GB would double what a laptop must hold.
+var MaxPackBytes int64 = 2 << 30
 
 // WeightsPacked reports whether a PackWeights holder is live and the
 // backend packed every weight: Forward's rows are then independent of each other.

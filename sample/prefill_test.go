@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/r1go/r1/backend/cpu"
+	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/tensor"
 )
 
@@ -75,3 +76,22 @@ func TestPromptsSharePrefill(t *testing.T) {
 }
 
 func (c *stepCounter) count() int { return c.writes }
+
+// A model whose weights exceed model.MaxPackBytes is not packed: its
+// prompts are prefilled one per step, as on a backend that cannot pack.
+func TestLargeModelNotPacked(t *testing.T) {
+	defer func(v int64) { model.MaxPackBytes = v }(model.MaxPackBytes)
+	model.MaxPackBytes = 1000 // below the tiny model's weights
+	dev := &packingCounter{stepCounter{Backend: cpu.New()}}
+	m := tinyModelOn(t, dev)
+	reqs := []Request{{Prompt: []int32{1, 2, 3}, N: 1}, {Prompt: []int32{4, 5}, N: 1}}
+	if _, err := (&Engine{Model: m, BlockSize: 4}).Generate(context.Background(), reqs, Params{Temperature: 0, TopP: 1, MaxNewTokens: 1, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := dev.count() / 2; got != len(reqs) {
+		t.Fatalf("%d prefill steps, want %d (one per prompt: weights not packed)", got, len(reqs))
+	}
+	if m.WeightsPacked() {
+		t.Fatal("WeightsPacked after Generate returned")
+	}
+}
