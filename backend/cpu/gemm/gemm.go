@@ -380,10 +380,7 @@ func (p *problem) run(im *impl, threads int) {
 		for pc := 0; pc < p.k; pc += kcStep {
 			kc := min(kcStep, p.k-pc)
 			bBlock := shared.b[:panels*nr*kc]
-			packers := min(threads, panels)
-			parallel(packers, func(t int) {
-				p.packB(bBlock, pc, kc, jc, nc, nr, t*panels/packers, (t+1)*panels/packers)
-			})
+			p.packBBlock(bBlock, pc, kc, jc, nc, nr, threads)
 			// Only the first slice of k applies beta; later ones add to
 			// what the first wrote.
 			beta := p.beta
@@ -550,6 +547,16 @@ func (p *problem) packAT(dst []float32, ic, mc, pc, kc, mr int) {
 			}
 		}
 	}
+}
+
+// packBBlock packs all the panels of op(B)[pc:pc+kc, jc:jc+nc] into dst,
+// the panels split between up to threads workers.
+func (p *problem) packBBlock(dst []float32, pc, kc, jc, nc, nr, threads int) {
+	panels := ceilDiv(nc, nr)
+	workers := min(threads, panels)
+	parallel(workers, func(t int) {
+		p.packB(dst, pc, kc, jc, nc, nr, t*panels/workers, (t+1)*panels/workers)
+	})
 }
 
 // packB copies panels [lo,hi) of op(B)[pc:pc+kc, jc:jc+nc] into dst as

@@ -20,19 +20,6 @@ type Packed struct {
 	blocks [][]float32 // (nc-wide column block, kc-deep slice) pairs in run's order
 }
 
-// K and N are the dimensions of op(B).
-func (pb *Packed) K() int { return pb.k }
-func (pb *Packed) N() int { return pb.n }
-
-// Bytes is the memory the packed copy holds.
-func (pb *Packed) Bytes() int {
-	total := 0
-	for _, b := range pb.blocks {
-		total += 4 * len(b)
-	}
-	return total
-}
-
 // Pack copies op(B) (k×n; B stored n×k when transB) into a Packed for the
 // current kernel, using every core. B may change afterwards without
 // affecting the copy.
@@ -64,10 +51,7 @@ func pack(im *impl, transB bool, k, n int, b []float32, ldb int) *Packed {
 		for pc := 0; pc < k; pc += step {
 			kc := min(step, k-pc)
 			block := make([]float32, panels*nr*kc)
-			workers := min(threads, panels)
-			parallel(workers, func(t int) {
-				p.packB(block, pc, kc, jc, nc, nr, t*panels/workers, (t+1)*panels/workers)
-			})
+			p.packBBlock(block, pc, kc, jc, nc, nr, threads)
 			pb.blocks = append(pb.blocks, block)
 		}
 	}
