@@ -17,14 +17,10 @@ func (m *Model) PackWeights() (release func()) {
 	if !ok {
 		return func() {}
 	}
-	ws := m.inferenceWeights()
-	var bytes int64
-	for _, w := range ws {
-		bytes += int64(w.Numel()) * 4
-	}
-	if bytes > MaxPackBytes {
+	if m.Config.WeightBytes() > MaxPackBytes {
 		return func() {}
 	}
+	ws := m.inferenceWeights()
 	m.packMu.Lock()
 	defer m.packMu.Unlock()
 	all := true
@@ -52,7 +48,7 @@ func (m *Model) PackWeights() (release func()) {
 	}
 }
 
-// MaxPackBytes bounds the weights PackWeights packs (float32 bytes): a
+// MaxPackBytes bounds the model size (Config.WeightBytes) PackWeights packs: a
 // copy of a 0.5B model's 2 GB fits next to it on most machines, one of a
 // 1.5B model's 6 GB would double what a laptop must hold.
 var MaxPackBytes int64 = 2 << 30

@@ -3,8 +3,6 @@ package train
 import (
 	"os"
 	"runtime/debug"
-
-	"github.com/r1go/r1/autograd"
 )
 
 // gcTargetBytes is the size of weights from which training runs the
@@ -24,15 +22,11 @@ const gcTargetBytes = 16 << 20
 // gcPercentLarge is the GOGC used at or above gcTargetBytes.
 const gcPercentLarge = 25
 
-// GCTarget sets the collector's target for training params (see
-// gcTargetBytes) unless the user set GOGC, and returns what restores the
-// previous target.
-func GCTarget(params []autograd.Param) (restore func()) {
-	var bytes int64
-	for _, p := range params {
-		bytes += int64(p.Var.Val.Numel()) * 4
-	}
-	if bytes < gcTargetBytes || os.Getenv("GOGC") != "" {
+// GCTarget sets the collector's target for training a model of
+// weightBytes (model.Config.WeightBytes; see gcTargetBytes) unless the user
+// set GOGC, and returns what restores the previous target.
+func GCTarget(weightBytes int64) (restore func()) {
+	if weightBytes < gcTargetBytes || os.Getenv("GOGC") != "" {
 		return func() {}
 	}
 	prev := debug.SetGCPercent(gcPercentLarge)

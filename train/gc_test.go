@@ -3,10 +3,6 @@ package train
 import (
 	"runtime/debug"
 	"testing"
-
-	"github.com/r1go/r1/autograd"
-	"github.com/r1go/r1/backend/cpu"
-	"github.com/r1go/r1/tensor"
 )
 
 func gcPercent() int {
@@ -15,23 +11,18 @@ func gcPercent() int {
 	return p
 }
 
-func paramsOf(n int) []autograd.Param {
-	dev := cpu.New()
-	return []autograd.Param{{Name: "w", Var: autograd.Const(dev.New(tensor.F32, n))}}
-}
-
 // Training a model of 16 MiB of weights or more runs the collector at
 // GOGC=25 (and restores the previous target after); smaller models, and any
 // run whose user set GOGC, keep the target they had.
 func TestGCTarget(t *testing.T) {
 	t.Setenv("GOGC", "")
 	before := gcPercent()
-	restore := GCTarget(paramsOf(1 << 20)) // 4 MiB
+	restore := GCTarget(4 << 20)
 	if got := gcPercent(); got != before {
 		t.Fatalf("small model: GOGC %d, want %d unchanged", got, before)
 	}
 	restore()
-	restore = GCTarget(paramsOf(5 << 20)) // 20 MiB
+	restore = GCTarget(20 << 20)
 	if got := gcPercent(); got != gcPercentLarge {
 		t.Fatalf("large model: GOGC %d, want %d", got, gcPercentLarge)
 	}
@@ -40,7 +31,7 @@ func TestGCTarget(t *testing.T) {
 		t.Fatalf("after restore: GOGC %d, want %d", got, before)
 	}
 	t.Setenv("GOGC", "80")
-	restore = GCTarget(paramsOf(5 << 20))
+	restore = GCTarget(20 << 20)
 	if got := gcPercent(); got != before {
 		t.Fatalf("GOGC set by the user: target %d, want %d unchanged", got, before)
 	}

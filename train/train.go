@@ -266,7 +266,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 	}
 	defer t.closeLogs()
 	if t.Model != nil {
-		defer GCTarget(t.Model.Params())()
+		defer GCTarget(t.Model.Config.WeightBytes())()
 	}
 	if s, ok := t.Algo.(Starter); ok {
 		if err := s.Start(t); err != nil {

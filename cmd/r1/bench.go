@@ -372,7 +372,7 @@ func benchRun(ctx context.Context, dev tensor.Backend, cfg *model.Config, o benc
 		return res, err
 	}
 	tp := autograd.NewTape(dev)
-	defer train.GCTarget(params)() // as the training core sets it
+	defer train.GCTarget(cfg.WeightBytes())() // as the training core sets it, from the model's size
 	step := func() error {
 		if err := ctx.Err(); err != nil {
 			return err
