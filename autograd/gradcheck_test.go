@@ -138,6 +138,8 @@ func TestGradAttention(t *testing.T) {
 		{"MQA padded sharp", 2, 1, []int32{0, 1, 1, 1, 0, 1, 1, 1}, 3},
 		// Segment ids: two packed samples per row, right padding.
 		{"GQA packed segments", 4, 2, []int32{1, 1, 2, 2, 1, 2, 2, 0}, 1},
+		// A shared prefix (−1) seen by the samples after it.
+		{"GQA shared prefix", 4, 2, []int32{-1, 1, 1, 2, -1, -1, 1, 2}, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -49,6 +49,16 @@ type Config struct {
 	// gradients of a rollout accumulate over micro-batches, so a big rollout
 	// fits in memory.
 	MicroBatch int `yaml:"micro_batch"`
+	// SharePrompts lays each micro-batch out with one row per prompt: the
+	// prompt once, then every sample of it as its own segment (the
+	// prompt's last token and the completion) that attends to that one
+	// copy, instead of one left-padded row per sample. The prompt's
+	// forward and backward then run once per group instead of G times —
+	// in R1-Zero's template the prompt is most of each sequence. The same
+	// log-probs and gradients up to float rounding. CPU only until the
+	// CUDA attention kernels take segment masks; elsewhere the padded
+	// layout is used. Default true.
+	SharePrompts bool `yaml:"share_prompts"`
 	// GradientCheckpointing recomputes each decoder layer's activations in
 	// the backward pass instead of keeping them (transformers'
 	// gradient_checkpointing): a step keeps one layer's activations plus
@@ -177,9 +187,10 @@ func Default() Config {
 		Sampling:       SamplingConfig{Temperature: 1, TopP: 1, MaxNewTokens: 512},
 		Loss: LossOptions{Beta: 0.001, EpsLow: 0.2, EpsHigh: 0.2, ScaleRewards: "group", AdvEps: 1e-4,
 			Aggregation: "sequence", NumIterations: 1, MaxRefills: 3},
-		MicroBatch: 8,
-		Optim:      oc,
-		Schedule:   optim.Schedule{Kind: "constant"},
+		MicroBatch:   8,
+		SharePrompts: true,
+		Optim:        oc,
+		Schedule:     optim.Schedule{Kind: "constant"},
 		Rewards: reward.Config{Rewards: []reward.Spec{
 			{Name: "math"}, {Name: "format"},
 		}},

@@ -3,6 +3,8 @@ package grpo
 import (
 	"math"
 	"testing"
+
+	"github.com/r1go/r1/model"
 )
 
 // objective is the GRPO loss as the papers state it, written independently
@@ -56,8 +58,10 @@ func TestUpdateGradientIsTheObjectives(t *testing.T) {
 	adv := []float64{1.3, -0.8, 0.6}
 	prompts := [][]int32{{5, 6, 7}, {8}, {9, 10}}
 
-	for _, agg := range []string{"sequence", "token"} {
-		t.Run(agg, func(t *testing.T) {
+	layouts := map[string]func([][]int32, []int) (model.Batch, []int32, [][]int){"padded": LayoutBatch, "shared": LayoutShared}
+	for _, c := range []struct{ agg, layout string }{{"sequence", "padded"}, {"token", "padded"}, {"token", "shared"}} {
+		agg := c.agg
+		t.Run(c.agg+"/"+c.layout, func(t *testing.T) {
 			lc := &LossConfig{EpsLow: epsLow, EpsHigh: epsHigh, Beta: beta, Aggregation: agg}
 			var seqs []*seqData
 			var lengths []int
@@ -76,7 +80,7 @@ func TestUpdateGradientIsTheObjectives(t *testing.T) {
 			for i, s := range seqs {
 				s.weight = w[i]
 			}
-			b, _, pos := batchOf(seqs)
+			b, _, pos := layouts[c.layout](seqIDs(seqs))
 			flat := make([]float32, b.B*b.T)
 			for i := range flat {
 				flat[i] = -7 // prompt and padding positions: must get no gradient

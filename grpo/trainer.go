@@ -207,6 +207,7 @@ func indexOf(xs []string, x string) int {
 type seqData struct {
 	ids       []int32 // prompt + completion
 	promptLen int
+	group     int // the rollout request: the samples of one prompt share it
 	adv       float64
 	weight    float64   // aggregation factor per token
 	old, ref  []float64 // per completion token
@@ -228,7 +229,7 @@ func (t *Trainer) update(u *train.Update, ro *Rollout, m map[string]float64) err
 		}
 		p := t.prompts[ro.Rows[s.Request]]
 		ids := append(append([]int32(nil), p...), s.Tokens...)
-		seqs = append(seqs, &seqData{ids: ids, promptLen: len(p), adv: adv[i]})
+		seqs = append(seqs, &seqData{ids: ids, promptLen: len(p), group: s.Request, adv: adv[i]})
 		lengths = append(lengths, len(s.Tokens))
 	}
 	if len(seqs) == 0 {
@@ -242,13 +243,21 @@ func (t *Trainer) update(u *train.Update, ro *Rollout, m map[string]float64) err
 	for i, s := range seqs {
 		s.weight = w[i]
 	}
-	// Micro-batches of sequences of similar lengths: a batch is padded to
-	// its longest row, so grouping the short completions together (not
-	// each group's 16 samples with its longest) cuts the padded positions
-	// every forward and backward computes — about 40% of the update's work
-	// in tiny-zero, whose completions run from 12 to 160 tokens. The
-	// gradient is the same sum over sequences in another order.
-	slices.SortStableFunc(seqs, func(a, b *seqData) int { return len(a.ids) - len(b.ids) })
+	if t.sharePrompts() {
+		// One row per prompt (LayoutShared): the samples of a prompt go
+		// into the same micro-batches, so that its copy serves as many
+		// of them as fit.
+		slices.SortStableFunc(seqs, func(a, b *seqData) int { return a.group - b.group })
+	} else {
+		// Micro-batches of sequences of similar lengths: a batch is
+		// padded to its longest row, so grouping the short completions
+		// together (not each group's 16 samples with its longest) cuts
+		// the padded positions every forward and backward computes —
+		// about 40% of the update's work in tiny-zero, whose
+		// completions run from 12 to 160 tokens. The gradient is the
+		// same sum over sequences in another order.
+		slices.SortStableFunc(seqs, func(a, b *seqData) int { return len(a.ids) - len(b.ids) })
+	}
 	micro := make([][]*seqData, 0, (len(seqs)+c.MicroBatch-1)/c.MicroBatch)
 	for start := 0; start < len(seqs); start += c.MicroBatch {
 		micro = append(micro, seqs[start:min(start+c.MicroBatch, len(seqs))])
@@ -279,7 +288,7 @@ func (t *Trainer) update(u *train.Update, ro *Rollout, m map[string]float64) err
 	for it := 0; it < c.Loss.NumIterations; it++ {
 		_, err := u.Update(len(micro), func(tp *autograd.Tape, k int) error {
 			mb := micro[k]
-			b, target, pos := batchOf(mb)
+			b, target, pos := t.batchOf(mb)
 			logp, entropy, err := t.Policy.TokenLogProbs(tp, b, target)
 			if err != nil {
 				return err
@@ -360,15 +369,28 @@ func policyGrad(mb []*seqData, pos [][]int, lp, en []float32, lc *LossConfig, st
 	return grad, nil
 }
 
-// batchOf lays sequences out left-padded and returns, per sequence, the
-// flat positions whose targets are completion tokens.
-func batchOf(seqs []*seqData) (model.Batch, []int32, [][]int) {
+// sharePrompts reports whether micro-batches use LayoutShared: asked for,
+// and on a backend whose attention takes shared-prefix masks.
+func (t *Trainer) sharePrompts() bool {
+	return t.Config.SharePrompts && tensor.SegmentMasks(t.Dev)
+}
+
+// batchOf lays sequences out (LayoutShared or LayoutBatch) and returns,
+// per sequence, the flat positions whose targets are completion tokens.
+func (t *Trainer) batchOf(seqs []*seqData) (model.Batch, []int32, [][]int) {
+	if t.sharePrompts() {
+		return LayoutShared(seqIDs(seqs))
+	}
+	return LayoutBatch(seqIDs(seqs))
+}
+
+func seqIDs(seqs []*seqData) ([][]int32, []int) {
 	ids := make([][]int32, len(seqs))
 	promptLen := make([]int, len(seqs))
 	for i, s := range seqs {
 		ids[i], promptLen[i] = s.ids, s.promptLen
 	}
-	return LayoutBatch(ids, promptLen)
+	return ids, promptLen
 }
 
 // LayoutBatch lays prompt+completion sequences out left-padded, the
@@ -395,13 +417,76 @@ func LayoutBatch(ids [][]int32, promptLen []int) (model.Batch, []int32, [][]int)
 	return b, target, pos
 }
 
+// LayoutShared lays prompt+completion sequences out with one row per
+// distinct prompt (rows in order of first appearance, right-padded): the
+// prompt but its last token once, as a shared prefix (mask −1, seen by
+// every sample after it), then each sequence of that prompt as its own
+// segment (mask 1, 2, …): the prompt's last token and the completion, at
+// the positions they have alone. Every token computes what it computes in
+// LayoutBatch's row — it sees the same tokens at the same positions — so
+// the log-probs and their gradients are the same up to float rounding,
+// while the prompt runs once per row instead of once per sequence. The
+// results are LayoutBatch's: the batch, the (B·T) targets and, per
+// sequence, the flat positions of its completion tokens' log-probs.
+// Sequences with promptLen < 1 get no shared prefix.
+func LayoutShared(ids [][]int32, promptLen []int) (model.Batch, []int32, [][]int) {
+	type row struct {
+		prefix []int32 // the shared prompt tokens
+		seqs   []int   // indices into ids
+		n      int     // tokens
+	}
+	var rows []*row
+	byPrompt := map[string]*row{}
+	for i, s := range ids {
+		cut := max(promptLen[i]-1, 0)
+		key := fmt.Sprint(s[:cut])
+		r := byPrompt[key]
+		if r == nil || cut == 0 {
+			r = &row{prefix: s[:cut], n: cut}
+			rows = append(rows, r)
+			byPrompt[key] = r
+		}
+		r.seqs = append(r.seqs, i)
+		r.n += len(s) - cut
+	}
+	t := 0
+	for _, r := range rows {
+		t = max(t, r.n)
+	}
+	b := model.Batch{B: len(rows), T: t, IDs: make([]int32, len(rows)*t), Mask: make([]int32, len(rows)*t), Positions: make([]int32, len(rows)*t)}
+	target := make([]int32, b.B*b.T)
+	for i := range target {
+		target[i] = -1
+	}
+	pos := make([][]int, len(ids))
+	for ri, r := range rows {
+		at := ri * t
+		for j, id := range r.prefix {
+			b.IDs[at], b.Mask[at], b.Positions[at] = id, -1, int32(j)
+			at++
+		}
+		for seg, i := range r.seqs {
+			s, cut := ids[i], len(r.prefix)
+			for j := cut; j < len(s); j++ {
+				b.IDs[at], b.Mask[at], b.Positions[at] = s[j], int32(seg+1), int32(j)
+				if j+1 < len(s) && j+1 >= promptLen[i] {
+					target[at] = s[j+1]
+					pos[i] = append(pos[i], at)
+				}
+				at++
+			}
+		}
+	}
+	return b, target, pos
+}
+
 // logProbs returns the completion tokens' log-probs of each sequence under
 // m, without recording a gradient.
 func (t *Trainer) logProbs(m *model.Model, seqs []*seqData) ([][]float64, error) {
 	tp := m.NewTape()
 	tp.NoGrad = true
 	defer tp.Reset()
-	b, target, pos := batchOf(seqs)
+	b, target, pos := t.batchOf(seqs)
 	logp, _, err := m.TokenLogProbs(tp, b, target)
 	if err != nil {
 		return nil, err

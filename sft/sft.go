@@ -186,7 +186,7 @@ func New(c Config, dev tensor.Backend) (*Trainer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	if c.Packing && dev.Name() != "cpu" {
+	if c.Packing && !tensor.SegmentMasks(dev) {
 		// Packed rows need attention that keeps each sample to itself
 		// (segment ids in the mask); only the CPU kernels implement it
 		// until the CUDA ones have run on a GPU.

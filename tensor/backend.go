@@ -90,12 +90,14 @@ type Backend interface {
 	// Attention is causal grouped-query attention.
 	//   q (B,T,Hq,D), k,v (B,T,Hkv,D), Hq a multiple of Hkv;
 	//   mask (B,T) I32 segment ids: 0 = padding, k > 0 = the k-th sample of
-	//   the row (1 everywhere for an unpacked row; nil: no padding);
-	//   out (B,T,Hq,D); lse (B,Hq,T) the log-sum-exp of each query's scores,
-	//   kept for the backward pass. Query i sees key j iff j ≤ i, mask[j] ≠ 0
-	//   and, when mask[i] ≠ 0, mask[j] = mask[i]: packed samples never see
-	//   each other. A query that sees no key outputs zeros. (The CUDA kernels
-	//   implement only 0/1 masks until they have run on a GPU.)
+	//   the row (1 everywhere for an unpacked row; nil: no padding), k < 0
+	//   a shared prefix (a prompt stored once before the samples drawn
+	//   from it); out (B,T,Hq,D); lse (B,Hq,T) the log-sum-exp of each
+	//   query's scores, kept for the backward pass. Query i sees key j iff
+	//   j ≤ i, mask[j] ≠ 0 and, when mask[i] ≠ 0, mask[j] = mask[i] or
+	//   mask[j] < 0: packed samples never see each other, and all see the
+	//   prefix before them. A query that sees no key outputs zeros. (The
+	//   CUDA kernels implement only 0/1 masks until they have run on a GPU.)
 	Attention(out, lse, q, k, v, mask *Tensor, scale float32)
 	// AttentionBackward dq, dk, dv (overwritten) from dout, recomputing the
 	// probabilities from q, k and lse (no T×T matrix is kept).
@@ -149,4 +151,17 @@ type WeightPacker interface {
 	PackWeight(w *Tensor) bool
 	// UnpackWeight drops one reference; the last frees the packed copy.
 	UnpackWeight(w *Tensor)
+}
+
+// SegmentMasker is implemented by backends whose Attention honours the
+// whole mask convention (segment ids of packed samples, negative ids of a
+// shared prefix); the others take 0/1 padding masks only.
+type SegmentMasker interface {
+	SegmentMasks() bool
+}
+
+// SegmentMasks reports whether b's Attention takes segment masks.
+func SegmentMasks(b Backend) bool {
+	s, ok := b.(SegmentMasker)
+	return ok && s.SegmentMasks()
 }

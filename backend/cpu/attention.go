@@ -35,14 +35,16 @@ func (*Backend) Attention(out, lse, q, k, v, mask *tensor.Tensor, scale float32)
 // batch row starting at off. Mask values are segment ids: 0 is padding,
 // never seen; a query sees only keys of its own segment, so several
 // samples packed into one row do not attend to each other. A 0/1 padding
-// mask is the one-segment case. (A padding query, ms[i] = 0, sees every
-// real key, as before segments existed; its output is never used.)
+// mask is the one-segment case. A negative id marks a shared prefix, seen
+// by every query after it: one copy of a prompt followed by the samples
+// drawn from it. (A padding query, ms[i] = 0, sees every real key, as
+// before segments existed; its output is never used.)
 func hidden(ms []int32, off, i, j int) bool {
 	if ms == nil {
 		return false
 	}
-	k := ms[off+j]
-	return k == 0 || (ms[off+i] != 0 && k != ms[off+i])
+	k, qs := ms[off+j], ms[off+i]
+	return k == 0 || (qs != 0 && k != qs && k > 0)
 }
 
 func attention[T float](os, ls, qs, ks, vs []T, ms []int32, b, t, hq, hkv, d int, scale T) {

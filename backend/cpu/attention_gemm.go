@@ -38,26 +38,40 @@ func getScores(n int) *[]float32 {
 }
 
 // keySpans fills first[i], for each query i of one batch row with mask ms
-// (nil: none), with the first key the query sees when it sees exactly the
-// keys [first[i], i], and with −1 otherwise. The interval holds with no
-// mask, and for a query inside a segment when the row's segments are
-// contiguous runs with increasing ids — how packing lays samples out; a
-// right-padded 0/1 mask is one run. A padding query (it sees every real
-// key before it) or a mask of another shape gets −1: its scores are masked
-// key by key (maskScores). So does a left-padded row (generation's
-// layout, GRPO's batches): its first run starting past key 0, the span
-// would be exponentiated and summed from another offset, which the vector
-// kernels round differently, and those runs' numbers would move.
-func keySpans(first, ms []int32) {
+// (nil: none), with the first key of the interval [first[i], i] of keys
+// the query sees besides the row's shared prefix, and pre[i] with the
+// length of that prefix if the query sees it (keys [0, pre[i])), or 0;
+// first[i] = −1 when the query's keys are not of that form. The form holds
+// with no mask, and for a query inside a segment when the row's segments
+// are contiguous runs with increasing ids, optionally after one run of a
+// negative id at key 0 (a prompt shared by the samples after it) — how
+// packing lays samples out; a right-padded 0/1 mask is one run. A padding
+// query (it sees every real key before it) or a mask of another shape
+// gets −1: its scores are masked key by key (maskScores). So does a
+// left-padded row (generation's layout, the padded RL batches): its first
+// run starting past key 0, the span would be exponentiated and summed from
+// another offset, which the vector kernels round differently, and those
+// runs' numbers would move.
+func keySpans(first, pre, ms []int32) {
+	clear(pre)
 	if ms == nil {
 		clear(first)
 		return
 	}
-	if len(ms) > 0 && ms[0] == 0 {
+	masked := func() {
 		for j := range first {
 			first[j] = -1
 		}
+	}
+	if len(ms) > 0 && ms[0] == 0 {
+		masked()
 		return
+	}
+	var shared int32 // the shared prefix's length
+	if len(ms) > 0 && ms[0] < 0 {
+		for int(shared) < len(ms) && ms[shared] == ms[0] {
+			shared++
+		}
 	}
 	var last, start int32 // the current run's id and first key
 	for i, id := range ms {
@@ -66,27 +80,52 @@ func keySpans(first, ms []int32) {
 			continue
 		}
 		if i == 0 || ms[i-1] != id {
-			if id <= last { // a segment in two runs, or ids out of order
-				for j := range first {
-					first[j] = -1
-				}
+			if i > 0 && id <= last { // a segment in two runs, ids out of order, a second prefix
+				masked()
 				return
 			}
-			last, start = id, int32(i)
+			last, start = max(id, 0), int32(i)
 		}
 		first[i] = start
+		if id > 0 {
+			pre[i] = shared
+		}
 	}
 }
 
-// blockKeys is the first key any query of a block whose spans are first
-// may see: the block's GEMMs start there. Packed rows skip the keys of
-// the samples before the block's, which no query of it sees.
-func blockKeys(first []int32) int {
-	k0 := first[0]
-	for _, f := range first {
-		k0 = min(k0, f)
+// blockKeys returns the keys the GEMMs of a block of queries with spans
+// first and pre cover: the shared prefix [0, pl) (pl = 0 when there is
+// none or it joins the rest) and then [k0, i1), the first key any query
+// of the block sees beyond it. Packed rows skip the keys of the samples
+// before the block's, which no query of it sees.
+func blockKeys(first, pre []int32) (pl, k0 int) {
+	f, p := first[0], pre[0]
+	for i := range first {
+		f, p = min(f, first[i]), max(p, pre[i])
 	}
-	return max(int(k0), 0)
+	k0 = max(int(f), 0)
+	if p > 0 {
+		if k0 <= int(p) {
+			return 0, 0
+		}
+		return int(p), k0
+	}
+	return 0, k0
+}
+
+// keyRange is a run of n keys starting at key whose scores sit in columns
+// col… of a block's score rows.
+type keyRange struct{ col, key, n int }
+
+// blockRanges lists the key runs of a block of queries [i0, i1) from
+// blockKeys: the shared prefix, if apart, then [k0, i1).
+func blockRanges(rs *[2]keyRange, pl, k0, i1 int) []keyRange {
+	if pl == 0 {
+		rs[0] = keyRange{0, k0, i1 - k0}
+		return rs[:1]
+	}
+	rs[0], rs[1] = keyRange{0, 0, pl}, keyRange{pl, k0, i1 - k0}
+	return rs[:2]
 }
 
 // maskScores sets to −Inf the scores row[j] of query i's keys k0+j that
@@ -95,7 +134,7 @@ func maskScores(row []float32, ms []int32, off, i, k0 int) {
 	negInf := float32(math.Inf(-1))
 	qs := ms[off+i]
 	for j, m := range ms[off+k0 : off+k0+len(row)] {
-		if m == 0 || (qs != 0 && m != qs) {
+		if m == 0 || (qs != 0 && m != qs && m > 0) {
 			row[j] = negInf
 		}
 	}
@@ -104,25 +143,36 @@ func maskScores(row []float32, ms []int32, off, i, k0 int) {
 // softmaxRows turns the scores of query rows [i0,i1) of a batch row into
 // probabilities in place, honouring causality and the mask ms (that row's
 // t entries, or nil), and writes each row's log-sum-exp (−Inf for a query
-// that sees no key). Row i is s[(i−i0)·ld:], whose first i1−k0 entries
-// are the scores of keys [k0, i1). A query whose keys are an interval
-// (first[i] ≥ 0) exponentiates that interval only and clears the rest:
-// exponentials of masked (−Inf) scores are zeros, but slow ones (an
-// underflow per element) besides wasted.
-func softmaxRows(s []float32, ld, i0, i1, k0 int, first, ms []int32, lse []float32) {
+// that sees no key). Row i is s[(i−i0)·ld:], whose first pl+i1−k0 entries
+// are the scores of keys [0, pl) then [k0, i1) (blockKeys). A query whose
+// keys are a prefix and an interval (first[i] ≥ 0) exponentiates those
+// only and clears the rest: exponentials of masked (−Inf) scores are
+// zeros, but slow ones (an underflow per element) besides wasted.
+func softmaxRows(s []float32, ld, i0, i1, pl, k0 int, first, pre, ms []int32, lse []float32) {
 	negInf := float32(math.Inf(-1))
+	shift := pl - k0 // column of key j ≥ k0
 	for i := i0; i < i1; i++ {
-		row := s[(i-i0)*ld:][:i1-k0]
+		row := s[(i-i0)*ld:][:i1+shift]
 		if f := int(first[i]); f >= 0 {
-			vis := row[f-k0 : i+1-k0]
+			shared := row[:pre[i]]
+			vis := row[f+shift : i+shift+1]
 			mx := maxF32(vis)
+			if len(shared) > 0 {
+				mx = max(mx, maxF32(shared))
+			}
 			sum := expSubSum(vis, vis, mx)
-			clear(row[:f-k0])
-			clear(row[i+1-k0:])
+			if len(shared) > 0 {
+				sum += expSubSum(shared, shared, mx)
+				scaleF32(shared, 1/sum)
+			}
+			clear(row[len(shared) : f+shift])
+			clear(row[i+shift+1:])
 			scaleF32(vis, 1/sum)
 			lse[i] = mx + float32(math.Log(float64(sum)))
 			continue
 		}
+		// Masked queries come only in blocks without a separate prefix
+		// (pl = 0): column j is key k0+j.
 		vis := row[:i+1-k0]
 		maskScores(vis, ms, 0, i, k0)
 		mx := maxF32(vis)
@@ -154,22 +204,29 @@ func attentionF32(os, ls, qs, ks, vs []float32, ms []int32, b, t, hq, hkv, d int
 		sp := getScores(min(attnBlock, t) * t)
 		defer scorePool.Put(sp)
 		s := *sp
-		first := make([]int32, t)
+		first, pre := make([]int32, t), make([]int32, t)
+		var rb [2]keyRange
 		for bk := lo; bk < hi; bk++ {
 			bi, kh := bk/hkv, bk%hkv
 			rm := rowMask(ms, bi, t)
-			keySpans(first, rm)
+			keySpans(first, pre, rm)
+			koff := func(key int) int { return ((bi*t+key)*hkv + kh) * d }
 			for g := 0; g < group; g++ {
 				h := kh*group + g
 				for i0 := 0; i0 < t; i0 += attnBlock {
 					i1 := min(i0+attnBlock, t)
-					k0 := blockKeys(first[i0:i1])
+					pl, k0 := blockKeys(first[i0:i1], pre[i0:i1])
+					rs := blockRanges(&rb, pl, k0, i1)
 					qoff := ((bi*t+i0)*hq + h) * d
-					koff := ((bi*t+k0)*hkv + kh) * d
-					// S (nb,i1−k0) = scale·Q·K[k0:i1]ᵀ; O = P·V[k0:i1]
-					mm(false, true, i1-i0, i1-k0, d, scale, qs[qoff:], hq*d, ks[koff:], hkv*d, 0, s, t)
-					softmaxRows(s, t, i0, i1, k0, first, rm, ls[(bi*hq+h)*t:][:t])
-					mm(false, false, i1-i0, d, i1-k0, 1, s, t, vs[koff:], hkv*d, 0, os[qoff:], hq*d)
+					// S (nb, keys) = scale·Q·Kᵀ over the block's key ranges
+					for _, r := range rs {
+						mm(false, true, i1-i0, r.n, d, scale, qs[qoff:], hq*d, ks[koff(r.key):], hkv*d, 0, s[r.col:], t)
+					}
+					softmaxRows(s, t, i0, i1, pl, k0, first, pre, rm, ls[(bi*hq+h)*t:][:t])
+					// O (nb,D) = P·V, summed over the ranges
+					for n, r := range rs {
+						mm(false, false, i1-i0, d, r.n, 1, s[r.col:], t, vs[koff(r.key):], hkv*d, float32(min(n, 1)), os[qoff:], hq*d)
+					}
 				}
 			}
 		}
@@ -186,23 +243,28 @@ func attentionBackwardF32(dqs, dks, dvs, dos, os, ls, qs, ks, vs []float32, ms [
 		defer scorePool.Put(pp)
 		defer scorePool.Put(dpp)
 		p, dp := *pp, *dpp
-		first := make([]int32, t)
+		first, pre := make([]int32, t), make([]int32, t)
+		var rb [2]keyRange
 		for bk := lo; bk < hi; bk++ {
 			bi, kh := bk/hkv, bk%hkv
 			rm := rowMask(ms, bi, t)
-			keySpans(first, rm)
+			keySpans(first, pre, rm)
+			koff := func(key int) int { return ((bi*t+key)*hkv + kh) * d }
 			for g := 0; g < group; g++ {
 				h := kh*group + g
 				lse := ls[(bi*hq+h)*t:][:t]
 				for i0 := 0; i0 < t; i0 += attnBlock {
 					i1 := min(i0+attnBlock, t)
 					nb := i1 - i0
-					k0 := blockKeys(first[i0:i1])
-					nk := i1 - k0 // keys [k0, i1)
+					pl, k0 := blockKeys(first[i0:i1], pre[i0:i1])
+					rs := blockRanges(&rb, pl, k0, i1)
+					shift := pl - k0 // column of key j ≥ k0
+					nk := i1 + shift // score columns
 					qoff := ((bi*t+i0)*hq + h) * d
-					koff := ((bi*t+k0)*hkv + kh) * d
 					// Recompute P from the saved log-sum-exp.
-					mm(false, true, nb, nk, d, scale, qs[qoff:], hq*d, ks[koff:], hkv*d, 0, p, t)
+					for _, r := range rs {
+						mm(false, true, nb, r.n, d, scale, qs[qoff:], hq*d, ks[koff(r.key):], hkv*d, 0, p[r.col:], t)
+					}
 					for i := i0; i < i1; i++ {
 						row := p[(i-i0)*t:][:nk]
 						l := lse[i]
@@ -210,20 +272,24 @@ func attentionBackwardF32(dqs, dks, dvs, dos, os, ls, qs, ks, vs []float32, ms [
 							clear(row)
 							continue
 						}
-						vis := row[:i+1-k0]
+						vis := row[:i+shift+1]
 						if f := int(first[i]); f >= 0 {
-							clear(vis[:f-k0])
-							vis = vis[f-k0:]
+							shared := vis[:pre[i]]
+							expSubSum(shared, shared, l)
+							clear(vis[len(shared) : f+shift])
+							vis = vis[f+shift:]
 						} else {
 							maskScores(vis, rm, 0, i, k0)
 						}
 						expSubSum(vis, vis, l)
-						clear(row[i+1-k0:])
+						clear(row[i+shift+1:])
 					}
-					// dV (nk,D) += Pᵀ (nk,nb) · dO (nb,D)
-					mm(true, false, nk, d, nb, 1, p, t, dos[qoff:], hq*d, 1, dvs[koff:], hkv*d)
-					// dP (nb,nk) = dO (nb,D) · Vᵀ
-					mm(false, true, nb, nk, d, 1, dos[qoff:], hq*d, vs[koff:], hkv*d, 0, dp, t)
+					for _, r := range rs {
+						// dV (n,D) += Pᵀ (n,nb) · dO (nb,D)
+						mm(true, false, r.n, d, nb, 1, p[r.col:], t, dos[qoff:], hq*d, 1, dvs[koff(r.key):], hkv*d)
+						// dP (nb,n) = dO (nb,D) · Vᵀ
+						mm(false, true, nb, r.n, d, 1, dos[qoff:], hq*d, vs[koff(r.key):], hkv*d, 0, dp[r.col:], t)
+					}
 					for i := i0; i < i1; i++ {
 						dor, or := dos[qoff+(i-i0)*hq*d:][:d], os[qoff+(i-i0)*hq*d:][:d]
 						var delta float32
@@ -232,9 +298,11 @@ func attentionBackwardF32(dqs, dks, dvs, dos, os, ls, qs, ks, vs []float32, ms [
 						}
 						dsRowF32(dp[(i-i0)*t:][:nk], p[(i-i0)*t:][:nk], delta, scale)
 					}
-					// dQ (nb,D) = dS (nb,nk) · K (nk,D); dK (nk,D) += dSᵀ · Q (nb,D)
-					mm(false, false, nb, d, nk, 1, dp, t, ks[koff:], hkv*d, 0, dqs[qoff:], hq*d)
-					mm(true, false, nk, d, nb, 1, dp, t, qs[qoff:], hq*d, 1, dks[koff:], hkv*d)
+					for n, r := range rs {
+						// dQ (nb,D) = dS (nb,n) · K (n,D), summed over the ranges; dK (n,D) += dSᵀ · Q (nb,D)
+						mm(false, false, nb, d, r.n, 1, dp[r.col:], t, ks[koff(r.key):], hkv*d, float32(min(n, 1)), dqs[qoff:], hq*d)
+						mm(true, false, r.n, d, nb, 1, dp[r.col:], t, qs[qoff:], hq*d, 1, dks[koff(r.key):], hkv*d)
+					}
 				}
 			}
 		}

@@ -31,6 +31,10 @@ var _ tensor.Backend = (*Backend)(nil)
 
 func (*Backend) Name() string { return "cpu" }
 
+// SegmentMasks implements tensor.SegmentMasker: the attention kernels take
+// segment ids and shared prefixes (attention.go's hidden).
+func (*Backend) SegmentMasks() bool { return true }
+
 // ComputeDType is F32: the CPU kernels compute in float32.
 func (*Backend) ComputeDType() tensor.DType { return tensor.F32 }
 

@@ -80,6 +80,40 @@ func TestAttentionF32MatchesF64(t *testing.T) {
 				}
 			}
 			checkAttention(t, rng, c.b, c.t, c.hq, c.hkv, c.d, mask)
+			// A shared prefix (a prompt stored once, id −1) of 1..40
+			// tokens, then samples of up to 30 tokens that each see it,
+			// and right padding; one row prefix only.
+			for bi := 0; bi < c.b; bi++ {
+				lp := 1 + rng.IntN(min(40, c.t))
+				seg, left := int32(1), 1+rng.IntN(30)
+				pad := c.t - rng.IntN(min(6, c.t))
+				for j := 0; j < c.t; j++ {
+					switch {
+					case j < lp:
+						mask[bi*c.t+j] = -1
+						continue
+					case left == 0:
+						seg, left = seg+1, 1+rng.IntN(30)
+					}
+					mask[bi*c.t+j] = seg
+					if j >= pad && bi%2 == 0 {
+						mask[bi*c.t+j] = 0
+					}
+					left--
+				}
+			}
+			checkAttention(t, rng, c.b, c.t, c.hq, c.hkv, c.d, mask)
+			// Prefixes the spans cannot describe (a second prefix, a
+			// prefix after a sample): masked key by key, same rule.
+			for bi := 0; bi < c.b; bi++ {
+				for j := 0; j < c.t; j++ {
+					mask[bi*c.t+j] = []int32{-1, 1, -2, 2}[(j/3)%4]
+					if bi%2 == 1 {
+						mask[bi*c.t+j] = []int32{1, -1, 2}[(j/2)%3]
+					}
+				}
+			}
+			checkAttention(t, rng, c.b, c.t, c.hq, c.hkv, c.d, mask)
 			// Segments that are not contiguous runs of increasing ids
 			// (interleaved, then decreasing): masked key by key.
 			for bi := 0; bi < c.b; bi++ {

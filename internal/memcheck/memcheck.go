@@ -63,6 +63,10 @@ func Wrap(inner tensor.Backend) *Backend {
 // Inner is the wrapped backend.
 func (b *Backend) Inner() tensor.Backend { return b.Backend }
 
+// SegmentMasks forwards to the inner backend (tensor.SegmentMasker), so
+// that a checked run lays its batches out as an unchecked one.
+func (b *Backend) SegmentMasks() bool { return tensor.SegmentMasks(b.Backend) }
+
 // PackWeight and UnpackWeight forward to the inner backend when it packs
 // weights (tensor.WeightPacker), so that a checked run computes the same
 // bits as an unchecked one.
