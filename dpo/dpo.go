@@ -42,6 +42,13 @@ type Config struct {
 	// micro-batches per optimizer step.
 	MicroBatch   int `yaml:"micro_batch"`
 	Accumulation int `yaml:"gradient_accumulation_steps"`
+	// SharePrompts stores each pair's prompt once, with the chosen and the
+	// rejected response as two segments after it that both attend to it
+	// (model.LayoutShared), instead of a left-padded row per response: the
+	// prompt's forward and backward run once per pair instead of twice.
+	// The same log-probs and gradients up to float rounding. Used where
+	// the attention takes segment masks (the CPU); default true.
+	SharePrompts bool `yaml:"share_prompts"`
 	// EvalFraction of the pairs are held out (eval/* metrics every
 	// EvalEvery steps and at the end).
 	EvalFraction float64 `yaml:"eval_fraction"`
@@ -67,7 +74,7 @@ type Config struct {
 func Default() Config {
 	adam := optim.DefaultAdamW()
 	adam.LR, adam.WeightDecay = 1e-6, 0
-	return Config{Device: "cpu", Out: "runs/dpo", Seed: 1, Epochs: 1, MicroBatch: 4, Accumulation: 1, EvalFraction: 0.1,
+	return Config{Device: "cpu", Out: "runs/dpo", Seed: 1, Epochs: 1, MicroBatch: 4, Accumulation: 1, SharePrompts: true, EvalFraction: 0.1,
 		Loss:  LossConfig{Type: Sigmoid, Beta: 0.1, SimPOGamma: 0.5},
 		Optim: adam, Schedule: optim.Schedule{Kind: "linear"}, LogEvery: 10, LoRA: model.DefaultLoRA()}
 }
@@ -125,7 +132,7 @@ type Trainer struct {
 
 	order  *train.Order
 	cursor int
-	pad    int32
+	share  bool // model.LayoutShared (Config.SharePrompts, where the device can)
 }
 
 // New loads the policy, the tokenizer and the pairs of c, computes the
@@ -150,7 +157,7 @@ func New(c Config, dev tensor.Backend) (*Trainer, error) {
 	if t.Tok, err = tokenizer.Load(c.Model); err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
-	t.pad = max(t.Tok.PAD, 0)
+	t.share = c.SharePrompts && tensor.SegmentMasks(dev)
 	r, err := sft.NewRenderer(c.Model, t.Tok)
 	if err != nil {
 		return nil, err
@@ -248,44 +255,37 @@ func scored(prompt, resp []int32) int {
 	return len(resp)
 }
 
-// batchOf lays out responses after their prompts, left-padded, with the
-// next-token targets of the response tokens (−1 elsewhere).
-func batchOf(prompts, resps [][]int32, pad int32) (model.Batch, []int32) {
+// seqLogps records the responses' log-probs on tp and returns, per
+// sequence (prompt i + response i), Σ log π over its response tokens,
+// their count, and their flat positions in logp; laid out one row per
+// prompt (model.LayoutShared) when share is set, else one padded row per
+// sequence. A response with no prompt has no log-prob for its first
+// token (nothing predicts it).
+func seqLogps(tp *autograd.Tape, m *model.Model, prompts, resps [][]int32, share bool) (*autograd.Var, []float64, []int, [][]int, error) {
 	rows := make([][]int32, len(resps))
+	promptLen := make([]int, len(resps))
 	for i := range resps {
 		rows[i] = append(append([]int32(nil), prompts[i]...), resps[i]...)
+		promptLen[i] = len(prompts[i])
 	}
-	b := model.NewBatch(rows, pad)
-	target := make([]int32, b.B*b.T)
-	for i := range target {
-		target[i] = -1
+	layout := model.LayoutPadded
+	if share {
+		layout = model.LayoutShared
 	}
-	for i, r := range rows {
-		off := i*b.T + b.T - len(r)
-		for j := max(len(prompts[i]), 1); j < len(r); j++ {
-			target[off+j-1] = r[j] // position j−1 predicts token j
-		}
-	}
-	return b, target
-}
-
-// seqLogps records the responses' log-probs on tp and returns, per row,
-// Σ log π over its response tokens and their count.
-func seqLogps(tp *autograd.Tape, m *model.Model, prompts, resps [][]int32, pad int32) (*autograd.Var, []float64, []int, []int32, model.Batch, error) {
-	b, target := batchOf(prompts, resps, pad)
+	b, target, pos := layout(rows, promptLen)
 	logp, _, err := m.TokenLogProbs(tp, b, target)
 	if err != nil {
-		return nil, nil, nil, nil, b, err
+		return nil, nil, nil, nil, err
 	}
 	lp := download64(m.Dev, logp.Val)
-	sums, lens := make([]float64, b.B), make([]int, b.B)
-	for i, tg := range target {
-		if tg >= 0 {
-			sums[i/b.T] += lp[i]
-			lens[i/b.T]++
+	sums, lens := make([]float64, len(rows)), make([]int, len(rows))
+	for i, ps := range pos {
+		for _, at := range ps {
+			sums[i] += lp[at]
 		}
+		lens[i] = len(ps)
 	}
-	return logp, sums, lens, target, b, nil
+	return logp, sums, lens, pos, nil
 }
 
 // download64 copies a device tensor to the host in float64 (exactly, for
@@ -325,7 +325,7 @@ func (t *Trainer) reference(ps []TokPair, mb int) error {
 		prompts, resps := layout(part)
 		tp := t.Model.NewTape()
 		tp.NoGrad = true
-		_, sums, _, _, _, err := seqLogps(tp, t.Model, prompts, resps, t.pad)
+		_, sums, _, _, err := seqLogps(tp, t.Model, prompts, resps, t.share)
 		tp.Reset()
 		if err != nil {
 			return err
@@ -339,9 +339,9 @@ func (t *Trainer) reference(ps []TokPair, mb int) error {
 
 // pairLoss records the policy's log-probs of pairs on tp and, when tp
 // records, seeds the gradient of scale·loss (the micro-batch's mean).
-func pairLoss(tp *autograd.Tape, m *model.Model, lc LossConfig, ps []TokPair, pad int32, scale float64) (Result, []Seq, []Seq, error) {
+func pairLoss(tp *autograd.Tape, m *model.Model, lc LossConfig, ps []TokPair, share bool, scale float64) (Result, []Seq, []Seq, error) {
 	prompts, resps := layout(ps)
-	logp, sums, lens, target, b, err := seqLogps(tp, m, prompts, resps, pad)
+	logp, sums, lens, pos, err := seqLogps(tp, m, prompts, resps, share)
 	if err != nil {
 		return Result{}, nil, nil, err
 	}
@@ -356,18 +356,16 @@ func pairLoss(tp *autograd.Tape, m *model.Model, lc LossConfig, ps []TokPair, pa
 		return res, ch, rj, fmt.Errorf("%w: %v", model.ErrNonFiniteLoss, res.Loss)
 	}
 	if !tp.NoGrad {
-		// ∂L/∂logp_t is ∂L/∂(the row's sum) at each of its response tokens.
-		g := make([]float32, len(target))
-		for i, tg := range target {
-			if tg < 0 {
-				continue
+		// ∂L/∂logp_t is ∂L/∂(the sequence's sum) at each of its response tokens.
+		g := make([]float32, logp.Val.Numel())
+		for i, ps := range pos {
+			d := res.GChosen[i%n]
+			if i >= n {
+				d = res.GRejected[i-n]
 			}
-			row := i / b.T
-			d := res.GChosen[row%n]
-			if row >= n {
-				d = res.GRejected[row-n]
+			for _, at := range ps {
+				g[at] = float32(scale * d)
 			}
-			g[i] = float32(scale * d)
 		}
 		tp.SetGrad(logp, g)
 	}
@@ -429,7 +427,7 @@ func (t *Trainer) TrainStep(ctx context.Context, u *train.Update) (map[string]fl
 		for _, p := range ps {
 			tokens += 2*len(p.Prompt) + len(p.Chosen) + len(p.Rejected)
 		}
-		res, ch, rj, err := pairLoss(tp, t.Model, c.Loss, ps, t.pad, float64(len(ps))/total)
+		res, ch, rj, err := pairLoss(tp, t.Model, c.Loss, ps, t.share, float64(len(ps))/total)
 		if err != nil {
 			return err
 		}
@@ -455,7 +453,7 @@ func (t *Trainer) Evaluate(m map[string]float64) error {
 		ps := t.Eval[lo:min(lo+t.Config.MicroBatch, len(t.Eval))]
 		tp := t.Model.NewTape()
 		tp.NoGrad = true
-		res, ch, rj, err := pairLoss(tp, t.Model, t.Config.Loss, ps, t.pad, 1)
+		res, ch, rj, err := pairLoss(tp, t.Model, t.Config.Loss, ps, t.share, 1)
 		tp.Reset()
 		if err != nil {
 			return err

@@ -121,9 +121,10 @@ func TestPairLossModelFiniteDifferences(t *testing.T) {
 		{Prompt: []int32{1, 5, 9}, Chosen: []int32{4, 4, 2}, Rejected: []int32{7}, RefChosen: -9, RefRejected: -4},
 		{Prompt: []int32{1, 3}, Chosen: []int32{8, 10, 12, 2}, Rejected: []int32{8, 11}, RefChosen: -16, RefRejected: -7},
 	}
-	for _, lc := range []LossConfig{{Type: Sigmoid, Beta: 0.5, LabelSmoothing: 0.1}, {Type: SimPO, Beta: 2, SimPOGamma: 0.3}} {
+	for k, lc := range []LossConfig{{Type: Sigmoid, Beta: 0.5, LabelSmoothing: 0.1}, {Type: SimPO, Beta: 2, SimPOGamma: 0.3}, {Type: Sigmoid, Beta: 0.5}} {
+		share := k == 2 // the pairs laid out with their prompts shared (model.LayoutShared)
 		tp := m.NewTape()
-		if _, _, _, err := pairLoss(tp, m, lc, ps, 0, 1); err != nil {
+		if _, _, _, err := pairLoss(tp, m, lc, ps, share, 1); err != nil {
 			t.Fatal(err)
 		}
 		tp.Backward()
@@ -131,7 +132,7 @@ func TestPairLossModelFiniteDifferences(t *testing.T) {
 			tp := m.NewTape()
 			tp.NoGrad = true
 			defer tp.Reset()
-			r, _, _, err := pairLoss(tp, m, lc, ps, 0, 1)
+			r, _, _, err := pairLoss(tp, m, lc, ps, share, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,17 +160,7 @@ func TestPairLossModelFiniteDifferences(t *testing.T) {
 			}
 			p.Var.Grad = nil
 		}
-		t.Logf("%s: %d weight elements match finite differences", lc.Type, checked)
-	}
-}
-
-func TestBatchTargets(t *testing.T) {
-	b, tg := batchOf([][]int32{{1, 2}, {}}, [][]int32{{3, 4}, {5, 6, 7}}, 0)
-	// Rows [1 2 3 4] (no padding, T=4) and [5 6 7] left-padded by one:
-	// with no prompt, its first token is predicted by nothing.
-	want := []int32{-1, 3, 4, -1, -1, 6, 7, -1}
-	if b.T != 4 || fmt.Sprint(tg) != fmt.Sprint(want) {
-		t.Fatalf("T %d targets %v, want %v", b.T, tg, want)
+		t.Logf("%s (shared prompts %v): %d weight elements match finite differences", lc.Type, share, checked)
 	}
 }
 

@@ -58,7 +58,7 @@ func TestUpdateGradientIsTheObjectives(t *testing.T) {
 	adv := []float64{1.3, -0.8, 0.6}
 	prompts := [][]int32{{5, 6, 7}, {8}, {9, 10}}
 
-	layouts := map[string]func([][]int32, []int) (model.Batch, []int32, [][]int){"padded": LayoutBatch, "shared": LayoutShared}
+	layouts := map[string]func([][]int32, []int) (model.Batch, []int32, [][]int){"padded": model.LayoutPadded, "shared": model.LayoutShared}
 	for _, c := range []struct{ agg, layout string }{{"sequence", "padded"}, {"token", "padded"}, {"token", "shared"}} {
 		agg := c.agg
 		t.Run(c.agg+"/"+c.layout, func(t *testing.T) {

@@ -244,7 +244,7 @@ func (t *Trainer) update(u *train.Update, ro *Rollout, m map[string]float64) err
 		s.weight = w[i]
 	}
 	if t.sharePrompts() {
-		// One row per prompt (LayoutShared): the samples of a prompt go
+		// One row per prompt (model.LayoutShared): the samples of a prompt go
 		// into the same micro-batches, so that its copy serves as many
 		// of them as fit.
 		slices.SortStableFunc(seqs, func(a, b *seqData) int { return a.group - b.group })
@@ -375,13 +375,13 @@ func (t *Trainer) sharePrompts() bool {
 	return t.Config.SharePrompts && tensor.SegmentMasks(t.Dev)
 }
 
-// batchOf lays sequences out (LayoutShared or LayoutBatch) and returns,
+// batchOf lays sequences out (model.LayoutShared or LayoutPadded) and returns,
 // per sequence, the flat positions whose targets are completion tokens.
 func (t *Trainer) batchOf(seqs []*seqData) (model.Batch, []int32, [][]int) {
 	if t.sharePrompts() {
-		return LayoutShared(seqIDs(seqs))
+		return model.LayoutShared(seqIDs(seqs))
 	}
-	return LayoutBatch(seqIDs(seqs))
+	return model.LayoutPadded(seqIDs(seqs))
 }
 
 func seqIDs(seqs []*seqData) ([][]int32, []int) {
@@ -391,93 +391,6 @@ func seqIDs(seqs []*seqData) ([][]int32, []int) {
 		ids[i], promptLen[i] = s.ids, s.promptLen
 	}
 	return ids, promptLen
-}
-
-// LayoutBatch lays prompt+completion sequences out left-padded, the
-// layout every RL loss uses: the batch, the (B·T) targets (the next token
-// at completion positions, −1 elsewhere) and, per sequence, the flat
-// positions whose targets are its completion tokens, in order. Position
-// pos[i][t] holds the log-prob of completion token t and the hidden state
-// of the prefix before it (where a value head estimates V(s_t)).
-func LayoutBatch(ids [][]int32, promptLen []int) (model.Batch, []int32, [][]int) {
-	b := model.NewBatch(ids, 0)
-	target := make([]int32, b.B*b.T)
-	for i := range target {
-		target[i] = -1
-	}
-	pos := make([][]int, len(ids))
-	for i, s := range ids {
-		off := b.T - len(s)
-		for p := promptLen[i] - 1; p+1 < len(s); p++ {
-			at := i*b.T + off + p
-			target[at] = s[p+1]
-			pos[i] = append(pos[i], at)
-		}
-	}
-	return b, target, pos
-}
-
-// LayoutShared lays prompt+completion sequences out with one row per
-// distinct prompt (rows in order of first appearance, right-padded): the
-// prompt but its last token once, as a shared prefix (mask −1, seen by
-// every sample after it), then each sequence of that prompt as its own
-// segment (mask 1, 2, …): the prompt's last token and the completion, at
-// the positions they have alone. Every token computes what it computes in
-// LayoutBatch's row — it sees the same tokens at the same positions — so
-// the log-probs and their gradients are the same up to float rounding,
-// while the prompt runs once per row instead of once per sequence. The
-// results are LayoutBatch's: the batch, the (B·T) targets and, per
-// sequence, the flat positions of its completion tokens' log-probs.
-// Sequences with promptLen < 1 get no shared prefix.
-func LayoutShared(ids [][]int32, promptLen []int) (model.Batch, []int32, [][]int) {
-	type row struct {
-		prefix []int32 // the shared prompt tokens
-		seqs   []int   // indices into ids
-		n      int     // tokens
-	}
-	var rows []*row
-	byPrompt := map[string]*row{}
-	for i, s := range ids {
-		cut := max(promptLen[i]-1, 0)
-		key := fmt.Sprint(s[:cut])
-		r := byPrompt[key]
-		if r == nil || cut == 0 {
-			r = &row{prefix: s[:cut], n: cut}
-			rows = append(rows, r)
-			byPrompt[key] = r
-		}
-		r.seqs = append(r.seqs, i)
-		r.n += len(s) - cut
-	}
-	t := 0
-	for _, r := range rows {
-		t = max(t, r.n)
-	}
-	b := model.Batch{B: len(rows), T: t, IDs: make([]int32, len(rows)*t), Mask: make([]int32, len(rows)*t), Positions: make([]int32, len(rows)*t)}
-	target := make([]int32, b.B*b.T)
-	for i := range target {
-		target[i] = -1
-	}
-	pos := make([][]int, len(ids))
-	for ri, r := range rows {
-		at := ri * t
-		for j, id := range r.prefix {
-			b.IDs[at], b.Mask[at], b.Positions[at] = id, -1, int32(j)
-			at++
-		}
-		for seg, i := range r.seqs {
-			s, cut := ids[i], len(r.prefix)
-			for j := cut; j < len(s); j++ {
-				b.IDs[at], b.Mask[at], b.Positions[at] = s[j], int32(seg+1), int32(j)
-				if j+1 < len(s) && j+1 >= promptLen[i] {
-					target[at] = s[j+1]
-					pos[i] = append(pos[i], at)
-				}
-				at++
-			}
-		}
-	}
-	return b, target, pos
 }
 
 // logProbs returns the completion tokens' log-probs of each sequence under

@@ -366,7 +366,7 @@ func layout(seqs []*Seq) (model.Batch, []int32, [][]int) {
 	for i, s := range seqs {
 		ids[i], pl[i] = s.IDs, s.PromptLen
 	}
-	return grpo.LayoutBatch(ids, pl)
+	return model.LayoutPadded(ids, pl)
 }
 
 func noGrad(m *model.Model, f func(tp *autograd.Tape) error) error {

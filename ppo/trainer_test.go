@@ -44,7 +44,7 @@ func objective(lp, vals [][]float64, seqs []*Seq, epsLow, epsHigh, vfCoef, clipV
 }
 
 // The gradients the PPO update feeds to backward (grads, laid out by
-// grpo.LayoutBatch) equal the central finite differences of the stated
+// model.LayoutPadded) equal the central finite differences of the stated
 // objective with respect to every completion token's log-prob and value,
 // in float64, on a batch whose tokens clip on both policy sides and on the
 // value clip; prompt and padding positions get no gradient.

@@ -1,29 +1,29 @@
-package grpo
+package model
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
 	"github.com/r1go/r1/autograd"
 	"github.com/r1go/r1/backend/cpu"
-	"github.com/r1go/r1/model"
 )
 
 // LayoutShared gives every completion token the log-prob, and the weights
-// the gradient, that LayoutBatch gives (float32, relative 2e-5): each
+// the gradient, that LayoutPadded gives (float32, relative 2e-5): each
 // sample sees its prompt once stored, at the positions it has alone. The
 // samples are those of two prompts (one of a single token, no shared
 // prefix) in mixed order, completions of 1 to 70 tokens, so rows cross
 // the attention's query blocks. The layout stores each prompt once.
 func TestSharedLayoutEqualsPadded(t *testing.T) {
 	dev := cpu.New()
-	cfg, err := model.ParseConfig([]byte(`{"model_type": "qwen2", "vocab_size": 50, "hidden_size": 32,
+	cfg, err := ParseConfig([]byte(`{"model_type": "qwen2", "vocab_size": 50, "hidden_size": 32,
 		"intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
 		"tie_word_embeddings": false, "initializer_range": 0.2, "max_position_embeddings": 256}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := model.New(cfg, dev, 4)
+	m := New(cfg, dev, 4)
 	prompts := [][]int32{{3, 9, 14, 2, 7, 21, 33, 4, 4, 18}, {5}, {12, 40, 1}}
 	var ids [][]int32
 	var promptLen []int
@@ -37,7 +37,7 @@ func TestSharedLayoutEqualsPadded(t *testing.T) {
 	}
 	// run returns each completion's log-probs and the gradients of
 	// Σ_i Σ_t (i+1)·logp_it.
-	run := func(b model.Batch, target []int32, pos [][]int) ([][]float64, [][]float32) {
+	run := func(b Batch, target []int32, pos [][]int) ([][]float64, [][]float32) {
 		tp := autograd.NewTape(dev)
 		logp, _, err := m.TokenLogProbs(tp, b, target)
 		if err != nil {
@@ -69,7 +69,7 @@ func TestSharedLayoutEqualsPadded(t *testing.T) {
 		t.Fatalf("%d rows, want 5", b.B)
 	}
 	sharedLP, sharedG := run(b, target, pos)
-	paddedLP, paddedG := run(LayoutBatch(ids, promptLen))
+	paddedLP, paddedG := run(LayoutPadded(ids, promptLen))
 	for i := range ids {
 		if len(sharedLP[i]) != len(ids[i])-promptLen[i] || len(paddedLP[i]) != len(sharedLP[i]) {
 			t.Fatalf("sample %d: %d and %d log-probs for %d completion tokens", i, len(sharedLP[i]), len(paddedLP[i]), len(ids[i])-promptLen[i])
@@ -100,5 +100,33 @@ func TestSharedLayoutEqualsPadded(t *testing.T) {
 	hiddenLP, _ := run(b, target, pos)
 	if math.Abs(hiddenLP[0][0]-paddedLP[0][0]) < 1e-4 {
 		t.Fatalf("hiding the prompt did not change the log-prob (%.7g): the comparison is blind", hiddenLP[0][0])
+	}
+}
+
+// The padded layout's targets: the next token at every completion
+// position; a sequence without a prompt has no target for its first
+// token (nothing predicts it). The shared layout gives the same targets
+// to the same tokens, and stores the prompt but its last token once.
+func TestLayoutTargets(t *testing.T) {
+	ids := [][]int32{{1, 2, 3, 4}, {5, 6, 7}, {1, 2, 9}}
+	promptLen := []int{2, 0, 2}
+	b, tg, pos := LayoutPadded(ids, promptLen)
+	// Rows [1 2 3 4], [_ 5 6 7] and [_ 1 2 9].
+	want := []int32{-1, 3, 4, -1, -1, 6, 7, -1, -1, -1, 9, -1}
+	if b.T != 4 || fmt.Sprint(tg) != fmt.Sprint(want) || fmt.Sprint(pos) != "[[1 2] [5 6] [10]]" {
+		t.Fatalf("padded: T %d targets %v positions %v, want %v", b.T, tg, pos, want)
+	}
+	b, tg, pos = LayoutShared(ids, promptLen)
+	// Rows [1 | 2 3 4 | 2 9] (prompt {1, 2} shared) and [5 6 7].
+	if b.B != 2 || b.T != 6 || fmt.Sprint(b.IDs) != "[1 2 3 4 2 9 5 6 7 0 0 0]" || fmt.Sprint(b.Mask) != "[-1 1 1 1 2 2 1 1 1 0 0 0]" ||
+		fmt.Sprint(b.Positions) != "[0 1 2 3 1 2 0 1 2 0 0 0]" || fmt.Sprint(pos) != "[[1 2] [6 7] [4]]" {
+		t.Fatalf("shared: %+v positions %v", b, pos)
+	}
+	for i, s := range ids {
+		for j, at := range pos[i] {
+			if next := s[len(s)-len(pos[i])+j]; tg[at] != next {
+				t.Fatalf("sequence %d token %d: target %d, want %d", i, j, tg[at], next)
+			}
+		}
 	}
 }
