@@ -1,6 +1,6 @@
 package model
 
-import "fmt"
+import "slices"
 
 // Layouts of prompt+completion sequences for the losses that score the
 // completion tokens (GRPO, PPO, DPO): the padded layout, one row per
@@ -50,15 +50,18 @@ func LayoutShared(ids [][]int32, promptLen []int) (Batch, []int32, [][]int) {
 		n      int     // tokens
 	}
 	var rows []*row
-	byPrompt := map[string]*row{}
 	for i, s := range ids {
 		cut := max(promptLen[i]-1, 0)
-		key := fmt.Sprint(s[:cut])
-		r := byPrompt[key]
-		if r == nil || cut == 0 {
+		var r *row
+		for _, o := range rows {
+			if cut > 0 && slices.Equal(o.prefix, s[:cut]) {
+				r = o
+				break
+			}
+		}
+		if r == nil {
 			r = &row{prefix: s[:cut], n: cut}
 			rows = append(rows, r)
-			byPrompt[key] = r
 		}
 		r.seqs = append(r.seqs, i)
 		r.n += len(s) - cut
