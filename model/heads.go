@@ -136,8 +136,25 @@ func (m *Model) ScoresOf(tp *autograd.Tape, h *autograd.Var, b Batch) (*autograd
 	if err := m.checkHidden(h, b.B*b.T, fmt.Sprintf("ScoresOf a %d×%d batch", b.B, b.T)); err != nil {
 		return nil, err
 	}
-	last := tp.Own(m.Dev.UploadInt32(b.lastReal(), b.B))
-	return m.Score.Forward(tp, tp.GatherRows(h, last)), nil // (B,L)
+	return m.ScoresAt(tp, h, b.lastReal())
+}
+
+// ScoresAt is the score head at the flat positions idx (row·T + t) of
+// hidden states h (B,T,C): (len(idx), num_labels). ScoresOf reads each
+// row's last real token; a layout with several sequences in a row
+// (LayoutShared) names each sequence's last token.
+func (m *Model) ScoresAt(tp *autograd.Tape, h *autograd.Var, idx []int32) (*autograd.Var, error) {
+	if err := m.needHead(m.Score, "score head", "ScoresAt"); err != nil {
+		return nil, err
+	}
+	n := h.Val.Rows()
+	for _, i := range idx {
+		if i < 0 || int(i) >= n {
+			return nil, fmt.Errorf("model: ScoresAt position %d outside the %d hidden states", i, n)
+		}
+	}
+	at := tp.Own(m.Dev.UploadInt32(idx, len(idx)))
+	return m.Score.Forward(tp, tp.GatherRows(h, at)), nil // (len(idx),L)
 }
 
 // Values runs TRL's value head: one scalar per position, (B,T), from the

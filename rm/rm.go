@@ -46,6 +46,14 @@ type Config struct {
 	// pass; Accumulation micro-batches make one optimizer step.
 	MicroBatch   int `yaml:"micro_batch"`
 	Accumulation int `yaml:"gradient_accumulation_steps"`
+	// SharePrompts stores the tokens a pair's chosen and rejected
+	// sequences begin with (the prompt) once, with the rest of each as a
+	// segment after it that attends to it (model.LayoutShared), instead of
+	// a left-padded row per sequence: the shared part's forward and
+	// backward run once per pair. The same scores and gradients up to
+	// float rounding. Used where the attention takes segment masks (the
+	// CPU); default true.
+	SharePrompts bool `yaml:"share_prompts"`
 	// EvalFraction of the pairs (after the seeded shuffle) are held out:
 	// eval/accuracy (chosen scored above rejected) and eval/margin (mean
 	// r_c − r_r) every EvalEvery steps and at the end.
@@ -69,7 +77,7 @@ type Config struct {
 func Default() Config {
 	adam := optim.DefaultAdamW()
 	adam.LR, adam.WeightDecay = 1e-5, 0
-	return Config{Device: "cpu", Out: "runs/rm", Seed: 1, Epochs: 1, MicroBatch: 4, Accumulation: 1, EvalFraction: 0.1,
+	return Config{Device: "cpu", Out: "runs/rm", Seed: 1, Epochs: 1, MicroBatch: 4, Accumulation: 1, SharePrompts: true, EvalFraction: 0.1,
 		Optim: adam, Schedule: optim.Schedule{Kind: "linear"}, LogEvery: 10}
 }
 
@@ -125,6 +133,7 @@ type Trainer struct {
 	order  *train.Order
 	cursor int
 	pad    int32
+	share  bool // model.LayoutShared (Config.SharePrompts, where the device can)
 }
 
 // New loads the model (with a one-label score head), the tokenizer and
@@ -152,7 +161,7 @@ func New(c Config, dev tensor.Backend) (*Trainer, error) {
 	if c.MaxSeqLen == 0 || c.MaxSeqLen > m.Config.MaxPositions {
 		c.MaxSeqLen = m.Config.MaxPositions
 	}
-	t := &Trainer{Model: m, Tok: tok, Bad: bad, pad: max(tok.PAD, 0)}
+	t := &Trainer{Model: m, Tok: tok, Bad: bad, pad: max(tok.PAD, 0), share: c.SharePrompts && tensor.SegmentMasks(dev)}
 	tps := make([]TokPair, len(pairs))
 	for i, p := range pairs {
 		var tc, tr bool
@@ -238,9 +247,15 @@ func rowsOf(ps []TokPair) ([][]int32, []float64) {
 
 // pairLoss scores rows (P chosen sequences, then their P rejected ones) on
 // tp and, when tp records, seeds the gradient of scale·BTLoss. It returns
-// the scores and the loss (the micro-batch's mean).
-func pairLoss(tp *autograd.Tape, m *model.Model, rows [][]int32, margin []float64, pad int32, scale float64) (rc, rr []float64, loss float64, err error) {
-	sc, err := m.Scores(tp, model.NewBatch(rows, pad))
+// the scores and the loss (the micro-batch's mean). With share, each
+// pair's common first tokens are stored once (sharedScores).
+func pairLoss(tp *autograd.Tape, m *model.Model, rows [][]int32, margin []float64, pad int32, share bool, scale float64) (rc, rr []float64, loss float64, err error) {
+	var sc *autograd.Var
+	if share {
+		sc, err = sharedScores(tp, m, rows)
+	} else {
+		sc, err = m.Scores(tp, model.NewBatch(rows, pad))
+	}
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -259,6 +274,38 @@ func pairLoss(tp *autograd.Tape, m *model.Model, rows [][]int32, margin []float6
 		tp.SetGrad(sc, g)
 	}
 	return rc, rr, loss, nil
+}
+
+// sharedScores scores rows (P chosen sequences, then their P rejected
+// ones) laid out by model.LayoutShared: the tokens a pair's two sequences
+// begin with as its prompt (keeping at least two tokens of each to its
+// segment, so that each segment's last token is found from its
+// log-prob positions), the score read at each sequence's last token.
+func sharedScores(tp *autograd.Tape, m *model.Model, rows [][]int32) (*autograd.Var, error) {
+	p := len(rows) / 2
+	promptLen := make([]int, len(rows))
+	for k := 0; k < p; k++ {
+		c, r := rows[k], rows[p+k]
+		n := 0
+		for n < len(c) && n < len(r) && c[n] == r[n] {
+			n++
+		}
+		n = max(min(n, len(c)-2, len(r)-2)+1, 0)
+		promptLen[k], promptLen[p+k] = n, n
+	}
+	b, _, pos := model.LayoutShared(rows, promptLen)
+	last := make([]int32, len(rows))
+	for i, ps := range pos {
+		if len(ps) == 0 { // a sequence of one token: its row is itself
+			return m.Scores(tp, model.NewBatch(rows, 0))
+		}
+		last[i] = int32(ps[len(ps)-1] + 1)
+	}
+	h, err := m.Hidden(tp, b)
+	if err != nil {
+		return nil, err
+	}
+	return m.ScoresAt(tp, h, last)
 }
 
 // download64 copies a device tensor to the host in float64 (exactly, for
@@ -319,7 +366,7 @@ func (t *Trainer) TrainStep(ctx context.Context, u *train.Update) (map[string]fl
 		}
 		// BTLoss's gradients are of this micro-batch's mean; the step
 		// minimises the mean over all its pairs.
-		rc, rr, _, err := pairLoss(tp, t.Model, rows, margin, t.pad, float64(len(ps))/total)
+		rc, rr, _, err := pairLoss(tp, t.Model, rows, margin, t.pad, t.share, float64(len(ps))/total)
 		if err != nil {
 			return err
 		}

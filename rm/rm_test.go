@@ -88,7 +88,9 @@ func TestBTLossFiniteDifferences(t *testing.T) {
 
 // The gradient pairLoss feeds to the model equals the finite-difference
 // derivative of the BT loss of the model's scores, in float64, for weights
-// of every kind (|error| ≤ 1e-6·max(1,|g|), h = 1e-6).
+// of every kind (|error| ≤ 1e-6·max(1,|g|), h = 1e-6), with a padded row
+// per sequence and with each pair's common first tokens stored once
+// (whose loss must equal the padded one's to 1e-12).
 func TestPairLossModelFiniteDifferences(t *testing.T) {
 	cfg, err := model.ParseConfig([]byte(`{"model_type": "qwen2", "vocab_size": 64, "hidden_size": 32,
 		"intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
@@ -96,50 +98,63 @@ func TestPairLossModelFiniteDifferences(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := model.New(cfg, dev, 5, model.WithScoreHead(1), model.WithDType(tensor.F64))
-	w := m.Score.Weight.Val.Buf.([]float64)
-	rng := rand.New(rand.NewPCG(8, 9))
-	for i := range w {
-		w[i] = rng.NormFloat64() * 0.5
-	}
-	rows := [][]int32{{3, 14, 15, 9}, {5, 35}, {3, 14, 16}, {5, 36, 2, 7, 1}} // 2 pairs, ragged
-	margin := []float64{0, 0.3}
-	tp := m.NewTape()
-	if _, _, _, err := pairLoss(tp, m, rows, margin, 0, 0.5); err != nil {
-		t.Fatal(err)
-	}
-	tp.Backward()
-	loss := func() float64 {
+	// 3 pairs, ragged: the first two share a prompt of two and one
+	// tokens, the third has none (one token in common is kept by each).
+	rows := [][]int32{{3, 14, 15, 9}, {5, 35}, {7}, {3, 14, 16}, {5, 36, 2, 7, 1}, {8, 1}}
+	margin := []float64{0, 0.3, 0.1}
+	// With a one-token sequence the shared layout falls back to rows.
+	for _, c := range []struct {
+		name  string
+		share bool
+		rows  [][]int32
+	}{{"padded", false, rows}, {"shared", true, [][]int32{rows[0], rows[1], rows[3], rows[4]}}, {"shared, a one-token row", true, rows}} {
+		rows, margin := c.rows, margin[:len(c.rows)/2]
+		m := model.New(cfg, dev, 5, model.WithScoreHead(1), model.WithDType(tensor.F64))
+		w := m.Score.Weight.Val.Buf.([]float64)
+		rng := rand.New(rand.NewPCG(8, 9))
+		for i := range w {
+			w[i] = rng.NormFloat64() * 0.5
+		}
 		tp := m.NewTape()
-		tp.NoGrad = true
-		defer tp.Reset()
-		_, _, l, err := pairLoss(tp, m, rows, margin, 0, 1)
-		if err != nil {
+		if _, _, _, err := pairLoss(tp, m, rows, margin, 0, c.share, 0.5); err != nil {
 			t.Fatal(err)
 		}
-		return 0.5 * l
-	}
-	checked := 0
-	for _, p := range m.Params() {
-		w, g := p.Var.Val.Buf.([]float64), p.Var.Grad.Buf.([]float64)
-		for n := 0; n < 3; n++ {
-			i := rng.IntN(len(w))
-			if strings.Contains(p.Name, "embed_tokens") {
-				i = int(rows[rng.IntN(len(rows))][0])*cfg.Hidden + rng.IntN(cfg.Hidden)
+		tp.Backward()
+		loss := func(share bool) float64 {
+			tp := m.NewTape()
+			tp.NoGrad = true
+			defer tp.Reset()
+			_, _, l, err := pairLoss(tp, m, rows, margin, 0, share, 1)
+			if err != nil {
+				t.Fatal(err)
 			}
-			old := w[i]
-			w[i] = old + 1e-6
-			up := loss()
-			w[i] = old - 1e-6
-			down := loss()
-			w[i] = old
-			if fd := (up - down) / 2e-6; math.Abs(fd-g[i]) > 1e-6*math.Max(1, math.Abs(g[i])) {
-				t.Fatalf("%s[%d]: gradient %.10g, finite difference %.10g", p.Name, i, g[i], fd)
-			}
-			checked++
+			return 0.5 * l
 		}
+		if a, b := loss(c.share), loss(false); math.Abs(a-b) > 1e-12 {
+			t.Fatalf("%s: loss %.15g, %.15g with a padded row per sequence", c.name, a, b)
+		}
+		checked := 0
+		for _, p := range m.Params() {
+			w, g := p.Var.Val.Buf.([]float64), p.Var.Grad.Buf.([]float64)
+			for n := 0; n < 3; n++ {
+				i := rng.IntN(len(w))
+				if strings.Contains(p.Name, "embed_tokens") {
+					i = int(rows[rng.IntN(len(rows))][0])*cfg.Hidden + rng.IntN(cfg.Hidden)
+				}
+				old := w[i]
+				w[i] = old + 1e-6
+				up := loss(c.share)
+				w[i] = old - 1e-6
+				down := loss(c.share)
+				w[i] = old
+				if fd := (up - down) / 2e-6; math.Abs(fd-g[i]) > 1e-6*math.Max(1, math.Abs(g[i])) {
+					t.Fatalf("%s: %s[%d]: gradient %.10g, finite difference %.10g", c.name, p.Name, i, g[i], fd)
+				}
+				checked++
+			}
+		}
+		t.Logf("%s: %d weight elements match finite differences", c.name, checked)
 	}
-	t.Logf("%d weight elements match finite differences", checked)
 }
 
 // separablePairs are preferences the tiny model's world can express: for
