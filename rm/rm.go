@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/r1go/r1/autograd"
@@ -248,10 +249,12 @@ func rowsOf(ps []TokPair) ([][]int32, []float64) {
 // pairLoss scores rows (P chosen sequences, then their P rejected ones) on
 // tp and, when tp records, seeds the gradient of scale·BTLoss. It returns
 // the scores and the loss (the micro-batch's mean). With share, each
-// pair's common first tokens are stored once (sharedScores).
+// pair's common first tokens are stored once (sharedScores), unless a
+// sequence is a single token (it has no log-prob position to find its
+// end by).
 func pairLoss(tp *autograd.Tape, m *model.Model, rows [][]int32, margin []float64, pad int32, share bool, scale float64) (rc, rr []float64, loss float64, err error) {
 	var sc *autograd.Var
-	if share {
+	if share && !slices.ContainsFunc(rows, func(r []int32) bool { return len(r) < 2 }) {
 		sc, err = sharedScores(tp, m, rows)
 	} else {
 		sc, err = m.Scores(tp, model.NewBatch(rows, pad))
@@ -280,7 +283,8 @@ func pairLoss(tp *autograd.Tape, m *model.Model, rows [][]int32, margin []float6
 // ones) laid out by model.LayoutShared: the tokens a pair's two sequences
 // begin with as its prompt (keeping at least two tokens of each to its
 // segment, so that each segment's last token is found from its
-// log-prob positions), the score read at each sequence's last token.
+// log-prob positions, which needs every sequence to have two tokens),
+// the score read at each sequence's last token.
 func sharedScores(tp *autograd.Tape, m *model.Model, rows [][]int32) (*autograd.Var, error) {
 	p := len(rows) / 2
 	promptLen := make([]int, len(rows))
@@ -290,16 +294,13 @@ func sharedScores(tp *autograd.Tape, m *model.Model, rows [][]int32) (*autograd.
 		for n < len(c) && n < len(r) && c[n] == r[n] {
 			n++
 		}
-		n = max(min(n, len(c)-2, len(r)-2)+1, 0)
+		n = min(n, len(c)-2, len(r)-2) + 1
 		promptLen[k], promptLen[p+k] = n, n
 	}
 	b, _, pos := model.LayoutShared(rows, promptLen)
 	last := make([]int32, len(rows))
 	for i, ps := range pos {
-		if len(ps) == 0 { // a sequence of one token: its row is itself
-			return m.Scores(tp, model.NewBatch(rows, 0))
-		}
-		last[i] = int32(ps[len(ps)-1] + 1)
+		last[i] = int32(ps[len(ps)-1] + 1) // a segment of ≥ 2 tokens has positions
 	}
 	h, err := m.Hidden(tp, b)
 	if err != nil {
