@@ -3,6 +3,7 @@ package sample
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -80,4 +81,32 @@ func BenchmarkMemoryBandwidth(b *testing.B) {
 		s += a0 + a1 + a2 + a3
 	}
 	_ = s
+}
+
+// BenchmarkPick measures one token drawn from a 32,000-logit row (a
+// 100M-class vocabulary): greedy, full-distribution sampling and the
+// paper's T=0.6, top-p 0.95.
+//
+//	go test ./sample -run XXX -bench Pick
+func BenchmarkPick(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	logits := make([]float32, 32000)
+	for i := range logits {
+		logits[i] = float32(rng.NormFloat64() * 3)
+	}
+	probs := make([]float64, len(logits))
+	for _, c := range []struct {
+		name string
+		p    Params
+	}{
+		{"greedy", Params{Temperature: 0, TopP: 1, MaxNewTokens: 1}},
+		{"T=1", Params{Temperature: 1, TopP: 1, MaxNewTokens: 1}},
+		{"T=0.6,top_p=0.95", Params{Temperature: 0.6, TopP: 0.95, MaxNewTokens: 1}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				Pick(logits, &c.p, rng, probs)
+			}
+		})
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+
+	"github.com/r1go/r1/backend/cpu"
 )
 
 // Params choose how tokens are drawn. The order of the filters is Hugging
@@ -102,20 +104,12 @@ func Pick(logits []float32, p *Params, rng *rand.Rand, probs []float64) (int32, 
 	if t == 0 {
 		t = 1
 	}
-	mx := math.Inf(-1)
-	for _, x := range logits {
-		mx = math.Max(mx, float64(x)/t)
-	}
-	var sum float64
-	for i, x := range logits {
-		e := math.Exp(float64(x)/t - mx)
-		probs[i] = e
-		sum += e
-	}
+	// The largest logit over T, e^(x/T − max) and their sum in float64: the
+	// vector kernels give bit for bit the scalar loops' values (x/T is
+	// monotone in x, so max(x)/T is the largest x/T).
+	mx := float64(cpu.MaxF32(logits)) / t
+	sum := cpu.ExpSum64(probs, logits, t, mx)
 	logZ := mx + math.Log(sum)
-	for i := range probs {
-		probs[i] /= sum
-	}
 	logprob := func(id int32) float32 { return float32(float64(logits[id])/t - logZ) }
 	if p.Temperature == 0 {
 		best := int32(0)
@@ -126,6 +120,7 @@ func Pick(logits []float32, p *Params, rng *rand.Rand, probs []float64) (int32, 
 		}
 		return best, logprob(best)
 	}
+	cpu.Div64(probs, sum)
 	// Candidates, most probable first: grow a top-k heap until it covers
 	// top_p (or take exactly TopK), so the 150k-entry row is never sorted.
 	var cand []candidate
