@@ -27,9 +27,9 @@ func TestExpSum64IsTheScalarLoop(t *testing.T) {
 	cases := []tc{
 		{"small", row(37, 3)},
 		{"vocab", row(32000, 4)},
-		{"wide", row(1003, 200)},    // e^x down to subnormals and 0
-		{"huge", row(515, 1e30)},    // x/t − m overflows the exponent range both ways
-		{"tiny", row(261, 1e-30)},   // every e^x rounds to 1
+		{"wide", row(1003, 200)},  // e^x down to subnormals and 0
+		{"huge", row(515, 1e30)},  // x/t − m overflows the exponent range both ways
+		{"tiny", row(261, 1e-30)}, // every e^x rounds to 1
 		{"short", row(3, 1)},
 	}
 	special := row(300, 2)
@@ -42,7 +42,9 @@ func TestExpSum64IsTheScalarLoop(t *testing.T) {
 		}
 	}
 	cases = append(cases, tc{"masked", negInf})
-	same := func(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) || (math.IsNaN(a) && math.IsNaN(b)) }
+	same := func(a, b float64) bool {
+		return math.Float64bits(a) == math.Float64bits(b) || (math.IsNaN(a) && math.IsNaN(b))
+	}
 	forEachLevel(t, func(t *testing.T) {
 		for _, c := range cases {
 			for _, temp := range []float64{1, 0.6, 0.7, 1.3} {
