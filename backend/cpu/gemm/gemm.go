@@ -396,7 +396,7 @@ func (p *problem) run(im *impl, threads int) {
 				}
 				jr0 := ch * panels / chunks * nr
 				jr1 := min((ch+1)*panels/chunks*nr, nc)
-				p.macro(im, buf, bBlock, ic, icEnd-ic, jc, jr0, jr1, kc, beta)
+				p.macro(im, buf.a, buf.tmp, bBlock, ic, icEnd-ic, jc, jr0, jr1, kc, beta)
 			})
 		}
 	}
@@ -419,9 +419,10 @@ func (p *problem) rowBlocks(im *impl, threads int) (int, func(b int) (lo, hi int
 	return icBlocks, blockRows, ceilDiv(mt, icBlocks) * mr
 }
 
-// macro multiplies the packed block of A (rows ic..ic+mc) by the packed B
-// panels covering columns jc+jr0..jc+jr1 into C.
-func (p *problem) macro(im *impl, buf *buffers, bBlock []float32, ic, mc, jc, jr0, jr1, kc int, beta float32) {
+// macro multiplies the packed block of A (rows ic..ic+mc, in a) by the
+// packed B panels covering columns jc+jr0..jc+jr1 into C; tmp is scratch
+// for one mr×nr edge tile.
+func (p *problem) macro(im *impl, a, tmp, bBlock []float32, ic, mc, jc, jr0, jr1, kc int, beta float32) {
 	mr, nr := im.mr, im.nr
 	for jr := jr0; jr < jr1; jr += nr {
 		nrr := min(nr, jr1-jr)
@@ -436,7 +437,7 @@ func (p *problem) macro(im *impl, buf *buffers, bBlock []float32, ic, mc, jc, jr
 		}
 		for ir, t := 0, 0; ir < mc; ir, t = ir+mr, t+1 {
 			mrr := min(mr, mc-ir)
-			ap := buf.a[ir*kc : (ir+mr)*kc]
+			ap := a[ir*kc : (ir+mr)*kc]
 			ci := (ic+ir)*p.ldc + jc + jr
 			pf := bp
 			if off := t * kc * 16; off < len(next) {
@@ -452,10 +453,10 @@ func (p *problem) macro(im *impl, buf *buffers, bBlock []float32, ic, mc, jc, jr
 			}
 			// Edge tile: compute a whole tile into scratch (the panels
 			// are zero-padded) and copy out the part that exists.
-			kern(kc, ap, bp, buf.tmp, nr, 0, pf)
+			kern(kc, ap, bp, tmp, nr, 0, pf)
 			for r := 0; r < mrr; r++ {
 				dst := p.c[ci+r*p.ldc : ci+r*p.ldc+nrr]
-				src := buf.tmp[r*nr : r*nr+nrr]
+				src := tmp[r*nr : r*nr+nrr]
 				switch beta {
 				case 0:
 					copy(dst, src)

@@ -91,6 +91,22 @@ func (p *problem) runPacked(im *impl, pb *Packed, threads int) {
 	kcStep := im.kcStep(p.k)
 	slices := ceilDiv(p.k, kcStep)
 	icBlocks, blockRows, mcMax := p.rowBlocks(im, threads)
+	// Few rows (a decode step's): one row block, whose A is packed once
+	// for every item. Cutting the rows between the workers would have each
+	// of them stream the whole of B from memory, and every item would
+	// repack the same A.
+	var sharedA []float32 // the packed A of k slice s at s·mcMax·kcStep
+	if p.m <= im.mc {
+		icBlocks, mcMax = 1, ceilDiv(p.m, mr)*mr
+		blockRows = func(int) (int, int) { return 0, p.m }
+		shared := bPool.Get().(*buffers)
+		defer bPool.Put(shared)
+		shared.b = grow(shared.b, slices*mcMax*kcStep)
+		sharedA = shared.b
+		for s, pc := 0, 0; pc < p.k; s, pc = s+1, pc+kcStep {
+			p.packA(sharedA[s*mcMax*kcStep:], 0, p.m, pc, min(kcStep, p.k-pc), mr)
+		}
+	}
 	// Enough items for the workers to even out (each takes the next when
 	// done), few enough that the block of A each packs stays amortised.
 	panels := ceilDiv(p.n, nr)
@@ -99,13 +115,22 @@ func (p *problem) runPacked(im *impl, pb *Packed, threads int) {
 		chunks = min(panels, ceilDiv(8*threads, icBlocks))
 	}
 	items := icBlocks * chunks
-	eachItem(threads, items, mcMax*min(kcStep, p.k), mr*nr, func(buf *buffers, it int) {
+	aLen := mcMax * min(kcStep, p.k)
+	if sharedA != nil {
+		aLen = 0
+	}
+	eachItem(threads, items, aLen, mr*nr, func(buf *buffers, it int) {
 		icb, ch := it/chunks, it%chunks
 		ic, icEnd := blockRows(icb)
 		j0, j1 := ch*panels/chunks*nr, min((ch+1)*panels/chunks*nr, p.n)
 		for s, pc := 0, 0; pc < p.k; s, pc = s+1, pc+kcStep {
 			kc := min(kcStep, p.k-pc)
-			p.packA(buf.a, ic, icEnd-ic, pc, kc, mr)
+			a := buf.a
+			if sharedA != nil {
+				a = sharedA[s*mcMax*kcStep:][:mcMax*kc]
+			} else {
+				p.packA(a, ic, icEnd-ic, pc, kc, mr)
+			}
 			beta := p.beta // the first slice applies beta, later ones add
 			if pc > 0 {
 				beta = 1
@@ -113,7 +138,7 @@ func (p *problem) runPacked(im *impl, pb *Packed, threads int) {
 			// The columns may span several nc-wide blocks of pb.
 			for jc := j0 / im.nc * im.nc; jc < j1; jc += im.nc {
 				lo, hi := max(j0, jc)-jc, min(j1, jc+im.nc)-jc
-				p.macro(im, buf, pb.blocks[jc/im.nc*slices+s], ic, icEnd-ic, jc, lo, hi, kc, beta)
+				p.macro(im, a, buf.tmp, pb.blocks[jc/im.nc*slices+s], ic, icEnd-ic, jc, lo, hi, kc, beta)
 			}
 		}
 	})
