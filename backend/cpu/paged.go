@@ -30,9 +30,10 @@ func (*Backend) CopySlots(cache, src, dst *tensor.Tensor) {
 }
 
 // PagedAttention: see tensor.Backend. One worker per token; the keys and
-// values are walked block by block (slots of a block are contiguous), and
-// the query heads that share a kv head are handled together so every key
-// and value row is read once per token.
+// values are walked block by block (a block's slots are contiguous, every
+// kv head of a slot side by side), each block once for all heads, and the
+// query heads that share a kv head are handled together so every key and
+// value row is read once per token.
 func (*Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLens *tensor.Tensor, blockSize int, scale float32) {
 	os, qs, kc, vc := f32(out), f32(q), f32(kcache), f32(vcache)
 	bt, si, sl := i32(blockTable), i32(seqIdx), i32(seqLens)
@@ -46,59 +47,57 @@ func (*Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLe
 		}
 	}
 	parallel(n, 1, func(lo, hi int) {
-		var scores []float32 // (group, L)
+		var scores []float32 // (hq, L)
 		for t := lo; t < hi; t++ {
 			s, l := int(si[t]), int(sl[t])
 			table := bt[s*maxBlocks : (s+1)*maxBlocks]
-			if cap(scores) < group*l {
-				scores = make([]float32, group*l)
+			ot := os[t*hq*d:][:hq*d]
+			clear(ot)
+			if l == 0 {
+				continue
 			}
-			scores = scores[:group*l]
-			for kh := 0; kh < hkv; kh++ {
-				qg := qs[(t*hq+kh*group)*d:][:group*d] // the group's query heads
-				og := os[(t*hq+kh*group)*d:][:group*d]
-				clear(og)
-				if l == 0 {
-					continue
-				}
-				// Scores: S[g][j] = scale · q_g · k_j.
-				for j0 := 0; j0 < l; j0 += blockSize {
-					base := int(table[j0/blockSize]) * blockSize
+			if cap(scores) < hq*l {
+				scores = make([]float32, hq*l)
+			}
+			scores = scores[:hq*l]
+			qt := qs[t*hq*d:][:hq*d]
+			// Scores: S[h][j] = scale · q_h · k_j, h in kv head kh's group.
+			for j0 := 0; j0 < l; j0 += blockSize {
+				base := int(table[j0/blockSize]) * blockSize
+				for kh := 0; kh < hkv; kh++ {
 					o := 0
 					// Four keys at a time: independent sums in flight,
 					// each rounded exactly as dot rounds it.
 					var s4 [4]float32
 					for ; o+4 <= blockSize && j0+o+4 <= l; o += 4 {
 						krows := kc[((base+o)*hkv+kh)*d:][:3*hkv*d+d]
-						for g := 0; g < group; g++ {
-							dot4(qg[g*d:(g+1)*d], krows, hkv*d, &s4)
-							for r, v := range s4 {
-								scores[g*l+j0+o+r] = scale * v
-							}
+						for h := kh * group; h < (kh+1)*group; h++ {
+							dot4(qt[h*d:(h+1)*d], krows, hkv*d, &s4)
+							dst := (*[4]float32)(scores[h*l+j0+o:])
+							dst[0], dst[1], dst[2], dst[3] = scale*s4[0], scale*s4[1], scale*s4[2], scale*s4[3]
 						}
 					}
 					for ; o < blockSize && j0+o < l; o++ {
 						krow := kc[((base+o)*hkv+kh)*d:][:d]
-						for g := 0; g < group; g++ {
-							scores[g*l+j0+o] = scale * dot(qg[g*d:(g+1)*d], krow)
+						for h := kh * group; h < (kh+1)*group; h++ {
+							scores[h*l+j0+o] = scale * dot(qt[h*d:(h+1)*d], krow)
 						}
 					}
 				}
-				// Softmax per head, then out = Σ_j p_j v_j.
-				for g := 0; g < group; g++ {
-					row := scores[g*l : (g+1)*l]
-					sum := expSubSum(row, row, maxF32(row))
-					inv := 1 / sum
-					for j := range row {
-						row[j] *= inv
-					}
-				}
-				for j0 := 0; j0 < l; j0 += blockSize {
-					base := int(table[j0/blockSize]) * blockSize
-					keys := min(blockSize, l-j0)
+			}
+			// Softmax per head, then out = Σ_j p_j v_j (j in order).
+			for h := 0; h < hq; h++ {
+				row := scores[h*l : (h+1)*l]
+				sum := expSubSum(row, row, maxF32(row))
+				scaleF32(row, 1/sum)
+			}
+			for j0 := 0; j0 < l; j0 += blockSize {
+				base := int(table[j0/blockSize]) * blockSize
+				keys := min(blockSize, l-j0)
+				for kh := 0; kh < hkv; kh++ {
 					vrows := vc[(base*hkv+kh)*d:] // the block's value rows, hkv·d apart
-					for g := 0; g < group; g++ {
-						pvAcc(og[g*d:(g+1)*d], scores[g*l+j0:][:keys], vrows, hkv*d)
+					for h := kh * group; h < (kh+1)*group; h++ {
+						pvAcc(ot[h*d:(h+1)*d], scores[h*l+j0:][:keys], vrows, hkv*d)
 					}
 				}
 			}
