@@ -11,7 +11,7 @@ import (
 func TestPVAccMatchesAxpy(t *testing.T) {
 	forEachLevel(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(3, 4))
-		for _, d := range []int{1, 8, 16, 24, 32, 48, 64, 100, 128} {
+		for _, d := range []int{1, 8, 16, 24, 32, 48, 64, 80, 96, 100, 128, 192, 208, 256} {
 			for _, n := range []int{0, 1, 2, 5, 16, 17} {
 				stride := 2*d + 3 // rows of other kv heads in between
 				v := make([]float32, max(0, (n-1)*stride+d))
