@@ -5,6 +5,9 @@ import "golang.org/x/sys/cpu"
 //go:noescape
 func dot4SSE(a, b *float32, ldb, n int, out *[4]float32)
 
+//go:noescape
+func dot8AVX(a, b *float32, ldb, n int, out *[8]float32)
+
 // hasDot4 says dot4SSE can run (HADDPS is SSE3).
 var hasDot4 = cpu.X86.HasSSE3
 
@@ -18,4 +21,16 @@ func dot4(a, b []float32, ldb int, out *[4]float32) {
 	}
 	_ = b[3*ldb+n-1] // the assembly reads rows 0..3 of n elements
 	dot4SSE(&a[0], &b[0], ldb, n, out)
+}
+
+// dot8 is dot4 for rows 0..7, eight at once on the AVX levels.
+func dot8(a, b []float32, ldb int, out *[8]float32) {
+	n := len(a)
+	if simd == simdGo || n%4 != 0 || n == 0 {
+		dot4(a, b, ldb, (*[4]float32)(out[:4]))
+		dot4(a, b[4*ldb:], ldb, (*[4]float32)(out[4:]))
+		return
+	}
+	_ = b[7*ldb+n-1] // the assembly reads rows 0..7 of n elements
+	dot8AVX(&a[0], &b[0], ldb, n, out)
 }

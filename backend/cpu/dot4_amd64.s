@@ -55,3 +55,75 @@ done:
 	MOVSS X2, 8(DX)
 	MOVSS X3, 12(DX)
 	RET
+
+// func dot8AVX(a, b *float32, ldb, n int, out *[8]float32)
+// dot4SSE for eight rows: the same four lane sums per row (multiply, then
+// add), two rows to a 256-bit register (row 2i in the low half, 2i+1 in
+// the high), so the four 8-lane adds a step retire eight rows' products
+// where dot4SSE's four 4-lane adds retired four.
+TEXT ·dot8AVX(SB), NOSPLIT, $0-40
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ ldb+16(FP), R8
+	MOVQ n+24(FP), CX
+	SHLQ $2, R8              // row stride in bytes
+	LEAQ (DI)(R8*1), R9      // row 1
+	LEAQ (DI)(R8*2), R10     // row 2
+	LEAQ (R9)(R8*2), R11     // row 3
+	LEAQ (DI)(R8*4), R12     // row 4
+	LEAQ (R9)(R8*4), R13     // row 5
+	LEAQ (R10)(R8*4), R14    // row 6
+	LEAQ (R11)(R8*4), R8     // row 7
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ AX, AX
+	SHLQ $2, CX              // n in bytes
+loop8:
+	CMPQ AX, CX
+	JGE  done8
+	VBROADCASTF128 (SI)(AX*1), Y8
+	VMOVUPS     (DI)(AX*1), X4
+	VINSERTF128 $1, (R9)(AX*1), Y4, Y4
+	VMULPS      Y8, Y4, Y4
+	VADDPS      Y4, Y0, Y0
+	VMOVUPS     (R10)(AX*1), X5
+	VINSERTF128 $1, (R11)(AX*1), Y5, Y5
+	VMULPS      Y8, Y5, Y5
+	VADDPS      Y5, Y1, Y1
+	VMOVUPS     (R12)(AX*1), X6
+	VINSERTF128 $1, (R13)(AX*1), Y6, Y6
+	VMULPS      Y8, Y6, Y6
+	VADDPS      Y6, Y2, Y2
+	VMOVUPS     (R14)(AX*1), X7
+	VINSERTF128 $1, (R8)(AX*1), Y7, Y7
+	VMULPS      Y8, Y7, Y7
+	VADDPS      Y7, Y3, Y3
+	ADDQ $16, AX
+	JMP  loop8
+done8:
+	// Each half [s0,s1,s2,s3] → (s0+s1)+(s2+s3), as dot4SSE.
+	MOVQ out+32(FP), DX
+	VHADDPS Y0, Y0, Y0
+	VHADDPS Y0, Y0, Y0
+	VHADDPS Y1, Y1, Y1
+	VHADDPS Y1, Y1, Y1
+	VHADDPS Y2, Y2, Y2
+	VHADDPS Y2, Y2, Y2
+	VHADDPS Y3, Y3, Y3
+	VHADDPS Y3, Y3, Y3
+	VMOVSS X0, 0(DX)
+	VMOVSS X1, 8(DX)
+	VMOVSS X2, 16(DX)
+	VMOVSS X3, 24(DX)
+	VEXTRACTF128 $1, Y0, X4
+	VEXTRACTF128 $1, Y1, X5
+	VEXTRACTF128 $1, Y2, X6
+	VEXTRACTF128 $1, Y3, X7
+	VMOVSS X4, 4(DX)
+	VMOVSS X5, 12(DX)
+	VMOVSS X6, 20(DX)
+	VMOVSS X7, 28(DX)
+	VZEROUPPER
+	RET

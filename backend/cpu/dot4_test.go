@@ -34,6 +34,34 @@ func TestDot4MatchesDot(t *testing.T) {
 	}
 }
 
+// dot8 likewise, at every SIMD level: eight rows, each the Go dot's bits.
+func TestDot8MatchesDot(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(33, 34))
+		for _, n := range []int{4, 8, 12, 32, 64, 128, 256, 5, 1} {
+			for _, ldb := range []int{n, n + 3, 4 * n} {
+				for trial := 0; trial < 30; trial++ {
+					a := make([]float32, n)
+					b := make([]float32, 7*ldb+n)
+					for i := range a {
+						a[i] = float32(rng.NormFloat64() * math.Pow(10, float64(rng.IntN(7)-3)))
+					}
+					for i := range b {
+						b[i] = float32(rng.NormFloat64() * math.Pow(10, float64(rng.IntN(7)-3)))
+					}
+					var got [8]float32
+					dot8(a, b, ldb, &got)
+					for r := range got {
+						if want := dot(a, b[r*ldb:][:n]); math.Float32bits(got[r]) != math.Float32bits(want) {
+							t.Fatalf("n=%d ldb=%d row %d: dot8 %v (%#x), dot %v (%#x)", n, ldb, r, got[r], math.Float32bits(got[r]), want, math.Float32bits(want))
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
 func BenchmarkDot4(b *testing.B) {
 	const n, ldb = 64, 256
 	x, y := make([]float32, n), make([]float32, 4*ldb)
@@ -42,6 +70,14 @@ func BenchmarkDot4(b *testing.B) {
 		for b.Loop() {
 			dot4(x, y, ldb, &out)
 		}
+	})
+	b.Run("dot8/2", func(b *testing.B) { // eight rows, half the work counted
+		y8 := make([]float32, 8*ldb)
+		var out8 [8]float32
+		for b.Loop() {
+			dot8(x, y8, ldb, &out8)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "ns/4rows")
 	})
 	b.Run("4xdot", func(b *testing.B) {
 		for b.Loop() {

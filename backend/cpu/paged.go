@@ -66,8 +66,19 @@ func (*Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLe
 				base := int(table[j0/blockSize]) * blockSize
 				for kh := 0; kh < hkv; kh++ {
 					o := 0
-					// Four keys at a time: independent sums in flight,
-					// each rounded exactly as dot rounds it.
+					// Eight keys, then four at a time: independent sums
+					// in flight, each rounded exactly as dot rounds it.
+					var s8 [8]float32
+					for ; o+8 <= blockSize && j0+o+8 <= l; o += 8 {
+						krows := kc[((base+o)*hkv+kh)*d:][:7*hkv*d+d]
+						for h := kh * group; h < (kh+1)*group; h++ {
+							dot8(qt[h*d:(h+1)*d], krows, hkv*d, &s8)
+							dst := (*[8]float32)(scores[h*l+j0+o:])
+							for r, v := range s8 {
+								dst[r] = scale * v
+							}
+						}
+					}
 					var s4 [4]float32
 					for ; o+4 <= blockSize && j0+o+4 <= l; o += 4 {
 						krows := kc[((base+o)*hkv+kh)*d:][:3*hkv*d+d]
