@@ -69,6 +69,12 @@ type benchResult struct {
 	// Decode: greedy decoding from a short prompt, prefill timed apart
 	// (--decode-batch).
 	Decode []benchDecode `json:"decode,omitempty"`
+	// PackS is the time to copy the weights into the GEMM's packed layout
+	// that decoding reads (model.PackWeights), done once before the decode
+	// runs and not counted in their prefill: r1 serve and r1 chat pack once
+	// per model load, r1 sample and r1 eval once per call, an RL step once
+	// per rollout. The rollout figures include it.
+	PackS float64 `json:"pack_s,omitempty"`
 }
 
 // benchDecode is one decode batch size's figures: the prefill of every
@@ -246,12 +252,18 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	for _, d := range res.Decode {
 		fmt.Fprintf(tw, "\tgreedy decode tok/s b=%d\tprefill ms b=%d", d.Batch, d.Batch)
 	}
+	if len(res.Decode) > 0 {
+		fmt.Fprintf(tw, "\tpack ms")
+	}
 	fmt.Fprintf(tw, "\tpeak heap\tpeak RSS\n%s\t%s\t%.1fM\t%.0f", res.Shape, res.Device, float64(res.Params)/1e6, res.TrainTokPerS)
 	for _, k := range keys {
 		fmt.Fprintf(tw, "\t%.0f", res.RolloutTokPerS[k])
 	}
 	for _, d := range res.Decode {
 		fmt.Fprintf(tw, "\t%.0f\t%.1f", d.DecodeTokPerS, d.PrefillS*1e3)
+	}
+	if len(res.Decode) > 0 {
+		fmt.Fprintf(tw, "\t%.1f", res.PackS*1e3)
 	}
 	fmt.Fprintf(tw, "\t%.0f MB\t%.0f MB\n", res.PeakHeapMB, res.PeakRSSMB)
 	tw.Flush()
@@ -432,6 +444,12 @@ func benchRun(ctx context.Context, dev tensor.Backend, cfg *model.Config, o benc
 			toks += len(s.Tokens)
 		}
 		res.RolloutTokPerS[strconv.Itoa(bs)] = float64(toks) / time.Since(start).Seconds()
+	}
+	if len(o.decode) > 0 {
+		start := time.Now()
+		unpack := m.PackWeights()
+		res.PackS = time.Since(start).Seconds()
+		defer unpack()
 	}
 	for _, bs := range o.decode {
 		if !o.quiet {

@@ -106,6 +106,7 @@ func medianR1(runs []benchResult) benchResult {
 	m.TrainTokPerS = col(func(r benchResult) float64 { return r.TrainTokPerS })
 	m.PeakHeapMB = col(func(r benchResult) float64 { return r.PeakHeapMB })
 	m.PeakRSSMB = col(func(r benchResult) float64 { return r.PeakRSSMB })
+	m.PackS = col(func(r benchResult) float64 { return r.PackS })
 	for j := range m.Decode {
 		m.Decode[j].PrefillS = col(func(r benchResult) float64 { return r.Decode[j].PrefillS })
 		m.Decode[j].DecodeTokPerS = col(func(r benchResult) float64 { return r.Decode[j].DecodeTokPerS })
@@ -173,6 +174,10 @@ func printComparison(w io.Writer, c benchComparison, asJSON bool) {
 		}
 		row(fmt.Sprintf("greedy decode tok/s b=%d", d.Batch), d.DecodeTokPerS, td.DecodeTokPerS, d.DecodeTokPerS/td.DecodeTokPerS, "%.0f")
 		row(fmt.Sprintf("prefill ms b=%d", d.Batch), d.PrefillS*1e3, td.PrefillS*1e3, td.PrefillS/d.PrefillS, "%.1f")
+	}
+	if len(r.Decode) > 0 {
+		// r1's alone: PyTorch multiplies by the weights as they are.
+		fmt.Fprintf(tw, "pack weights ms (once, not in prefill)\t%.1f\t-\t-\t\n", r.PackS*1e3)
 	}
 	row("peak RSS MB", r.PeakRSSMB, t.PeakRSSMB, r.PeakRSSMB/t.PeakRSSMB, "%.0f")
 	tw.Flush()
