@@ -96,3 +96,15 @@ func LayoutShared(ids [][]int32, promptLen []int) (Batch, []int32, [][]int) {
 	}
 	return b, target, pos
 }
+
+// LastPositions is, for each sequence of a layout (LayoutPadded's or
+// LayoutShared's pos), the flat position of its last token: the one after
+// its last log-prob position. Every sequence needs a log-prob position
+// (more tokens than its promptLen); a score head reads it there.
+func LastPositions(pos [][]int) []int32 {
+	last := make([]int32, len(pos))
+	for i, ps := range pos {
+		last[i] = int32(ps[len(ps)-1] + 1)
+	}
+	return last
+}

@@ -298,15 +298,11 @@ func sharedScores(tp *autograd.Tape, m *model.Model, rows [][]int32) (*autograd.
 		promptLen[k], promptLen[p+k] = n, n
 	}
 	b, _, pos := model.LayoutShared(rows, promptLen)
-	last := make([]int32, len(rows))
-	for i, ps := range pos {
-		last[i] = int32(ps[len(ps)-1] + 1) // a segment of ≥ 2 tokens has positions
-	}
 	h, err := m.Hidden(tp, b)
 	if err != nil {
 		return nil, err
 	}
-	return m.ScoresAt(tp, h, last)
+	return m.ScoresAt(tp, h, model.LastPositions(pos)) // a segment of ≥ 2 tokens has positions
 }
 
 // download64 copies a device tensor to the host in float64 (exactly, for

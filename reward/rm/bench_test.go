@@ -3,6 +3,7 @@ package rm
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/r1go/r1/backend/cpu"
@@ -10,9 +11,11 @@ import (
 )
 
 // BenchmarkScore measures reward-model scoring throughput (responses/s)
-// on the CPU: 64 responses of 160 tokens (an R1-Zero prompt of ~90 tokens
-// and its completion), 16 per forward pass, for the tiny model's shape and
-// a ~112M Llama (DESIGN.md's llama-112m) with random weights.
+// on the CPU: a GRPO step's 64 responses, 16 samples of each of 4 prompts
+// of 90 tokens with 60–80 completion tokens, 16 per forward pass, for the
+// tiny model's shape and a ~112M Llama (DESIGN.md's llama-112m) with
+// random weights; "shared" is ScoreIDs (the prompts stored once on the
+// CPU), "padded" one row per response.
 func BenchmarkScore(b *testing.B) {
 	for _, c := range []struct{ name, cfg string }{
 		{"tiny", `{"model_type": "qwen2", "vocab_size": 641, "hidden_size": 128, "intermediate_size": 352, "num_hidden_layers": 6,
@@ -28,20 +31,35 @@ func BenchmarkScore(b *testing.B) {
 			m := model.New(cfg, cpu.New(), 1, model.WithScoreHead(1))
 			rng := rand.New(rand.NewPCG(1, 2))
 			rows := make([][]int32, 64)
+			var prompt []int32
 			for i := range rows {
-				rows[i] = make([]int32, 150+rng.IntN(21))
-				for j := range rows[i] {
-					rows[i][j] = int32(rng.IntN(cfg.VocabSize))
+				if i%16 == 0 {
+					prompt = randomIDs(rng, 90, cfg.VocabSize)
 				}
+				rows[i] = append(slices.Clone(prompt), randomIDs(rng, 60+rng.IntN(21), cfg.VocabSize)...)
 			}
-			b.ResetTimer()
-			for b.Loop() {
-				if _, err := ScoreIDs(m, rows, 0, 16); err != nil {
-					b.Fatal(err)
-				}
+			for _, v := range []struct {
+				name  string
+				score func(*model.Model, [][]int32, int32, int) ([]float64, error)
+			}{{"shared", ScoreIDs}, {"padded", paddedScores}} {
+				b.Run(v.name, func(b *testing.B) {
+					for b.Loop() {
+						if _, err := v.score(m, rows, 0, 16); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(float64(b.N*len(rows))/b.Elapsed().Seconds(), "responses/s")
+					b.Log(fmt.Sprintf("%d parameters", cfg.NumParams()))
+				})
 			}
-			b.ReportMetric(float64(b.N*len(rows))/b.Elapsed().Seconds(), "responses/s")
-			b.Log(fmt.Sprintf("%d parameters", cfg.NumParams()))
 		})
 	}
+}
+
+func randomIDs(rng *rand.Rand, n, vocab int) []int32 {
+	ids := make([]int32, n)
+	for j := range ids {
+		ids[j] = int32(rng.IntN(vocab))
+	}
+	return ids
 }

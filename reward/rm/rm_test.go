@@ -2,8 +2,11 @@ package rm
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -133,5 +136,75 @@ func TestParams(t *testing.T) {
 		if _, err := New(c.p); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: error %v, want %q", c.p, err, c.want)
 		}
+	}
+}
+
+// TestSharedScoresAreEachRowsAlone checks ScoreIDs' shared layout against
+// each row scored alone (its own forward pass): groups of samples of one
+// prompt, prompts that share only their first tokens, a row that is
+// another's prefix, duplicates, rows unlike any other, in an order the
+// sorting must undo, over batch sizes that cut groups apart. Tolerance
+// 1e-5 relative (float32 sums in other orders); a batch with a one-token
+// row takes the padded path.
+func TestSharedScoresAreEachRowsAlone(t *testing.T) {
+	cfg, err := model.LoadConfig(filepath.Join("..", "..", "assets", "tiny"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Layers = 2
+	m := model.New(cfg, cpu.New(), 3, model.WithScoreHead(1))
+	rng := rand.New(rand.NewPCG(7, 8))
+	ids := func(n int) []int32 { return randomIDs(rng, n, cfg.VocabSize) }
+	template := ids(6)
+	var rows [][]int32
+	for p := 0; p < 3; p++ {
+		prompt := append(slices.Clone(template), ids(20+10*p)...)
+		for s := 0; s < 5; s++ {
+			rows = append(rows, append(slices.Clone(prompt), ids(1+rng.IntN(30))...))
+		}
+	}
+	rows = append(rows, ids(2), ids(40), slices.Clone(rows[3]), rows[7][:len(rows[7])-3], template[:3])
+	rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+	alone := make([]float64, len(rows))
+	for i, r := range rows {
+		v, err := paddedScores(m, [][]int32{r}, 0, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		alone[i] = v[0]
+	}
+	check := func(name string, got []float64) {
+		t.Helper()
+		for i := range rows {
+			if d := math.Abs(got[i] - alone[i]); d > 1e-5*math.Max(1, math.Abs(alone[i])) {
+				t.Fatalf("%s: row %d (%d tokens): %v, alone %v", name, i, len(rows[i]), got[i], alone[i])
+			}
+		}
+	}
+	for _, batch := range []int{1, 4, 7, len(rows)} {
+		got, err := ScoreIDs(m, rows, 0, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("batch %d", batch), got)
+	}
+	withShort := append(slices.Clone(rows), ids(1))
+	got, err := ScoreIDs(m, withShort, 0, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("with a one-token row", got[:len(rows)])
+	// The shared layout is really used: a group's rows share a prefix.
+	sorted := slices.Clone(rows)
+	slices.SortFunc(sorted, slices.Compare)
+	pl := shareGroups(sorted)
+	shared := 0
+	for _, p := range pl {
+		if p >= 20 {
+			shared++
+		}
+	}
+	if shared < 15 {
+		t.Fatalf("only %d rows share a prefix of ≥ 19 tokens (promptLen %v)", shared, pl)
 	}
 }

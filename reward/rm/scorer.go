@@ -3,9 +3,11 @@ package rm
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
+	"github.com/r1go/r1/autograd"
 	"github.com/r1go/r1/chat"
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/sft"
@@ -82,9 +84,20 @@ func (s *Scorer) Score(texts []string) ([]float64, error) {
 }
 
 // ScoreIDs scores token rows with m's score head, batch rows per forward
-// pass. Rows are grouped by length (less padding); the scores come back in
-// the rows' order.
+// pass; the scores come back in the rows' order. Where the backend's
+// attention takes segment masks (tensor.SegmentMasks), rows that begin
+// alike — the samples of one prompt, which RL scores together — share a
+// forward row with their common first tokens stored once (sharedScores);
+// elsewhere rows are grouped by length (less padding).
 func ScoreIDs(m *model.Model, rows [][]int32, pad int32, batch int) ([]float64, error) {
+	if tensor.SegmentMasks(m.Dev) {
+		return sharedScores(m, rows, pad, batch)
+	}
+	return paddedScores(m, rows, pad, batch)
+}
+
+// paddedScores is ScoreIDs with one padded row per row, grouped by length.
+func paddedScores(m *model.Model, rows [][]int32, pad int32, batch int) ([]float64, error) {
 	order := make([]int, len(rows))
 	for i := range order {
 		order[i] = i
@@ -170,4 +183,102 @@ func Text(row map[string]json.RawMessage, tmpl *chat.Template) (string, error) {
 		return render(append(msgs, chat.Message{Role: "assistant", Content: resp}))
 	}
 	return "", fmt.Errorf("unknown row (want %s)", LineFormats)
+}
+
+// sharedScores is ScoreIDs with shared prefixes: the rows sorted by their
+// tokens, so that rows beginning alike are neighbours, cut into groups
+// (shareGroups) and laid out by model.LayoutShared — a group's common first
+// tokens once, each row's rest its own segment after them, at the
+// positions it has alone — and scored at each row's last token. Each
+// score is the row's alone up to float rounding. A batch holding a
+// one-token row is scored padded (a row needs two tokens in its segment).
+func sharedScores(m *model.Model, rows [][]int32, pad int32, batch int) ([]float64, error) {
+	order := make([]int, len(rows))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return slices.Compare(rows[order[a]], rows[order[b]]) < 0 })
+	out := make([]float64, len(rows))
+	for lo := 0; lo < len(order); lo += batch {
+		idx := order[lo:min(lo+batch, len(order))]
+		part := make([][]int32, len(idx))
+		short := false
+		for k, i := range idx {
+			part[k] = rows[i]
+			short = short || len(rows[i]) < 2
+		}
+		tp := m.NewTape()
+		tp.NoGrad = true
+		var sc *autograd.Var
+		var err error
+		if short {
+			sc, err = m.Scores(tp, model.NewBatch(part, pad))
+		} else {
+			b, _, pos := model.LayoutShared(part, shareGroups(part))
+			var h *autograd.Var
+			if h, err = m.Hidden(tp, b); err == nil {
+				sc, err = m.ScoresAt(tp, h, model.LastPositions(pos))
+			}
+		}
+		if err != nil {
+			tp.Reset()
+			return nil, err
+		}
+		vals := m.Dev.Download(sc.Val) // (len(idx), 1)
+		tp.Reset()
+		for k, i := range idx {
+			out[i] = float64(vals[k])
+		}
+	}
+	return out, nil
+}
+
+// shareGroups returns model.LayoutShared's promptLen for sorted rows of at
+// least two tokens: the rows cut into runs of neighbours, each run's
+// common first tokens (all but two of its shortest row's, so every row
+// keeps a segment of two) its shared prefix. A run of n rows sharing s
+// tokens computes s·(n−1) fewer than n rows apart; the cut maximises that
+// saving over all cuts (by dynamic programming: sorted rows share with a
+// non-neighbour the least of the common prefixes between them), so the
+// samples of one prompt share their prompt and prompts that share only a
+// chat template's first tokens do not force each other down to it.
+func shareGroups(rows [][]int32) []int {
+	n := len(rows)
+	// best[j] is the largest saving over rows[:j], its last run from[j]..j.
+	best, from := make([]int, n+1), make([]int, n+1)
+	for j := 1; j <= n; j++ {
+		best[j] = -1
+		s := len(rows[j-1]) - 2 // shared tokens of the run rows[i:j]
+		for i := j - 1; i >= 0; i-- {
+			if i < j-1 {
+				s = min(s, len(rows[i])-2, commonPrefix(rows[i], rows[i+1]))
+			}
+			if v := best[i] + (j-i-1)*s; v > best[j] {
+				best[j], from[j] = v, i
+			}
+		}
+	}
+	promptLen := make([]int, n)
+	for j := n; j > 0; j = from[j] {
+		i, s := from[j], len(rows[j-1])-2
+		for k := i; k < j-1; k++ {
+			s = min(s, len(rows[k])-2, commonPrefix(rows[k], rows[k+1]))
+		}
+		if j-i == 1 {
+			s = 0 // a row alone shares nothing
+		}
+		for k := i; k < j; k++ {
+			promptLen[k] = s + 1 // the shared prefix is promptLen−1 tokens
+		}
+	}
+	return promptLen
+}
+
+// commonPrefix is the number of equal leading tokens of a and b.
+func commonPrefix(a, b []int32) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
 }
