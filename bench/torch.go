@@ -50,9 +50,12 @@ type TorchDecode struct {
 
 // TorchResult is compare.py's JSON answer.
 type TorchResult struct {
-	Torch         string        `json:"torch"`
-	Threads       int           `json:"threads"`
-	BLAS          string        `json:"blas"`
+	Torch   string `json:"torch"`
+	Threads int    `json:"threads"`
+	BLAS    string `json:"blas"`
+	// BLASCore is the kernel set OpenBLAS runs (SkylakeX, Haswell, …;
+	// OPENBLAS_CORETYPE overrides its choice); empty for another BLAS.
+	BLASCore      string        `json:"blas_core,omitempty"`
 	OMPWaitPolicy string        `json:"omp_wait_policy"`
 	TrainTokPerS  float64       `json:"train_tok_per_s"`
 	TrainStepS    []float64     `json:"train_step_s"`

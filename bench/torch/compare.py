@@ -45,6 +45,23 @@ def blas_library():
     return ",".join(sorted(libs)) or "none"
 
 
+def blas_core(libs):
+    """The kernel set OpenBLAS picked for this CPU (e.g. SkylakeX, Haswell; the
+    OPENBLAS_CORETYPE environment variable overrides it), or "" when the BLAS
+    is not OpenBLAS."""
+    import ctypes
+    for path in libs.split(","):
+        if "openblas" not in path:
+            continue
+        try:
+            f = ctypes.CDLL(path).openblas_get_corename
+        except (OSError, AttributeError):
+            continue
+        f.restype = ctypes.c_char_p
+        return (f() or b"").decode().strip()
+    return ""
+
+
 class Arch:
     def __init__(self, cfg):
         self.vocab = cfg["vocab_size"]
@@ -212,7 +229,8 @@ def main():
     torch.set_num_threads(args.threads)
     with open(args.config) as f:
         a = Arch(json.load(f))
-    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas_library(),
+    blas = blas_library()
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas, "blas_core": blas_core(blas),
            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "")}
     if args.batch > 0:
         out["train_tok_per_s"], out["train_step_s"] = train(a, args)

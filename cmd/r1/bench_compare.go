@@ -147,7 +147,11 @@ func printComparison(w io.Writer, c benchComparison, asJSON bool) {
 	torch := c.TorchSkipped == ""
 	if torch {
 		t := c.Torch
-		fmt.Fprintf(w, "PyTorch %s, %d threads, OMP_WAIT_POLICY=%s, BLAS %s\n", t.Torch, t.Threads, t.OMPWaitPolicy, t.BLAS)
+		core := ""
+		if t.BLASCore != "" {
+			core = " (OpenBLAS kernels: " + t.BLASCore + ")"
+		}
+		fmt.Fprintf(w, "PyTorch %s, %d threads, OMP_WAIT_POLICY=%s, BLAS %s%s\n", t.Torch, t.Threads, t.OMPWaitPolicy, t.BLAS, core)
 		if strings.Contains(t.BLAS, "/blas/libblas") {
 			// Debian's default libblas.so.3 is the netlib reference BLAS.
 			fmt.Fprintf(w, "warning: PyTorch runs on the reference BLAS (%s), a meaningless baseline; point LD_LIBRARY_PATH at OpenBLAS (bench/torch/README.md)\n", t.BLAS)

@@ -18,7 +18,7 @@ var tinyBenchArgs = []string{"bench", "--vocab", "64", "--dim", "32", "--layers"
 func TestBenchCompareTorchPlumbing(t *testing.T) {
 	dir := t.TempDir()
 	calls := filepath.Join(dir, "calls")
-	answer := `{"torch": "1.13.1", "threads": 2, "blas": "fake", "omp_wait_policy": "PASSIVE", "train_tok_per_s": 100, "train_step_s": [0.1, 0.1],
+	answer := `{"torch": "1.13.1", "threads": 2, "blas": "fake", "blas_core": "Haswell", "omp_wait_policy": "PASSIVE", "train_tok_per_s": 100, "train_step_s": [0.1, 0.1],
 	"decode": [{"batch": 1, "prefill_s": 0.5, "decode_tok_per_s": 10}, {"batch": 2, "prefill_s": 0.5, "decode_tok_per_s": 20}], "peak_rss_mb": 1000}`
 	fake := filepath.Join(dir, "python3")
 	script := "#!/bin/sh\necho \"$*\" >> " + calls + "\ncase \"$*\" in *compare.py*) cat <<'JSON'\n" + answer + "\nJSON\n;; esac\n"
@@ -52,7 +52,8 @@ func TestBenchCompareTorchPlumbing(t *testing.T) {
 
 	// The table names both sides and the ratio (r1's speed over PyTorch's).
 	stdout, stderr, code = runCLI(t, "", append(tinyBenchArgs, "--compare-torch", "--pairs", "1", "--python", fake)...)
-	if code != 0 || !strings.Contains(stdout, "greedy decode tok/s b=2") || !strings.Contains(stdout, "PyTorch 1.13.1, 2 threads, OMP_WAIT_POLICY=PASSIVE") || !strings.Contains(stdout, "×") {
+	if code != 0 || !strings.Contains(stdout, "greedy decode tok/s b=2") || !strings.Contains(stdout, "PyTorch 1.13.1, 2 threads, OMP_WAIT_POLICY=PASSIVE") || !strings.Contains(stdout, "×") ||
+		!strings.Contains(stdout, "(OpenBLAS kernels: Haswell)") || !strings.Contains(stdout, "pack weights ms") {
 		t.Errorf("exit %d, table:\n%s%s", code, stdout, stderr)
 	}
 
