@@ -22,6 +22,7 @@ import (
 // Backend implements tensor.Backend on the host.
 type Backend struct {
 	packs packedWeights // weights packed for inference (packed.go)
+	pool  bufPool       // freed float32 storage for New (pool.go)
 }
 
 // New returns the CPU backend.
@@ -84,7 +85,11 @@ func (b *Backend) New(dt tensor.DType, shape ...int) *tensor.Tensor {
 	t := &tensor.Tensor{Shape: append([]int(nil), shape...), DType: dt, Dev: b}
 	switch dt {
 	case tensor.F32:
-		t.Buf = make([]float32, n)
+		if n >= poolMinElems {
+			t.Buf = b.pool.get(t, n)
+		} else {
+			t.Buf = make([]float32, n)
+		}
 	case tensor.I32:
 		t.Buf = make([]int32, n)
 	case tensor.F64:
@@ -162,7 +167,12 @@ func (b *Backend) DownloadInt32(t *tensor.Tensor) []int32 {
 	return append([]int32(nil), i32(t)...)
 }
 
-func (*Backend) Free(t *tensor.Tensor) { t.Buf = nil }
+func (b *Backend) Free(t *tensor.Tensor) {
+	if s, ok := t.Buf.([]float32); ok {
+		b.pool.put(t, s)
+	}
+	t.Buf = nil
+}
 
 func (b *Backend) SliceRows(t *tensor.Tensor, start, end int) *tensor.Tensor {
 	rows := t.Shape[0]
