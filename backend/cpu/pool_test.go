@@ -22,21 +22,28 @@ func TestPoolReusesFreedStorage(t *testing.T) {
 	if s := f32(a); len(s) != n || cap(s) != poolClass(n) || cap(s) > n+n/8 {
 		t.Fatalf("len %d cap %d for %d elements", len(s), cap(s), n)
 	}
-	for i := range f32(a) {
-		f32(a)[i] = 7
-	}
-	pa := base(a)
-	b.Free(a)
-	// Another size in the same class gets the buffer back, zeroed.
-	c := b.New(tensor.F32, poolClass(n)-5)
-	if base(c) != pa {
-		t.Fatal("a freed buffer was not reused by New of its size class")
-	}
-	for i, v := range f32(c) {
-		if v != 0 {
-			t.Fatalf("reused storage not cleared: [%d] = %v", i, v)
+	// Another size in the same class gets the buffer back, zeroed. (A
+	// sync.Pool may drop what it holds — under the race detector it drops
+	// a quarter of what it is given — so a few tries.)
+	reused := false
+	for try := 0; try < 10 && !reused; try++ {
+		for i := range f32(a) {
+			f32(a)[i] = 7
+		}
+		pa := base(a)
+		b.Free(a)
+		a = b.New(tensor.F32, poolClass(n)-5)
+		reused = base(a) == pa
+		for i, v := range f32(a) {
+			if v != 0 {
+				t.Fatalf("New's storage not cleared: [%d] = %v", i, v)
+			}
 		}
 	}
+	if !reused {
+		t.Fatal("a freed buffer was never reused by New of its size class")
+	}
+	b.Free(a)
 
 	// Views share the parent's storage: freeing them must not pool it.
 	for _, view := range []func(*tensor.Tensor) *tensor.Tensor{
