@@ -1,10 +1,10 @@
 package rm
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
-	"sort"
 	"sync"
 
 	"github.com/r1go/r1/autograd"
@@ -98,28 +98,39 @@ func ScoreIDs(m *model.Model, rows [][]int32, pad int32, batch int) ([]float64, 
 
 // paddedScores is ScoreIDs with one padded row per row, grouped by length.
 func paddedScores(m *model.Model, rows [][]int32, pad int32, batch int) ([]float64, error) {
-	order := make([]int, len(rows))
-	for i := range order {
-		order[i] = i
+	byLen := func(a, b []int32) int { return cmp.Compare(len(a), len(b)) }
+	return scoreSorted(m, rows, batch, byLen, func(tp *autograd.Tape, part [][]int32) (*autograd.Var, error) {
+		return m.Scores(tp, model.NewBatch(part, pad))
+	})
+}
+
+// scoreSorted scores rows batch at a time in the order order sorts them
+// (stably), score giving a batch's (len(part), 1) scores on a no-grad
+// tape; the scores come back in the rows' order.
+func scoreSorted(m *model.Model, rows [][]int32, batch int, order func(a, b []int32) int,
+	score func(tp *autograd.Tape, part [][]int32) (*autograd.Var, error)) ([]float64, error) {
+	idx := make([]int, len(rows))
+	for i := range idx {
+		idx[i] = i
 	}
-	sort.SliceStable(order, func(a, b int) bool { return len(rows[order[a]]) < len(rows[order[b]]) })
+	slices.SortStableFunc(idx, func(a, b int) int { return order(rows[a], rows[b]) })
 	out := make([]float64, len(rows))
-	for lo := 0; lo < len(order); lo += batch {
-		idx := order[lo:min(lo+batch, len(order))]
-		part := make([][]int32, len(idx))
-		for k, i := range idx {
+	for lo := 0; lo < len(idx); lo += batch {
+		chunk := idx[lo:min(lo+batch, len(idx))]
+		part := make([][]int32, len(chunk))
+		for k, i := range chunk {
 			part[k] = rows[i]
 		}
 		tp := m.NewTape()
 		tp.NoGrad = true
-		sc, err := m.Scores(tp, model.NewBatch(part, pad))
+		sc, err := score(tp, part)
 		if err != nil {
 			tp.Reset()
 			return nil, err
 		}
-		vals := m.Dev.Download(sc.Val) // (B,1)
+		vals := m.Dev.Download(sc.Val) // (len(part), 1)
 		tp.Reset()
-		for k, i := range idx {
+		for k, i := range chunk {
 			out[i] = float64(vals[k])
 		}
 	}
@@ -193,44 +204,19 @@ func Text(row map[string]json.RawMessage, tmpl *chat.Template) (string, error) {
 // score is the row's alone up to float rounding. A batch holding a
 // one-token row is scored padded (a row needs two tokens in its segment).
 func sharedScores(m *model.Model, rows [][]int32, pad int32, batch int) ([]float64, error) {
-	order := make([]int, len(rows))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return slices.Compare(rows[order[a]], rows[order[b]]) < 0 })
-	out := make([]float64, len(rows))
-	for lo := 0; lo < len(order); lo += batch {
-		idx := order[lo:min(lo+batch, len(order))]
-		part := make([][]int32, len(idx))
-		short := false
-		for k, i := range idx {
-			part[k] = rows[i]
-			short = short || len(rows[i]) < 2
-		}
-		tp := m.NewTape()
-		tp.NoGrad = true
-		var sc *autograd.Var
-		var err error
-		if short {
-			sc, err = m.Scores(tp, model.NewBatch(part, pad))
-		} else {
-			b, _, pos := model.LayoutShared(part, shareGroups(part))
-			var h *autograd.Var
-			if h, err = m.Hidden(tp, b); err == nil {
-				sc, err = m.ScoresAt(tp, h, model.LastPositions(pos))
+	return scoreSorted(m, rows, batch, slices.Compare[[]int32], func(tp *autograd.Tape, part [][]int32) (*autograd.Var, error) {
+		for _, r := range part {
+			if len(r) < 2 {
+				return m.Scores(tp, model.NewBatch(part, pad))
 			}
 		}
+		b, _, pos := model.LayoutShared(part, shareGroups(part))
+		h, err := m.Hidden(tp, b)
 		if err != nil {
-			tp.Reset()
 			return nil, err
 		}
-		vals := m.Dev.Download(sc.Val) // (len(idx), 1)
-		tp.Reset()
-		for k, i := range idx {
-			out[i] = float64(vals[k])
-		}
-	}
-	return out, nil
+		return m.ScoresAt(tp, h, model.LastPositions(pos))
+	})
 }
 
 // shareGroups returns model.LayoutShared's promptLen for sorted rows of at
@@ -244,30 +230,32 @@ func sharedScores(m *model.Model, rows [][]int32, pad int32, batch int) ([]float
 // chat template's first tokens do not force each other down to it.
 func shareGroups(rows [][]int32) []int {
 	n := len(rows)
-	// best[j] is the largest saving over rows[:j], its last run from[j]..j.
-	best, from := make([]int, n+1), make([]int, n+1)
+	adj := make([]int, n) // adj[i]: the common prefix of rows i−1 and i
+	for i := 1; i < n; i++ {
+		adj[i] = commonPrefix(rows[i-1], rows[i])
+	}
+	// best[j] is the largest saving over rows[:j]: its last run is
+	// from[j]..j, sharing share[j] tokens.
+	best, from, share := make([]int, n+1), make([]int, n+1), make([]int, n+1)
 	for j := 1; j <= n; j++ {
 		best[j] = -1
 		s := len(rows[j-1]) - 2 // shared tokens of the run rows[i:j]
 		for i := j - 1; i >= 0; i-- {
 			if i < j-1 {
-				s = min(s, len(rows[i])-2, commonPrefix(rows[i], rows[i+1]))
+				s = min(s, len(rows[i])-2, adj[i+1])
 			}
 			if v := best[i] + (j-i-1)*s; v > best[j] {
-				best[j], from[j] = v, i
+				best[j], from[j], share[j] = v, i, s
 			}
 		}
 	}
 	promptLen := make([]int, n)
 	for j := n; j > 0; j = from[j] {
-		i, s := from[j], len(rows[j-1])-2
-		for k := i; k < j-1; k++ {
-			s = min(s, len(rows[k])-2, commonPrefix(rows[k], rows[k+1]))
-		}
-		if j-i == 1 {
+		s := share[j]
+		if j-from[j] == 1 {
 			s = 0 // a row alone shares nothing
 		}
-		for k := i; k < j; k++ {
+		for k := from[j]; k < j; k++ {
 			promptLen[k] = s + 1 // the shared prefix is promptLen−1 tokens
 		}
 	}
