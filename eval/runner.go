@@ -51,6 +51,10 @@ type Settings struct {
 	TopK         int     `json:"top_k"`
 	MaxNewTokens int     `json:"max_new_tokens"`
 	Seed         uint64  `json:"seed"`
+	// KVCacheDType is the sampler's KV cache storage when not the model's
+	// own ("bf16" on the CPU): it changes the samples, so a run with
+	// another one does not resume from these.
+	KVCacheDType string `json:"kv_cache_dtype,omitempty"`
 }
 
 // Hash is a short digest of the settings.

@@ -132,6 +132,12 @@ type SamplingConfig struct {
 	MaxNewTokens int     `yaml:"max_new_tokens"`
 	// StopStrings end a completion early (kept in the text), e.g. "</answer>".
 	StopStrings []string `yaml:"stop_strings"`
+	// KVCacheDType is the rollout KV cache's storage: auto (the model's
+	// dtype: f32 on the CPU, bf16 on the GPU) or bf16, which halves the
+	// cache on the CPU (vLLM's kv_cache_dtype; rollouts then see keys and
+	// values rounded to bfloat16, as GPU rollouts do; the loss recomputes
+	// log-probs in full precision either way).
+	KVCacheDType string `yaml:"kv_cache_dtype"`
 }
 
 // LossOptions are the GRPO objective's knobs.
@@ -230,6 +236,8 @@ func (c *Config) Check() error {
 		return fmt.Errorf("micro_batch: must be > 0, got %d", c.MicroBatch)
 	case c.Sampling.MaxNewTokens <= 0:
 		return fmt.Errorf("sampling.max_new_tokens: must be > 0, got %d", c.Sampling.MaxNewTokens)
+	case kvCacheErr(c.Sampling.KVCacheDType) != nil:
+		return fmt.Errorf("sampling.kv_cache_dtype: %w", kvCacheErr(c.Sampling.KVCacheDType))
 	case c.Sampling.Temperature <= 0:
 		return fmt.Errorf("sampling.temperature: RL needs sampling, want > 0, got %g", c.Sampling.Temperature)
 	case c.Loss.Beta < 0:
@@ -303,4 +311,10 @@ func (c *Config) Check() error {
 		return fmt.Errorf("format_reward: %q is not one of the rewards' labels", c.FormatReward)
 	}
 	return nil
+}
+
+// kvCacheErr checks a KV cache dtype name (model.ParseKVCacheDType).
+func kvCacheErr(name string) error {
+	_, _, err := model.ParseKVCacheDType(name)
+	return err
 }

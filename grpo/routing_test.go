@@ -137,3 +137,19 @@ func TestRunWithRouting(t *testing.T) {
 		t.Fatalf("samples.jsonl lacks kinds:\n%s", raw)
 	}
 }
+
+// sampling.kv_cache_dtype takes auto, bf16 or f32, and names itself otherwise.
+func TestKVCacheDTypeConfig(t *testing.T) {
+	for _, c := range []struct {
+		dtype string
+		ok    bool
+	}{{"", true}, {"auto", true}, {"bf16", true}, {"f32", true}, {"fp8", false}} {
+		cfg := Default()
+		cfg.Model = "m"
+		cfg.Sampling.KVCacheDType = c.dtype
+		err := cfg.Validate()
+		if c.ok && err != nil || !c.ok && (err == nil || !strings.Contains(err.Error(), "sampling.kv_cache_dtype")) {
+			t.Errorf("kv_cache_dtype %q: %v", c.dtype, err)
+		}
+	}
+}

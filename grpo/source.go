@@ -95,7 +95,7 @@ func NewSource(cfg Config, policy *model.Model, tok *tokenizer.Tokenizer) (*Sour
 	}
 	s.stopIDs = model.StopIDs(cfg.Model, policy.Config, tok.EOS)
 	s.engine = &sample.Engine{Model: policy, MaxBatch: max(cfg.G, min(cfg.PromptsPerStep*cfg.G, 256)),
-		Decode: func(ids []int32) string { return tok.Decode(ids, true) }}
+		KVCacheDType: cfg.Sampling.KVCacheDType, Decode: func(ids []int32) string { return tok.Decode(ids, true) }}
 	return s, nil
 }
 

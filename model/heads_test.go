@@ -452,7 +452,7 @@ func TestDType(t *testing.T) {
 			t.Fatalf("%s is %v", p.Name, p.Var.Val.DType)
 		}
 	}
-	if c := m16.NewKVCache(2, 4); c.K[0].DType != tensor.BF16 || c.V[1].DType != tensor.BF16 {
+	if c := m16.NewKVCache(2, 4, m16.DType); c.K[0].DType != tensor.BF16 || c.V[1].DType != tensor.BF16 {
 		t.Fatalf("cache %v", c.K[0])
 	}
 	// BF16 storage holds m's weights rounded: what Save(BF16) writes.
@@ -491,7 +491,7 @@ func TestForwardMatchesLogits(t *testing.T) {
 			b := NewBatch(seqs, 0)
 			v := m.Config.VocabSize
 			const bs, prompt = 4, 3
-			cache := m.NewKVCache(8, bs)
+			cache := m.NewKVCache(8, bs, m.DType)
 			defer cache.Free(dev)
 			table := []int32{0, 1, 2, 3, 4, 5, 6, 7} // sequence s owns blocks 4s…4s+3
 			check := func(logits *tensor.Tensor, tokens [][2]int) {

@@ -1,6 +1,9 @@
 package model
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/r1go/r1/tensor"
 )
 
@@ -15,14 +18,47 @@ type KVCache struct {
 }
 
 // NewKVCache allocates a cache for m with numBlocks blocks of blockSize,
-// in the model's dtype.
-func (m *Model) NewKVCache(numBlocks, blockSize int) *KVCache {
+// stored as dt (see KVCacheDType); attention computes in float32 either way.
+func (m *Model) NewKVCache(numBlocks, blockSize int, dt tensor.DType) *KVCache {
 	c := &KVCache{BlockSize: blockSize, NumBlocks: numBlocks}
 	for range m.Layers {
-		c.K = append(c.K, m.Dev.New(m.DType, numBlocks*blockSize, m.Config.KVHeads, m.Config.HeadDim))
-		c.V = append(c.V, m.Dev.New(m.DType, numBlocks*blockSize, m.Config.KVHeads, m.Config.HeadDim))
+		c.K = append(c.K, m.Dev.New(dt, numBlocks*blockSize, m.Config.KVHeads, m.Config.HeadDim))
+		c.V = append(c.V, m.Dev.New(dt, numBlocks*blockSize, m.Config.KVHeads, m.Config.HeadDim))
 	}
 	return c
+}
+
+// KVCacheDType resolves a KV cache storage name (vLLM's --kv-cache-dtype,
+// see ParseKVCacheDType) for m: auto is the model's dtype, and an F32 cache
+// needs a model computing in F32 (the CUDA backend keeps BF16 caches).
+func (m *Model) KVCacheDType(name string) (tensor.DType, error) {
+	dt, set, err := ParseKVCacheDType(name)
+	switch {
+	case err != nil:
+		return 0, err
+	case !set:
+		return m.DType, nil
+	case dt == tensor.F32 && m.DType != tensor.F32:
+		return 0, fmt.Errorf("kv cache dtype f32: the %s backend keeps its KV cache in %v", m.Dev.Name(), m.DType)
+	}
+	return dt, nil
+}
+
+// ParseKVCacheDType checks a KV cache storage name: "" or "auto" (set =
+// false) is the model's dtype (F32 on the CPU, BF16 on the GPU); "bf16"
+// halves a CPU cache's memory and the bytes each decode step reads, at
+// bfloat16's 8-bit mantissa for keys and values (what the GPU keeps
+// anyway); "f32" is full precision.
+func ParseKVCacheDType(name string) (dt tensor.DType, set bool, err error) {
+	switch strings.ToLower(name) {
+	case "", "auto":
+		return 0, false, nil
+	case "bf16", "bfloat16":
+		return tensor.BF16, true, nil
+	case "f32", "float32":
+		return tensor.F32, true, nil
+	}
+	return 0, false, fmt.Errorf("kv cache dtype %q: want auto, bf16 or f32", name)
 }
 
 // Bytes is the cache's memory.

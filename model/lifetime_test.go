@@ -93,7 +93,7 @@ func TestForwardLifetimes(t *testing.T) {
 	m.ropeTables(1) // the model's own tables, kept across calls
 	base := mc.Stats()
 	mark := mc.Mark()
-	cache := m.NewKVCache(4, 4)
+	cache := m.NewKVCache(4, 4, m.DType)
 	prompt := []int32{5, 9, 2, 11, 40}
 	st := &Step{MaxBlocks: 2, BlockTable: []int32{0, 1}, Rows: []int32{4}}
 	for i, id := range prompt {

@@ -32,6 +32,7 @@ import (
 	"strings"
 
 	"github.com/r1go/r1/model"
+	"github.com/r1go/r1/tensor"
 )
 
 // Request is one prompt to complete N times.
@@ -66,6 +67,9 @@ type Engine struct {
 	// MaxTokens is the KV cache capacity in tokens (default: enough for
 	// MaxBatch sequences of the longest request).
 	MaxTokens int
+	// KVCacheDType is the KV cache's storage (model.KVCacheDType): "" or
+	// "auto" for the model's dtype, "bf16" for half the memory on the CPU.
+	KVCacheDType string
 	// Decode turns ids into text for Sample.Text and stop strings.
 	Decode func(ids []int32) string
 	// OnToken, when set, is called for every sampled token (streaming).
@@ -198,7 +202,11 @@ func (e *Engine) Generate(ctx context.Context, reqs []Request, p Params) ([]Samp
 	if maxTokens <= 0 {
 		maxTokens = maxBatch * (longest + bs)
 	}
-	b := newBatcher(m, bs, maxBatch, ceilDiv(maxTokens, bs), ceilDiv(longest, bs), e.Decode)
+	kvType, err := m.KVCacheDType(e.KVCacheDType)
+	if err != nil {
+		return nil, fmt.Errorf("sample: %w", err)
+	}
+	b := newBatcher(m, bs, maxBatch, ceilDiv(maxTokens, bs), ceilDiv(longest, bs), kvType, e.Decode)
 	defer b.close()
 	defer m.PackWeights()()
 	var done []Sample
@@ -302,9 +310,9 @@ type batcher struct {
 	stagedTokens int // their prompts' tokens
 }
 
-func newBatcher(m *model.Model, bs, maxBatch, numBlocks, maxBlocks int, decode func([]int32) string) *batcher {
+func newBatcher(m *model.Model, bs, maxBatch, numBlocks, maxBlocks int, kvType tensor.DType, decode func([]int32) string) *batcher {
 	b := &batcher{m: m, bs: bs, maxBatch: maxBatch, maxBlocks: maxBlocks, decodeFn: decode}
-	b.cache = m.NewKVCache(numBlocks, bs)
+	b.cache = m.NewKVCache(numBlocks, bs, kvType)
 	b.pool = newBlockPool(numBlocks)
 	b.probs = make([]float64, m.Config.VocabSize)
 	return b

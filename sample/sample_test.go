@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/r1go/r1/autograd"
@@ -58,33 +59,61 @@ func fullLogProbs(t *testing.T, m *model.Model, prompt, completion []int32, temp
 // recomputation gives: the returned log-probs (log softmax of the
 // temperature-scaled cached logits at the chosen tokens) must equal those
 // recomputed from scratch. Several samples per prompt share the prefill
-// and a partly filled block, so copy-on-write is covered too.
+// and a partly filled block, so copy-on-write is covered too. With a BF16
+// cache the keys and values are rounded to 8 mantissa bits: the log-probs
+// then move — by up to 0.17 on this model, whose large weights
+// (initializer_range 0.5) give logits in the tens — by less than 0.3, and
+// do move (the cache really is BF16).
 func TestCachedLogProbsMatchFullRecompute(t *testing.T) {
-	for _, mt := range []string{"llama", "qwen2", "qwen3"} {
-		t.Run(mt, func(t *testing.T) {
-			m := tinyModel(t, mt)
-			e := &Engine{Model: m, BlockSize: 4}
-			reqs := []Request{{Prompt: []int32{1, 2, 3, 4, 5, 6}, N: 3}, {Prompt: []int32{7, 8, 9}, N: 2}, {Prompt: []int32{10, 11, 12, 13, 14, 15, 16, 17}, N: 1}}
-			p := Params{Temperature: 0.7, TopP: 1, MaxNewTokens: 13, Seed: 5}
-			out, err := e.Generate(context.Background(), reqs, p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(out) != 6 {
-				t.Fatalf("got %d samples, want 6", len(out))
-			}
-			for _, s := range out {
-				want := fullLogProbs(t, m, reqs[s.Request].Prompt, s.Tokens, p.Temperature)
-				for i := range want {
-					if d := math.Abs(float64(s.LogProbs[i]) - want[i]); d > 1e-4 {
-						t.Fatalf("request %d sample %d token %d: cached log-prob %v, recomputed %v", s.Request, s.Index, i, s.LogProbs[i], want[i])
+	for _, kv := range []struct {
+		dtype string
+		tol   float64
+	}{{"auto", 1e-4}, {"bf16", 0.3}} {
+		for _, mt := range []string{"llama", "qwen2", "qwen3"} {
+			t.Run(mt+"/"+kv.dtype, func(t *testing.T) {
+				m := tinyModel(t, mt)
+				e := &Engine{Model: m, BlockSize: 4, KVCacheDType: kv.dtype}
+				reqs := []Request{{Prompt: []int32{1, 2, 3, 4, 5, 6}, N: 3}, {Prompt: []int32{7, 8, 9}, N: 2}, {Prompt: []int32{10, 11, 12, 13, 14, 15, 16, 17}, N: 1}}
+				p := Params{Temperature: 0.7, TopP: 1, MaxNewTokens: 13, Seed: 5}
+				out, err := e.Generate(context.Background(), reqs, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(out) != 6 {
+					t.Fatalf("got %d samples, want 6", len(out))
+				}
+				var worst float64
+				for _, s := range out {
+					want := fullLogProbs(t, m, reqs[s.Request].Prompt, s.Tokens, p.Temperature)
+					for i := range want {
+						d := math.Abs(float64(s.LogProbs[i]) - want[i])
+						if d > kv.tol {
+							t.Fatalf("request %d sample %d token %d: cached log-prob %v, recomputed %v", s.Request, s.Index, i, s.LogProbs[i], want[i])
+						}
+						worst = max(worst, d)
+					}
+					if s.FinishReason != "length" || len(s.Tokens) != 13 {
+						t.Fatalf("sample %+v: want 13 tokens ending by length", s)
 					}
 				}
-				if s.FinishReason != "length" || len(s.Tokens) != 13 {
-					t.Fatalf("sample %+v: want 13 tokens ending by length", s)
+				t.Logf("largest log-prob difference %.2g", worst)
+				if kv.dtype == "bf16" && worst < 1e-4 {
+					t.Fatalf("a BF16 cache changed no log-prob by 1e-4 (largest %.2g): is it F32?", worst)
 				}
-			}
-		})
+			})
+		}
+	}
+}
+
+// A KV cache dtype the engine cannot keep is an error that names it.
+func TestKVCacheDTypeErrors(t *testing.T) {
+	m := tinyModel(t, "llama")
+	_, err := (&Engine{Model: m, KVCacheDType: "fp8"}).Generate(context.Background(), []Request{{Prompt: []int32{1}}}, Params{TopP: 1, MaxNewTokens: 1})
+	if err == nil || !strings.Contains(err.Error(), `"fp8"`) {
+		t.Fatalf("kv cache dtype fp8: got %v, want an error naming it", err)
+	}
+	if _, err := NewScheduler(SchedulerConfig{Model: m, KVCacheDType: "int4"}); err == nil {
+		t.Fatal("NewScheduler with kv cache dtype int4: no error")
 	}
 }
 

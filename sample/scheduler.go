@@ -47,6 +47,9 @@ type SchedulerConfig struct {
 	// MaxQueue bounds the requests waiting for admission; Submit returns
 	// ErrQueueFull beyond it (default 256).
 	MaxQueue int
+	// KVCacheDType is the KV cache's storage (model.KVCacheDType): "" or
+	// "auto" for the model's dtype, "bf16" for half the memory on the CPU.
+	KVCacheDType string
 	// Decode turns ids into text for Sample.Text and stop strings.
 	Decode func(ids []int32) string
 }
@@ -136,7 +139,11 @@ func NewScheduler(c SchedulerConfig) (*Scheduler, error) {
 	// maxLen tokens can need one block beyond maxLen/bs.
 	numBlocks := ceilDiv(maxTokens, bs) + maxBatch
 	s := &Scheduler{m: m, maxQueue: maxQueue, maxLen: maxLen, wake: make(chan struct{}, 1), runDone: make(chan struct{})}
-	s.b = newBatcher(m, bs, maxBatch, numBlocks, ceilDiv(maxLen, bs), c.Decode)
+	kvType, err := m.KVCacheDType(c.KVCacheDType)
+	if err != nil {
+		return nil, fmt.Errorf("sample: %w", err)
+	}
+	s.b = newBatcher(m, bs, maxBatch, numBlocks, ceilDiv(maxLen, bs), kvType, c.Decode)
 	s.b.onFinish = s.finished
 	s.stats.FreeBlocks, s.stats.TotalBlocks = s.b.pool.available(), numBlocks
 	return s, nil

@@ -58,6 +58,9 @@ type Options struct {
 	// MaxBatch, MaxQueue and KVTokens size the scheduler (defaults 64,
 	// 256, MaxBatch × 512 tokens).
 	MaxBatch, MaxQueue, KVTokens int
+	// KVCacheDType is the KV cache's storage ("auto" or "bf16", see
+	// model.KVCacheDType).
+	KVCacheDType string
 	// DefaultMaxTokens is max_tokens when a request gives none (512),
 	// capped by what is left of the context.
 	DefaultMaxTokens int
@@ -105,7 +108,7 @@ func New(o Options) (*Server, error) {
 	}
 	tok := o.Tokenizer
 	sched, err := sample.NewScheduler(sample.SchedulerConfig{Model: o.Model, MaxBatch: o.MaxBatch, MaxQueue: o.MaxQueue, MaxTokens: o.KVTokens,
-		Decode: func(ids []int32) string { return tok.Decode(ids, true) }})
+		KVCacheDType: o.KVCacheDType, Decode: func(ids []int32) string { return tok.Decode(ids, true) }})
 	if err != nil {
 		return nil, err
 	}

@@ -6,36 +6,87 @@ import (
 	"github.com/r1go/r1/tensor"
 )
 
-// KVWrite: kcache, vcache (S,Hkv,D)[slots[n]] = k, v (N,Hkv,D)[n].
+// KVWrite: kcache, vcache (S,Hkv,D)[slots[n]] = k, v (N,Hkv,D)[n]. The
+// caches are F32, or BF16 (rounded to nearest even: half the memory, and
+// half the bytes every decode step reads).
 func (*Backend) KVWrite(kcache, vcache, k, v, slots *tensor.Tensor) {
-	kc, vc, ks, vs, sl := f32(kcache), f32(vcache), f32(k), f32(v), i32(slots)
+	ks, vs, sl := f32(k), f32(v), i32(slots)
 	row := k.Numel() / max(1, len(sl))
-	capacity := len(kc) / max(1, row)
-	for n, s := range sl {
+	capacity := kcache.Numel() / max(1, row)
+	for _, s := range sl {
 		if s < 0 || int(s) >= capacity {
 			panic(fmt.Sprintf("cpu: KVWrite slot %d outside the cache [0,%d)", s, capacity))
 		}
-		copy(kc[int(s)*row:][:row], ks[n*row:][:row])
-		copy(vc[int(s)*row:][:row], vs[n*row:][:row])
+	}
+	for n, s := range sl {
+		switch kc := kcache.Buf.(type) {
+		case []float32:
+			vc := f32(vcache)
+			copy(kc[int(s)*row:][:row], ks[n*row:][:row])
+			copy(vc[int(s)*row:][:row], vs[n*row:][:row])
+		case []uint16:
+			vc := bf16(vcache)
+			f32ToBF16(kc[int(s)*row:][:row], ks[n*row:][:row])
+			f32ToBF16(vc[int(s)*row:][:row], vs[n*row:][:row])
+		default:
+			panic(fmt.Sprintf("cpu: KVWrite into %v: the cache must be F32 or BF16", kcache))
+		}
 	}
 }
 
 // CopySlots: cache[dst[i]] = cache[src[i]] for rows of (S, …).
 func (*Backend) CopySlots(cache, src, dst *tensor.Tensor) {
-	c, s, d := f32(cache), i32(src), i32(dst)
+	s, d := i32(src), i32(dst)
 	row := cache.Numel() / cache.Shape[0]
-	for i := range s {
-		copy(c[int(d[i])*row:][:row], c[int(s[i])*row:][:row])
+	switch c := cache.Buf.(type) {
+	case []float32:
+		for i := range s {
+			copy(c[int(d[i])*row:][:row], c[int(s[i])*row:][:row])
+		}
+	case []uint16:
+		for i := range s {
+			copy(c[int(d[i])*row:][:row], c[int(s[i])*row:][:row])
+		}
+	default:
+		panic(fmt.Sprintf("cpu: CopySlots in %v: the cache must be F32 or BF16", cache))
 	}
+}
+
+// bf16 is a BF16 tensor's storage.
+func bf16(t *tensor.Tensor) []uint16 {
+	s, ok := t.Buf.([]uint16)
+	if !ok || t.DType != tensor.BF16 {
+		panic(fmt.Sprintf("cpu: kernel needs a BF16 tensor, got %v", t))
+	}
+	return s
+}
+
+// kvBlock returns cache block blk (elems values: its slots, every kv head
+// of a slot side by side) as float32: the F32 cache's own storage, or the
+// BF16 cache's block widened into buf (exactly: kernels then compute on the
+// rounded values as they would on an F32 cache holding them).
+func kvBlock(cache *tensor.Tensor, blk, elems int, buf []float32) []float32 {
+	switch c := cache.Buf.(type) {
+	case []float32:
+		return c[blk*elems:][:elems]
+	case []uint16:
+		bf16ToF32(buf[:elems], c[blk*elems:][:elems])
+		return buf[:elems]
+	}
+	panic(fmt.Sprintf("cpu: PagedAttention over %v: the cache must be F32 or BF16", cache))
 }
 
 // PagedAttention: see tensor.Backend. One worker per token; the keys and
 // values are walked block by block (a block's slots are contiguous, every
 // kv head of a slot side by side), each block once for all heads, and the
 // query heads that share a kv head are handled together so every key and
-// value row is read once per token.
+// value row is read once per token. A BF16 cache's blocks are widened one
+// at a time into a scratch block that stays in L1.
 func (*Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLens *tensor.Tensor, blockSize int, scale float32) {
-	os, qs, kc, vc := f32(out), f32(q), f32(kcache), f32(vcache)
+	os, qs := f32(out), f32(q)
+	if kcache.DType != vcache.DType {
+		panic(fmt.Sprintf("cpu: PagedAttention: keys %v and values %v differ in dtype", kcache, vcache))
+	}
 	bt, si, sl := i32(blockTable), i32(seqIdx), i32(seqLens)
 	n, hq, d := q.Shape[0], q.Shape[1], q.Shape[2]
 	hkv := kcache.Shape[1]
@@ -46,8 +97,13 @@ func (*Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLe
 			panic(fmt.Sprintf("cpu: PagedAttention: sequence length %d exceeds %d blocks of %d", l, maxBlocks, blockSize))
 		}
 	}
+	blockElems := blockSize * hkv * d
 	parallel(n, 1, func(lo, hi int) {
 		var scores []float32 // (hq, L)
+		var scratch []float32
+		if kcache.DType != tensor.F32 {
+			scratch = make([]float32, blockElems)
+		}
 		for t := lo; t < hi; t++ {
 			s, l := int(si[t]), int(sl[t])
 			table := bt[s*maxBlocks : (s+1)*maxBlocks]
@@ -63,14 +119,14 @@ func (*Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLe
 			qt := qs[t*hq*d:][:hq*d]
 			// Scores: S[h][j] = scale · q_h · k_j, h in kv head kh's group.
 			for j0 := 0; j0 < l; j0 += blockSize {
-				base := int(table[j0/blockSize]) * blockSize
+				kc := kvBlock(kcache, int(table[j0/blockSize]), blockElems, scratch)
 				for kh := 0; kh < hkv; kh++ {
 					o := 0
 					// Eight keys, then four at a time: independent sums
 					// in flight, each rounded exactly as dot rounds it.
 					var s8 [8]float32
 					for ; o+8 <= blockSize && j0+o+8 <= l; o += 8 {
-						krows := kc[((base+o)*hkv+kh)*d:][:7*hkv*d+d]
+						krows := kc[(o*hkv+kh)*d:][:7*hkv*d+d]
 						for h := kh * group; h < (kh+1)*group; h++ {
 							dot8(qt[h*d:(h+1)*d], krows, hkv*d, &s8)
 							dst := (*[8]float32)(scores[h*l+j0+o:])
@@ -81,7 +137,7 @@ func (*Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLe
 					}
 					var s4 [4]float32
 					for ; o+4 <= blockSize && j0+o+4 <= l; o += 4 {
-						krows := kc[((base+o)*hkv+kh)*d:][:3*hkv*d+d]
+						krows := kc[(o*hkv+kh)*d:][:3*hkv*d+d]
 						for h := kh * group; h < (kh+1)*group; h++ {
 							dot4(qt[h*d:(h+1)*d], krows, hkv*d, &s4)
 							dst := (*[4]float32)(scores[h*l+j0+o:])
@@ -89,7 +145,7 @@ func (*Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLe
 						}
 					}
 					for ; o < blockSize && j0+o < l; o++ {
-						krow := kc[((base+o)*hkv+kh)*d:][:d]
+						krow := kc[(o*hkv+kh)*d:][:d]
 						for h := kh * group; h < (kh+1)*group; h++ {
 							scores[h*l+j0+o] = scale * dot(qt[h*d:(h+1)*d], krow)
 						}
@@ -103,10 +159,10 @@ func (*Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLe
 				scaleF32(row, 1/sum)
 			}
 			for j0 := 0; j0 < l; j0 += blockSize {
-				base := int(table[j0/blockSize]) * blockSize
+				vc := kvBlock(vcache, int(table[j0/blockSize]), blockElems, scratch)
 				keys := min(blockSize, l-j0)
 				for kh := 0; kh < hkv; kh++ {
-					vrows := vc[(base*hkv+kh)*d:] // the block's value rows, hkv·d apart
+					vrows := vc[kh*d:] // the block's value rows, hkv·d apart
 					for h := kh * group; h < (kh+1)*group; h++ {
 						pvAcc(ot[h*d:(h+1)*d], scores[h*l+j0:][:keys], vrows, hkv*d)
 					}

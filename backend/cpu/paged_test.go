@@ -1,8 +1,10 @@
 package cpu
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/r1go/r1/tensor"
@@ -108,17 +110,106 @@ func TestPagedAttentionMatchesF64(t *testing.T) {
 }
 
 // BenchmarkPagedAttention is one layer of a llama-112m batch-32 decode step
-// (12/4 heads of 64) at 144 tokens of context, blocks of 16.
+// (12/4 heads of 64, blocks of 16) at 144 tokens of context (the issue's
+// decode benchmark) and at 1024 (a long RL rollout), over an F32 cache and
+// a BF16 one.
 //
 //	go test ./backend/cpu -run XXX -bench PagedAttention
 func BenchmarkPagedAttention(b *testing.B) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	lens := make([]int, 32)
-	for i := range lens {
-		lens[i] = 144
+	for _, ctx := range []int{144, 1024} {
+		for _, dt := range []tensor.DType{tensor.F32, tensor.BF16} {
+			b.Run(fmt.Sprintf("ctx=%d/%v", ctx, dt), func(b *testing.B) {
+				rng := rand.New(rand.NewPCG(1, 2))
+				lens := make([]int, 32)
+				for i := range lens {
+					lens[i] = ctx
+				}
+				c := newPagedCase(rng, lens, 12, 4, 64, 16)
+				kc, vc := c.kc, c.vc
+				if dt == tensor.BF16 {
+					kc, vc = c.be.New(dt, kc.Shape...), c.be.New(dt, vc.Shape...)
+					c.be.Copy(kc, c.kc)
+					c.be.Copy(vc, c.vc)
+				}
+				out := c.be.New(tensor.F32, c.n, c.hq, c.d)
+				for b.Loop() {
+					c.be.PagedAttention(out, c.q, kc, vc, c.table, c.idx, c.lns, c.bs, 0.125)
+				}
+				b.ReportMetric(float64(kc.Bytes()+vc.Bytes())/1e6, "cacheMB")
+			})
+		}
 	}
-	c := newPagedCase(rng, lens, 12, 4, 64, 16)
-	for b.Loop() {
-		c.run(0.125)
-	}
+}
+
+// TestPagedAttentionBF16 checks the BF16 cache: KVWrite rounds to nearest
+// even, CopySlots moves the 16-bit rows, and attention over it is bit for
+// bit attention over an F32 cache holding the rounded values, at every
+// SIMD level (the widening kernel included).
+func TestPagedAttentionBF16(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(7, 8))
+		const hq, hkv, d, bs = 6, 2, 24, 4
+		lens := []int{1, 3, 4, 5, 16, 17, 0, 70}
+		c := newPagedCase(rng, lens, hq, hkv, d, bs)
+		be := c.be
+		slots := c.kc.Shape[0]
+		kb, vb := be.New(tensor.BF16, slots, hkv, d), be.New(tensor.BF16, slots, hkv, d)
+		all := make([]int32, slots)
+		for i := range all {
+			all[i] = int32(i)
+		}
+		be.KVWrite(kb, vb, c.kc, c.vc, be.UploadInt32(all, slots))
+		for i, v := range c.ks {
+			if got, want := bf16(kb)[i], tensor.F32ToBF16(v); got != want {
+				t.Fatalf("key value %d: %#x, want %#x", i, got, want)
+			}
+		}
+		// The reference: the F32 case with every cache value rounded.
+		round := func(xs []float32) {
+			for i, v := range xs {
+				xs[i] = tensor.BF16ToF32(tensor.F32ToBF16(v))
+			}
+		}
+		round(f32(c.kc))
+		round(f32(c.vc))
+		want := c.run(0.2)
+		out := be.New(tensor.F32, c.n, hq, d)
+		be.PagedAttention(out, c.q, kb, vb, c.table, c.idx, c.lns, bs, 0.2)
+		for i, g := range f32(out) {
+			if math.Float32bits(g) != math.Float32bits(want[i]) {
+				t.Fatalf("output %d: %v, want %v (the F32 cache of rounded values)", i, g, want[i])
+			}
+		}
+		be.CopySlots(kb, be.UploadInt32([]int32{3, 9}, 2), be.UploadInt32([]int32{1, 2}, 2))
+		for _, p := range [][2]int{{3, 1}, {9, 2}} {
+			row := hkv * d
+			if !slices.Equal(bf16(kb)[p[1]*row:][:row], bf16(kb)[p[0]*row:][:row]) {
+				t.Fatalf("CopySlots: slot %d is not slot %d", p[1], p[0])
+			}
+		}
+	})
+}
+
+// TestBF16ToF32 checks the widening kernel against the scalar conversion
+// at every level, lengths around its 16-value steps.
+func TestBF16ToF32(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		for _, n := range []int{0, 1, 15, 16, 17, 33, 256} {
+			src := make([]uint16, n)
+			for i := range src {
+				src[i] = uint16(i*7919 + 13)
+			}
+			dst := make([]float32, n+1)
+			dst[n] = 42 // past the end: untouched
+			bf16ToF32(dst[:n], src)
+			for i, h := range src {
+				if math.Float32bits(dst[i]) != uint32(h)<<16 {
+					t.Fatalf("n=%d [%d]: %#x, want %#x", n, i, math.Float32bits(dst[i]), uint32(h)<<16)
+				}
+			}
+			if dst[n] != 42 {
+				t.Fatalf("n=%d: wrote past the end", n)
+			}
+		}
+	})
 }

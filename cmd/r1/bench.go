@@ -69,6 +69,9 @@ type benchResult struct {
 	// Decode: greedy decoding from a short prompt, prefill timed apart
 	// (--decode-batch).
 	Decode []benchDecode `json:"decode,omitempty"`
+	// KVCacheDType is the rollout and decode KV cache's storage (bf16, f32)
+	// when --kv-cache-dtype named one; unset: the model's dtype.
+	KVCacheDType string `json:"kv_cache_dtype,omitempty"`
 	// PackS is the time to copy the weights into the GEMM's packed layout
 	// that decoding reads (model.PackWeights), done once before the decode
 	// runs and not counted in their prefill: r1 serve and r1 chat pack once
@@ -117,6 +120,8 @@ type benchOptions struct {
 	// prompt for decodeTokens timed steps after the prefill.
 	decode                     []int
 	decodePrompt, decodeTokens int
+	// kvCache: the rollout and decode KV cache storage (--kv-cache-dtype).
+	kvCache string
 }
 
 func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -149,6 +154,7 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	python := fs.String("python", "/usr/bin/python3", "with --compare-torch: the Python that imports torch (Debian's python3-torch is under /usr/bin/python3)")
 	torchThreads := fs.Int("torch-threads", 2, "with --compare-torch: torch.set_num_threads (≥ 1)")
 	asJSON := fs.Bool("json", false, "print JSON only")
+	kvDType := kvCacheFlag(fs)
 	usageNotes(fs, "Ctrl-C or SIGTERM stops it at once (exit status 130/143); nothing is written.")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -163,7 +169,11 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return usageErrorf("--shape %s with --vocab/--dim/--layers/--heads/--kv-heads/--ffn: %v", *shape, err)
 	}
 	o := benchOptions{shape: *shape, batch: *batch, seq: *seq, steps: *steps, prompt: *prompt, newTokens: *newTokens,
-		peakFlops: *peakFlops, quiet: *asJSON, gradCkpt: *gradCkpt, decodePrompt: *decodePrompt, decodeTokens: *decodeTokens}
+		peakFlops: *peakFlops, quiet: *asJSON, gradCkpt: *gradCkpt, decodePrompt: *decodePrompt, decodeTokens: *decodeTokens,
+		kvCache: *kvDType}
+	if _, _, err := model.ParseKVCacheDType(*kvDType); err != nil {
+		return usageErrorf("--kv-cache-dtype: %v", err)
+	}
 	if *loraR > 0 {
 		o.lora = model.DefaultLoRA()
 		o.lora.R, o.lora.Alpha, o.lora.Dropout, o.lora.TargetModules = *loraR, *loraAlpha, *loraDropout, strings.Split(*loraTargets, ",")
@@ -342,6 +352,9 @@ func benchFits(c *model.Config, o benchOptions) error {
 // steps.
 func benchRun(ctx context.Context, dev tensor.Backend, cfg *model.Config, o benchOptions, stderr io.Writer) (benchResult, error) {
 	res := benchResult{Shape: o.shape, Device: dev.Name(), Params: cfg.NumParams(), TrainBatch: o.batch, TrainSeq: o.seq, RolloutTokPerS: map[string]float64{}}
+	if dt, set, _ := model.ParseKVCacheDType(o.kvCache); set {
+		res.KVCacheDType = strings.ToLower(dt.String())
+	}
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
@@ -433,7 +446,7 @@ func benchRun(ctx context.Context, dev tensor.Backend, cfg *model.Config, o benc
 		if !o.quiet {
 			fmt.Fprintf(stderr, "rollout batch %d, %d new tokens…\n", bs, o.newTokens)
 		}
-		e := &sample.Engine{Model: m, MaxBatch: bs, OnFinish: func(*sample.Sample) { sampleMem() }}
+		e := &sample.Engine{Model: m, MaxBatch: bs, KVCacheDType: o.kvCache, OnFinish: func(*sample.Sample) { sampleMem() }}
 		start := time.Now()
 		out, err := e.Generate(ctx, reqs, sample.Params{Temperature: 1, TopP: 1, MaxNewTokens: o.newTokens, Seed: 1})
 		if err != nil {
@@ -455,7 +468,7 @@ func benchRun(ctx context.Context, dev tensor.Backend, cfg *model.Config, o benc
 		if !o.quiet {
 			fmt.Fprintf(stderr, "greedy decode batch %d, %d-token prompt, %d timed steps…\n", bs, o.decodePrompt, o.decodeTokens)
 		}
-		d, err := benchGreedy(ctx, m, bs, o.decodePrompt, o.decodeTokens, rng, sampleMem)
+		d, err := benchGreedy(ctx, m, bs, o.decodePrompt, o.decodeTokens, o.kvCache, rng, sampleMem)
 		if err != nil {
 			return res, err
 		}
@@ -470,7 +483,7 @@ func benchRun(ctx context.Context, dev tensor.Backend, cfg *model.Config, o benc
 // steps tokens after the one the prefill picks, and times the prefill (every
 // prompt's forward and first pick) apart from the steps — the work of
 // compare.py's decode, so the two sides compare.
-func benchGreedy(ctx context.Context, m *model.Model, bs, prompt, steps int, rng *rand.Rand, sampleMem func()) (benchDecode, error) {
+func benchGreedy(ctx context.Context, m *model.Model, bs, prompt, steps int, kvCache string, rng *rand.Rand, sampleMem func()) (benchDecode, error) {
 	d := benchDecode{Batch: bs}
 	reqs := make([]sample.Request, bs)
 	for i := range reqs {
@@ -483,7 +496,7 @@ func benchGreedy(ctx context.Context, m *model.Model, bs, prompt, steps int, rng
 	// first decode step, so the bs-th token marks the end of the prefill.
 	var tokens int
 	var prefilled time.Time
-	e := &sample.Engine{Model: m, MaxBatch: bs, OnFinish: func(*sample.Sample) { sampleMem() },
+	e := &sample.Engine{Model: m, MaxBatch: bs, KVCacheDType: kvCache, OnFinish: func(*sample.Sample) { sampleMem() },
 		OnToken: func(int, int, int32) {
 			if tokens++; tokens == bs {
 				prefilled = time.Now()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/r1go/r1/backend/cpu"
 	"github.com/r1go/r1/backend/cuda"
+	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/tensor"
 )
 
@@ -43,6 +45,20 @@ func trimSpace(b []byte) []byte {
 
 // flagRange checks an integer flag against [lo, hi] and names the flag and
 // the valid range when it is outside.
+// kvCacheFlag declares --kv-cache-dtype, the sampler's KV cache storage.
+func kvCacheFlag(fs *flag.FlagSet) *string {
+	return fs.String("kv-cache-dtype", "auto", "KV cache storage: auto (the model's dtype: f32 on the CPU, bf16 on the GPU), bf16 (half the cache memory on the CPU; keys and values rounded to bfloat16) or f32")
+}
+
+// kvCacheType resolves --kv-cache-dtype for m, as a usage error naming the flag.
+func kvCacheType(m *model.Model, name string) (tensor.DType, error) {
+	dt, err := m.KVCacheDType(name)
+	if err != nil {
+		return 0, usageErrorf("--kv-cache-dtype: %v", err)
+	}
+	return dt, nil
+}
+
 func flagRange(name string, v, lo, hi int64) error {
 	if v >= lo && v <= hi {
 		return nil

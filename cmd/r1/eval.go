@@ -58,6 +58,7 @@ func runEval(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	device := fs.String("device", "cpu", "compute device: cpu, cuda or auto")
 	chunk := fs.Int("chunk", 0, "problems per generation batch (0: about 256 samples per batch); a kill loses at most one batch")
 	maxBatch := fs.Int("max-batch", 64, "sequences decoded at once by the sampler")
+	kvDType := kvCacheFlag(fs)
 	workers := fs.Int("workers", 0, "concurrent scorers (0: number of CPUs)")
 	sandbox := fs.String("code-sandbox", "auto", "sandbox for code benchmarks: auto, bwrap or namespaces")
 	codeTimeout := fs.Float64("code-timeout", 20, "wall-clock limit in seconds for running one code sample's tests")
@@ -149,6 +150,14 @@ func runEval(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return fmt.Errorf("--adapter: %w", err)
 		}
 	}
+	kvType, err := kvCacheType(m, *kvDType)
+	if err != nil {
+		return err
+	}
+	kvSetting := "" // the model's own dtype: the settings (and their hash) of earlier runs
+	if kvType != m.DType {
+		kvSetting = strings.ToLower(kvType.String())
+	}
 	params := sample.Params{Temperature: *temp, TopP: *topP, TopK: *topK, MaxNewTokens: *maxNew, Seed: *seed,
 		StopIDs: model.StopIDs(*modelDir, m.Config, tok.EOS)}
 	if *format == "r1-zero" {
@@ -165,7 +174,7 @@ func runEval(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	cfg := eval.Config{
 		Settings: eval.Settings{Model: absModel, ModelStamp: modelStamp(*modelDir), Prompt: *format, K: *k, Samples: *samples, Temperature: *temp,
-			TopP: *topP, TopK: *topK, MaxNewTokens: *maxNew, Seed: *seed},
+			TopP: *topP, TopK: *topK, MaxNewTokens: *maxNew, Seed: *seed, KVCacheDType: kvSetting},
 		Out: *out, Fresh: *fresh, Chunk: *chunk, Workers: *workers, Template: tmpl,
 		CodeParams: map[string]any{"sandbox": *sandbox, "timeout_s": *codeTimeout},
 		Log:        stderr,
@@ -174,7 +183,7 @@ func runEval(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		cfg.Progress = stderr
 	}
 	gen := &eval.ModelGenerator{
-		Engine:     &sample.Engine{Model: m, MaxBatch: *maxBatch},
+		Engine:     &sample.Engine{Model: m, MaxBatch: *maxBatch, KVCacheDType: *kvDType},
 		Tokenizer:  tok,
 		Params:     params,
 		AddSpecial: !eval.IsChatPrompt(*format),

@@ -19,6 +19,7 @@ import (
 	"github.com/r1go/r1/internal/partial"
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/sample"
+	"github.com/r1go/r1/tensor"
 	"github.com/r1go/r1/tokenizer"
 )
 
@@ -86,6 +87,7 @@ func runSample(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	template := fs.String("template", "", "wrap each prompt in an r1 template: r1-zero, plain, chat")
 	batch := fs.Int("batch", 64, "most sequences decoding at once (continuous batching), ≥ 1")
 	device := fs.String("device", "cpu", "compute device: cpu, cuda or auto")
+	kvDType := kvCacheFlag(fs)
 	usageNotes(fs, sampleNotes)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -182,12 +184,16 @@ func runSample(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 		longest = max(longest, len(prompts[i]))
 	}
-	if err := checkSampleFits(m.Config, max(*batch, *n), longest, *maxNew); err != nil {
+	kvType, err := kvCacheType(m, *kvDType)
+	if err != nil {
+		return err
+	}
+	if err := checkSampleFits(m.Config, max(*batch, *n), longest, *maxNew, kvType); err != nil {
 		return err
 	}
 	p := sample.Params{Temperature: *temp, TopP: *topP, TopK: *topK, MinP: *minP, MaxNewTokens: *maxNew, Seed: *seed,
 		StopIDs: model.StopIDs(*modelDir, m.Config, tok.EOS), IncludeStopString: true, StopStrings: stops}
-	eng := &sample.Engine{Model: m, MaxBatch: max(*batch, *n), Decode: func(ids []int32) string { return tok.Decode(ids, true) }}
+	eng := &sample.Engine{Model: m, MaxBatch: max(*batch, *n), KVCacheDType: *kvDType, Decode: func(ids []int32) string { return tok.Decode(ids, true) }}
 
 	if *prompt != "" {
 		return streamSamples(ctx, eng, tok, prompts[0], *n, p, stdout, stderr)
@@ -228,18 +234,22 @@ func sampleFlagsValid(n, maxNew, batch, topK int, temp, topP, minP float64, stop
 
 // checkSampleFits refuses a run whose KV cache cannot fit in memory next to
 // the weights: batch sequences of prompt + maxNew tokens.
-func checkSampleFits(c *model.Config, batch, prompt, maxNew int) error {
+func checkSampleFits(c *model.Config, batch, prompt, maxNew int, kvType tensor.DType) error {
 	mem, ok := model.HostMemory()
 	if !ok {
 		return nil
 	}
 	tokens := float64(batch) * float64(prompt+maxNew+16)
-	kv := tokens * float64(c.Layers) * 2 * float64(c.KVHeads) * float64(c.HeadDim) * 4
+	kv := tokens * float64(c.Layers) * 2 * float64(c.KVHeads) * float64(c.HeadDim) * float64(kvType.Size())
 	logits := float64(batch) * float64(c.VocabSize) * 4 * 3
 	left := float64(mem - c.WeightBytes())
 	if kv+logits > left {
-		return usageErrorf("--batch/-n %d × (prompt %d + --max-new-tokens %d) tokens need a %.1f GiB KV cache (num_hidden_layers %d, num_key_value_heads %d, head_dim %d), but only %.1f GiB of memory is left beside the weights; lower --batch or --max-new-tokens",
-			batch, prompt, maxNew, kv/(1<<30), c.Layers, c.KVHeads, c.HeadDim, left/(1<<30))
+		hint := "lower --batch or --max-new-tokens"
+		if kvType == tensor.F32 {
+			hint += ", or halve the cache with --kv-cache-dtype bf16"
+		}
+		return usageErrorf("--batch/-n %d × (prompt %d + --max-new-tokens %d) tokens need a %.1f GiB %v KV cache (num_hidden_layers %d, num_key_value_heads %d, head_dim %d), but only %.1f GiB of memory is left beside the weights; %s",
+			batch, prompt, maxNew, kv/(1<<30), kvType, c.Layers, c.KVHeads, c.HeadDim, left/(1<<30), hint)
 	}
 	return nil
 }

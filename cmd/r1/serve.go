@@ -43,6 +43,7 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	defMax := fs.Int("default-max-tokens", 512, "max_tokens of a request that gives none (capped by the context), ≥ 1")
 	drain := fs.Duration("drain-timeout", time.Minute, "on SIGTERM, how long in-flight requests may take to finish")
 	device := fs.String("device", "cpu", "compute device: cpu, cuda or auto")
+	kvDType := kvCacheFlag(fs)
 	usageNotes(fs, serveNotes)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -68,10 +69,15 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if kv == 0 {
 		kv = *maxBatch * min(512, o.Model.Config.MaxPositions)
 	}
-	if err := checkSampleFits(o.Model.Config, 1, 0, kv); err != nil {
+	kvType, err := kvCacheType(o.Model, *kvDType)
+	if err != nil {
+		return err
+	}
+	if err := checkSampleFits(o.Model.Config, 1, 0, kv, kvType); err != nil {
 		return fmt.Errorf("%w (the server's KV cache holds --kv-tokens %d; lower it or --max-batch)", err, kv)
 	}
 	o.APIKey, o.MaxBatch, o.MaxQueue, o.KVTokens, o.DefaultMaxTokens, o.DrainTimeout = key, *maxBatch, *maxQueue, *kvTokens, *defMax, *drain
+	o.KVCacheDType = *kvDType
 	o.Log = func(format string, args ...any) { fmt.Fprintf(stderr, "r1 serve: "+format+"\n", args...) }
 	srv, err := serve.New(o)
 	if err != nil {
