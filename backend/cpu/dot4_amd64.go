@@ -34,3 +34,20 @@ func dot8(a, b []float32, ldb int, out *[8]float32) {
 	_ = b[7*ldb+n-1] // the assembly reads rows 0..7 of n elements
 	dot8AVX(&a[0], &b[0], ldb, n, out)
 }
+
+//go:noescape
+func dot8x2AVX(a0, a1, b *float32, ldb, n int, out0, out1 *[8]float32)
+
+// dot8x2 is dot8 for two query rows over the same eight key rows: out0
+// for a0, out1 for a1, the same bits as two dot8 calls.
+func dot8x2(a0, a1, b []float32, ldb int, out0, out1 *[8]float32) {
+	n := len(a0)
+	if simd == simdGo || n%4 != 0 || n == 0 {
+		dot8(a0, b, ldb, out0)
+		dot8(a1, b, ldb, out1)
+		return
+	}
+	_ = a1[n-1]
+	_ = b[7*ldb+n-1] // the assembly reads rows 0..7 of n elements
+	dot8x2AVX(&a0[0], &a1[0], &b[0], ldb, n, out0, out1)
+}

@@ -127,3 +127,110 @@ done8:
 	VMOVSS X7, 28(DX)
 	VZEROUPPER
 	RET
+
+// func dot8x2AVX(a0, a1, b *float32, ldb, n int, out0, out1 *[8]float32)
+// dot8AVX for two query rows over the same eight key rows (two heads of
+// grouped-query attention): each key pair is loaded once for both, and
+// each of the sixteen sums rounds as dot8AVX's.
+TEXT ·dot8x2AVX(SB), NOSPLIT, $0-56
+	MOVQ a0+0(FP), SI
+	MOVQ a1+8(FP), BX
+	MOVQ b+16(FP), DI
+	MOVQ ldb+24(FP), R8
+	MOVQ n+32(FP), CX
+	SHLQ $2, R8              // row stride in bytes
+	LEAQ (DI)(R8*1), R9      // row 1
+	LEAQ (DI)(R8*2), R10     // row 2
+	LEAQ (R9)(R8*2), R11     // row 3
+	LEAQ (DI)(R8*4), R12     // row 4
+	LEAQ (R9)(R8*4), R13     // row 5
+	LEAQ (R10)(R8*4), R14    // row 6
+	LEAQ (R11)(R8*4), R8     // row 7
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ AX, AX
+	SHLQ $2, CX              // n in bytes
+loop8x2:
+	CMPQ AX, CX
+	JGE  done8x2
+	VBROADCASTF128 (SI)(AX*1), Y12
+	VBROADCASTF128 (BX)(AX*1), Y13
+	VMOVUPS     (DI)(AX*1), X8
+	VINSERTF128 $1, (R9)(AX*1), Y8, Y8
+	VMOVUPS     (R10)(AX*1), X9
+	VINSERTF128 $1, (R11)(AX*1), Y9, Y9
+	VMOVUPS     (R12)(AX*1), X10
+	VINSERTF128 $1, (R13)(AX*1), Y10, Y10
+	VMOVUPS     (R14)(AX*1), X11
+	VINSERTF128 $1, (R8)(AX*1), Y11, Y11
+	VMULPS Y12, Y8, Y14
+	VMULPS Y13, Y8, Y15
+	VADDPS Y14, Y0, Y0
+	VADDPS Y15, Y4, Y4
+	VMULPS Y12, Y9, Y14
+	VMULPS Y13, Y9, Y15
+	VADDPS Y14, Y1, Y1
+	VADDPS Y15, Y5, Y5
+	VMULPS Y12, Y10, Y14
+	VMULPS Y13, Y10, Y15
+	VADDPS Y14, Y2, Y2
+	VADDPS Y15, Y6, Y6
+	VMULPS Y12, Y11, Y14
+	VMULPS Y13, Y11, Y15
+	VADDPS Y14, Y3, Y3
+	VADDPS Y15, Y7, Y7
+	ADDQ $16, AX
+	JMP  loop8x2
+done8x2:
+	// Each half [s0,s1,s2,s3] → (s0+s1)+(s2+s3), as dot4SSE.
+	VHADDPS Y0, Y0, Y0
+	VHADDPS Y0, Y0, Y0
+	VHADDPS Y1, Y1, Y1
+	VHADDPS Y1, Y1, Y1
+	VHADDPS Y2, Y2, Y2
+	VHADDPS Y2, Y2, Y2
+	VHADDPS Y3, Y3, Y3
+	VHADDPS Y3, Y3, Y3
+	VHADDPS Y4, Y4, Y4
+	VHADDPS Y4, Y4, Y4
+	VHADDPS Y5, Y5, Y5
+	VHADDPS Y5, Y5, Y5
+	VHADDPS Y6, Y6, Y6
+	VHADDPS Y6, Y6, Y6
+	VHADDPS Y7, Y7, Y7
+	VHADDPS Y7, Y7, Y7
+	MOVQ out0+40(FP), DX
+	VMOVSS X0, 0(DX)
+	VMOVSS X1, 8(DX)
+	VMOVSS X2, 16(DX)
+	VMOVSS X3, 24(DX)
+	VEXTRACTF128 $1, Y0, X8
+	VEXTRACTF128 $1, Y1, X9
+	VEXTRACTF128 $1, Y2, X10
+	VEXTRACTF128 $1, Y3, X11
+	VMOVSS X8, 4(DX)
+	VMOVSS X9, 12(DX)
+	VMOVSS X10, 20(DX)
+	VMOVSS X11, 28(DX)
+	MOVQ out1+48(FP), DX
+	VMOVSS X4, 0(DX)
+	VMOVSS X5, 8(DX)
+	VMOVSS X6, 16(DX)
+	VMOVSS X7, 24(DX)
+	VEXTRACTF128 $1, Y4, X8
+	VEXTRACTF128 $1, Y5, X9
+	VEXTRACTF128 $1, Y6, X10
+	VEXTRACTF128 $1, Y7, X11
+	VMOVSS X8, 4(DX)
+	VMOVSS X9, 12(DX)
+	VMOVSS X10, 20(DX)
+	VMOVSS X11, 28(DX)
+	VZEROUPPER
+	RET
+

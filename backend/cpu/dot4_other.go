@@ -8,3 +8,9 @@ func dot8(a, b []float32, ldb int, out *[8]float32) {
 	dot4Go(a, b, ldb, (*[4]float32)(out[:4]))
 	dot4Go(a, b[4*ldb:], ldb, (*[4]float32)(out[4:]))
 }
+
+// dot8x2 is dot8 for two query rows over the same eight key rows.
+func dot8x2(a0, a1, b []float32, ldb int, out0, out1 *[8]float32) {
+	dot8(a0, b, ldb, out0)
+	dot8(a1, b, ldb, out1)
+}

@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// dot4 and dot8 (the assembly on amd64) are bit for bit four and eight
-// calls of dot: the paged attention scores, and so sampled tokens and their
+// dot4, dot8 and dot8x2 (the assembly on amd64) are bit for bit four,
+// eight and sixteen calls of dot (dot8x2: a second query, a reversed, over
+// the same eight rows): the paged attention scores, and so sampled tokens and their
 // log-probs, must not change with them. At every SIMD level (dot8 uses the
 // AVX kernel on both vector levels), rows of several lengths and strides,
 // values over seven orders of magnitude.
@@ -19,6 +20,9 @@ func TestDotRowsMatchDot(t *testing.T) {
 	}{
 		{"dot4", 4, func(a, b []float32, ldb int, out []float32) { dot4(a, b, ldb, (*[4]float32)(out)) }},
 		{"dot8", 8, func(a, b []float32, ldb int, out []float32) { dot8(a, b, ldb, (*[8]float32)(out)) }},
+		{"dot8x2", 16, func(a, b []float32, ldb int, out []float32) {
+			dot8x2(a, reversed(a), b, ldb, (*[8]float32)(out[:8]), (*[8]float32)(out[8:]))
+		}},
 	} {
 		forEachLevel(t, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(31, 32))
@@ -26,7 +30,8 @@ func TestDotRowsMatchDot(t *testing.T) {
 			for _, n := range []int{4, 8, 12, 32, 64, 128, 256, 5, 1} {
 				for _, ldb := range []int{n, n + 3, 4 * n} {
 					for trial := 0; trial < 30; trial++ {
-						a, b := make([]float32, n), make([]float32, (c.rows-1)*ldb+n)
+						keys := min(c.rows, 8)
+						a, b := make([]float32, n), make([]float32, (keys-1)*ldb+n)
 						for i := range a {
 							a[i] = value()
 						}
@@ -36,7 +41,11 @@ func TestDotRowsMatchDot(t *testing.T) {
 						got := make([]float32, c.rows)
 						c.fn(a, b, ldb, got)
 						for r := range got {
-							if want := dot(a, b[r*ldb:][:n]); math.Float32bits(got[r]) != math.Float32bits(want) {
+							q := a
+							if r >= 8 {
+								q = reversed(a)
+							}
+							if want := dot(q, b[r%8*ldb:][:n]); math.Float32bits(got[r]) != math.Float32bits(want) {
 								t.Fatalf("%s n=%d ldb=%d row %d: %v (%#x), dot %v (%#x)", c.name, n, ldb, r, got[r], math.Float32bits(got[r]), want, math.Float32bits(want))
 							}
 						}
@@ -45,6 +54,14 @@ func TestDotRowsMatchDot(t *testing.T) {
 			}
 		})
 	}
+}
+
+func reversed(a []float32) []float32 {
+	r := make([]float32, len(a))
+	for i, v := range a {
+		r[len(a)-1-i] = v
+	}
+	return r
 }
 
 func BenchmarkDot4(b *testing.B) {

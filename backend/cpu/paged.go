@@ -124,10 +124,18 @@ func (*Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLe
 					o := 0
 					// Eight keys, then four at a time: independent sums
 					// in flight, each rounded exactly as dot rounds it.
-					var s8 [8]float32
+					var s8, t8 [8]float32
 					for ; o+8 <= blockSize && j0+o+8 <= l; o += 8 {
 						krows := kc[(o*hkv+kh)*d:][:7*hkv*d+d]
-						for h := kh * group; h < (kh+1)*group; h++ {
+						h := kh * group
+						for ; h+2 <= (kh+1)*group; h += 2 { // two heads per key row read
+							dot8x2(qt[h*d:(h+1)*d], qt[(h+1)*d:(h+2)*d], krows, hkv*d, &s8, &t8)
+							dst, dst1 := (*[8]float32)(scores[h*l+j0+o:]), (*[8]float32)(scores[(h+1)*l+j0+o:])
+							for r := range s8 {
+								dst[r], dst1[r] = scale*s8[r], scale*t8[r]
+							}
+						}
+						if h < (kh+1)*group {
 							dot8(qt[h*d:(h+1)*d], krows, hkv*d, &s8)
 							dst := (*[8]float32)(scores[h*l+j0+o:])
 							for r, v := range s8 {
@@ -163,7 +171,11 @@ func (*Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLe
 				keys := min(blockSize, l-j0)
 				for kh := 0; kh < hkv; kh++ {
 					vrows := vc[kh*d:] // the block's value rows, hkv·d apart
-					for h := kh * group; h < (kh+1)*group; h++ {
+					h := kh * group
+					for ; h+2 <= (kh+1)*group; h += 2 { // two heads per value row read
+						pvAcc2(ot[h*d:(h+2)*d], scores[h*l+j0:], l, keys, vrows, hkv*d)
+					}
+					if h < (kh+1)*group {
 						pvAcc(ot[h*d:(h+1)*d], scores[h*l+j0:][:keys], vrows, hkv*d)
 					}
 				}
@@ -190,6 +202,24 @@ func pvAcc(out, p, v []float32, stride int) {
 	for j, pj := range p {
 		axpyF32(out, pj, v[j*stride:][:d])
 	}
+}
+
+// pvAcc2 is pvAcc for two heads over the same value rows: out[0:d] with
+// the weights p[0:n], out[d:2d] with p[pstride:][:n] (d = len(out)/2);
+// the same bits as two pvAcc calls.
+func pvAcc2(out, p []float32, pstride, n int, v []float32, stride int) {
+	d := len(out) / 2
+	if n == 0 || d == 0 {
+		return
+	}
+	if stride < d || len(v) < (n-1)*stride+d || len(p) < pstride+n || pstride < n {
+		panic("cpu: pvAcc2: weights or value rows out of range")
+	}
+	if pvAcc2SIMD(out, p, pstride, v, n, stride) {
+		return
+	}
+	pvAcc(out[:d], p[:n], v, stride)
+	pvAcc(out[d:2*d], p[pstride:][:n], v, stride)
 }
 
 // dot4Go is dot4 in Go: four calls of dot.

@@ -23,3 +23,26 @@ func pvAccSIMD(out, p, v []float32, stride int) bool {
 	}
 	return true
 }
+
+//go:noescape
+func pvAcc2AVX512(out, p *float32, pstride int, v *float32, n, stride, d int)
+
+//go:noescape
+func pvAcc2AVX2(out, p *float32, pstride int, v *float32, n, stride, d int)
+
+// pvAcc2SIMD is pvAccSIMD for two heads at once: out[0:d] with the
+// weights p[0:n], out[d:2d] with p[pstride:pstride+n], both over the same
+// value rows; each output rounds as pvAcc's. It reports whether there was
+// a kernel for this level and head size.
+func pvAcc2SIMD(out, p []float32, pstride int, v []float32, n, stride int) bool {
+	d := len(out) / 2
+	switch {
+	case simd == simdAVX512 && d%16 == 0:
+		pvAcc2AVX512(ptr(out), ptr(p), pstride, ptr(v), n, stride, d)
+	case simd == simdAVX2 && d%8 == 0:
+		pvAcc2AVX2(ptr(out), ptr(p), pstride, ptr(v), n, stride, d)
+	default:
+		return false
+	}
+	return true
+}

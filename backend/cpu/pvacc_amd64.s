@@ -275,3 +275,210 @@ store1:
 done2:
 	VZEROUPPER
 	RET
+
+// pvAcc for two heads that share the values (grouped-query attention):
+// out0 += Σ_j p0[j]·v_j and out1 += Σ_j p1[j]·v_j, out1 = out0 + d floats,
+// p1 = p0 + pstride floats. Each output is the same chain of FMAs, in key
+// order, as pvAccAVX512 (AVX2) gives it; the two heads' chains interleave,
+// so twice the accumulators are in flight and every value row is loaded
+// once for both.
+
+// func pvAcc2AVX512(out, p *float32, pstride int, v *float32, n, stride, d int)
+TEXT ·pvAcc2AVX512(SB), NOSPLIT, $0-56
+	MOVQ out+0(FP), DI
+	MOVQ p+8(FP), SI
+	MOVQ pstride+16(FP), BX
+	SHLQ $2, BX
+	MOVQ v+24(FP), DX
+	MOVQ n+32(FP), CX
+	MOVQ stride+40(FP), R8
+	SHLQ $2, R8
+	MOVQ d+48(FP), R9
+	LEAQ (DI)(R9*4), R13     // out1
+
+g64:
+	CMPQ R9, $64
+	JLT  g16
+	VMOVUPS (DI), Z0
+	VMOVUPS 64(DI), Z1
+	VMOVUPS 128(DI), Z2
+	VMOVUPS 192(DI), Z3
+	VMOVUPS (R13), Z4
+	VMOVUPS 64(R13), Z5
+	VMOVUPS 128(R13), Z6
+	VMOVUPS 192(R13), Z7
+	MOVQ SI, R10
+	MOVQ DX, R11
+	MOVQ CX, R12
+
+gkeys64:
+	TESTQ R12, R12
+	JEQ   gstore64
+	VMOVUPS (R11), Z8
+	VMOVUPS 64(R11), Z9
+	VMOVUPS 128(R11), Z10
+	VMOVUPS 192(R11), Z11
+	VBROADCASTSS (R10), Z14
+	VBROADCASTSS (R10)(BX*1), Z15
+	VFMADD231PS Z8, Z14, Z0
+	VFMADD231PS Z9, Z14, Z1
+	VFMADD231PS Z10, Z14, Z2
+	VFMADD231PS Z11, Z14, Z3
+	VFMADD231PS Z8, Z15, Z4
+	VFMADD231PS Z9, Z15, Z5
+	VFMADD231PS Z10, Z15, Z6
+	VFMADD231PS Z11, Z15, Z7
+	ADDQ $4, R10
+	ADDQ R8, R11
+	DECQ R12
+	JMP  gkeys64
+
+gstore64:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	VMOVUPS Z4, (R13)
+	VMOVUPS Z5, 64(R13)
+	VMOVUPS Z6, 128(R13)
+	VMOVUPS Z7, 192(R13)
+	ADDQ $256, DI
+	ADDQ $256, R13
+	ADDQ $256, DX
+	SUBQ $64, R9
+	JMP  g64
+
+g16:
+	CMPQ R9, $16
+	JLT  gdone512
+	VMOVUPS (DI), Z0
+	VMOVUPS (R13), Z4
+	MOVQ SI, R10
+	MOVQ DX, R11
+	MOVQ CX, R12
+
+gkeys16:
+	TESTQ R12, R12
+	JEQ   gstore16
+	VMOVUPS (R11), Z8
+	VBROADCASTSS (R10), Z14
+	VBROADCASTSS (R10)(BX*1), Z15
+	VFMADD231PS Z8, Z14, Z0
+	VFMADD231PS Z8, Z15, Z4
+	ADDQ $4, R10
+	ADDQ R8, R11
+	DECQ R12
+	JMP  gkeys16
+
+gstore16:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z4, (R13)
+	ADDQ $64, DI
+	ADDQ $64, R13
+	ADDQ $64, DX
+	SUBQ $16, R9
+	JMP  g16
+
+gdone512:
+	VZEROUPPER
+	RET
+
+// func pvAcc2AVX2(out, p *float32, pstride int, v *float32, n, stride, d int)
+TEXT ·pvAcc2AVX2(SB), NOSPLIT, $0-56
+	MOVQ out+0(FP), DI
+	MOVQ p+8(FP), SI
+	MOVQ pstride+16(FP), BX
+	SHLQ $2, BX
+	MOVQ v+24(FP), DX
+	MOVQ n+32(FP), CX
+	MOVQ stride+40(FP), R8
+	SHLQ $2, R8
+	MOVQ d+48(FP), R9
+	LEAQ (DI)(R9*4), R13     // out1
+
+h32:
+	CMPQ R9, $32
+	JLT  h8
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	VMOVUPS (R13), Y4
+	VMOVUPS 32(R13), Y5
+	VMOVUPS 64(R13), Y6
+	VMOVUPS 96(R13), Y7
+	MOVQ SI, R10
+	MOVQ DX, R11
+	MOVQ CX, R12
+
+hkeys32:
+	TESTQ R12, R12
+	JEQ   hstore32
+	VMOVUPS (R11), Y8
+	VMOVUPS 32(R11), Y9
+	VMOVUPS 64(R11), Y10
+	VMOVUPS 96(R11), Y11
+	VBROADCASTSS (R10), Y14
+	VBROADCASTSS (R10)(BX*1), Y15
+	VFMADD231PS Y8, Y14, Y0
+	VFMADD231PS Y9, Y14, Y1
+	VFMADD231PS Y10, Y14, Y2
+	VFMADD231PS Y11, Y14, Y3
+	VFMADD231PS Y8, Y15, Y4
+	VFMADD231PS Y9, Y15, Y5
+	VFMADD231PS Y10, Y15, Y6
+	VFMADD231PS Y11, Y15, Y7
+	ADDQ $4, R10
+	ADDQ R8, R11
+	DECQ R12
+	JMP  hkeys32
+
+hstore32:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VMOVUPS Y4, (R13)
+	VMOVUPS Y5, 32(R13)
+	VMOVUPS Y6, 64(R13)
+	VMOVUPS Y7, 96(R13)
+	ADDQ $128, DI
+	ADDQ $128, R13
+	ADDQ $128, DX
+	SUBQ $32, R9
+	JMP  h32
+
+h8:
+	CMPQ R9, $8
+	JLT  hdone2
+	VMOVUPS (DI), Y0
+	VMOVUPS (R13), Y4
+	MOVQ SI, R10
+	MOVQ DX, R11
+	MOVQ CX, R12
+
+hkeys8:
+	TESTQ R12, R12
+	JEQ   hstore8
+	VMOVUPS (R11), Y8
+	VBROADCASTSS (R10), Y14
+	VBROADCASTSS (R10)(BX*1), Y15
+	VFMADD231PS Y8, Y14, Y0
+	VFMADD231PS Y8, Y15, Y4
+	ADDQ $4, R10
+	ADDQ R8, R11
+	DECQ R12
+	JMP  hkeys8
+
+hstore8:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y4, (R13)
+	ADDQ $32, DI
+	ADDQ $32, R13
+	ADDQ $32, DX
+	SUBQ $8, R9
+	JMP  h8
+
+hdone2:
+	VZEROUPPER
+	RET

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// pvAcc gives, bit for bit, what one axpyF32 per key gives, at every SIMD
+// pvAcc (and pvAcc2, two heads at once) gives, bit for bit, what one axpyF32 per key gives, at every SIMD
 // level, for head sizes on and off the vector widths and any key count.
 func TestPVAccMatchesAxpy(t *testing.T) {
 	forEachLevel(t, func(t *testing.T) {
@@ -34,6 +34,28 @@ func TestPVAccMatchesAxpy(t *testing.T) {
 				for i := range got {
 					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 						t.Fatalf("d %d n %d: out[%d] = %v, axpy sequence %v", d, n, i, got[i], want[i])
+					}
+				}
+				// Two heads at once: the second head's weights pstride
+				// further on, its output right after the first's.
+				const pstride = 19
+				p2 := make([]float32, pstride+n)
+				for i := range p2 {
+					p2[i] = float32(r.Float64())
+				}
+				want2 := make([]float32, 2*d)
+				for i := range want2 {
+					want2[i] = float32(r.NormFloat64())
+				}
+				got2 := append([]float32(nil), want2...)
+				for j := 0; j < n; j++ {
+					axpyF32(want2[:d], p2[j], v[j*stride:][:d])
+					axpyF32(want2[d:], p2[pstride+j], v[j*stride:][:d])
+				}
+				pvAcc2(got2, p2, pstride, n, v, stride)
+				for i := range got2 {
+					if math.Float32bits(got2[i]) != math.Float32bits(want2[i]) {
+						t.Fatalf("pvAcc2 d %d n %d: out[%d] = %v, axpy sequence %v", d, n, i, got2[i], want2[i])
 					}
 				}
 			}
