@@ -178,7 +178,11 @@ func runEval(ctx context.Context, env *Env, cfg any, dir string, resume bool) er
 	}
 	gen := &eval.ModelGenerator{Engine: &sample.Engine{Model: m, MaxBatch: c.MaxBatch}, Tokenizer: tok, Params: params,
 		AddSpecial: !eval.IsChatPrompt(prompt)}
+	// The weights stay packed across the evaluation's chunks of prompts
+	// (each a Generate call) instead of being packed again for each.
+	unpack := m.PackWeights()
 	res, err := eval.Run(ctx, ec, gen, []*data.Dataset{ds})
+	unpack()
 	if err != nil {
 		return err
 	}

@@ -188,7 +188,11 @@ func runEval(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		Params:     params,
 		AddSpecial: !eval.IsChatPrompt(*format),
 	}
+	// The weights stay packed across the evaluation's chunks of prompts
+	// (each a Generate call) instead of being packed again for each.
+	unpack := m.PackWeights()
 	res, err := eval.Run(ctx, cfg, gen, list)
+	unpack()
 	if err != nil {
 		return err
 	}
