@@ -28,12 +28,27 @@ func BenchmarkAttentionF32(b *testing.B) {
 	for j := t - 40; j < t; j++ {
 		packed[(bs-1)*t+j] = 0
 	}
-	b.Run("nomask", func(b *testing.B) { benchAttention(b, nil) })
-	b.Run("packed", func(b *testing.B) { benchAttention(b, packed) })
+	b.Run("nomask", func(b *testing.B) { benchAttention(b, bs, t, nil) })
+	b.Run("packed", func(b *testing.B) { benchAttention(b, bs, t, packed) })
+	// GRPO's shared layout (grpo.LayoutShared): per row a 90-token prompt
+	// seen by every sample (id −1), then 16 samples of 20–120 tokens.
+	const sbs, st = 2, 1024
+	shared := make([]int32, sbs*st)
+	for bi := 0; bi < sbs; bi++ {
+		seg, left := int32(-1), 90
+		for j := 0; j < st; j++ {
+			if left == 0 {
+				seg, left = max(seg, 0)+1, 20+rng.IntN(101)
+			}
+			shared[bi*st+j] = seg
+			left--
+		}
+	}
+	b.Run("shared", func(b *testing.B) { benchAttention(b, sbs, st, shared) })
 }
 
-func benchAttention(b *testing.B, mask []int32) {
-	const bs, t, hq, hkv, d = 8, 256, 8, 4, 32
+func benchAttention(b *testing.B, bs, t int, mask []int32) {
+	const hq, hkv, d = 8, 4, 32
 	be := New()
 	rng := rand.New(rand.NewPCG(1, 2))
 	rnd := func(shape ...int) *tensor.Tensor {
