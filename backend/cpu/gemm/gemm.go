@@ -6,7 +6,10 @@
 // on arm64) does the arithmetic. A pure-Go kernel serves every other CPU
 // and architecture. Products with only a few rows or columns (decoding,
 // scalar heads) skip packing and run as dot products or row updates instead
-// (small.go). Work is spread over GOMAXPROCS goroutines.
+// (small.go). On amd64, with alpha 1, the blocked path packs only op(B) and
+// the micro-kernel reads op(A)'s full tiles where they lie (stridedKernel;
+// the same bits): for a small model's narrow products packing A cost up to
+// a third of the kernel's time. Work is spread over GOMAXPROCS goroutines.
 //
 // The kernel can be forced with the environment variable R1_GEMM
 // (generic, avx2, avx512 or neon, as the CPU allows; an unknown value is
@@ -32,12 +35,24 @@ import (
 // next) while they compute; nil or short is fine (prefetches never fault).
 type kernelFunc func(k int, a, b, c []float32, ldc int, beta float32, pf []float32)
 
+// stridedKernel is a kernelFunc that reads an mr-row tile of op(A) in place
+// instead of from a packed panel: row i at a[i*lda:] (op(A) = A) or k step q
+// at a[q*lda:] (op(A) = Aᵀ). Each element of C is the same chain of FMAs as
+// the packed kernel's, so the two give the same bits.
+type stridedKernel func(k int, a []float32, lda int, b, c []float32, ldc int, beta float32, pf []float32)
+
 // impl is one micro-kernel with the blocking sizes tuned for it.
 type impl struct {
 	name       string
 	mr, nr     int
 	mc, kc, nc int // cache blocks: mc rows of A (L2), kc depth, nc columns of B (L3)
 	kern       kernelFunc
+	// kernA and kernAT, when set, are kern reading op(A) in place (op(A) =
+	// A and Aᵀ): the blocked path then packs only a block's last, partial
+	// tile of A. Packing copies every element of A once per block of B
+	// columns, which in a small model's layers (N = 128–704: A serves a
+	// handful of B panels) cost up to a third of the kernel's own time.
+	kernA, kernAT stridedKernel
 	// rows are the same kernel for tiles of fewer rows (ascending heights,
 	// reading the same packed A panels), used for a product's last rows;
 	// without them those rows run the full kernel on zero padding.
@@ -211,6 +226,32 @@ func checkMat(name string, rows, cols, n, ld int) error {
 
 func lower(s string) string { return string(rune(s[0]) + 'a' - 'A') }
 
+// inPlaceA lets the blocked path read A in place (tests turn it off to
+// compare the two).
+var inPlaceA = true
+
+// readsAInPlace reports whether the blocked path's full tiles of an n-column
+// product read op(A) in place: the kernel has the variant, and alpha is 1
+// (packing folds alpha into A; in place, A is read as it is). With op(A) =
+// Aᵀ each k step of a tile is a piece of another row of A, a line or two
+// of L1 per step where the packed panel takes a quarter of one; that pays
+// only while few panels of B reuse the tile: measured on the built-in and
+// llama-7m models' weight gradients (BenchmarkSgemmTiny, AVX-512 and
+// AVX2), n = 128 gained 10–45%, n = 256 lost up to 10%.
+func (im *impl) readsAInPlace(transA bool, alpha float32, n int) bool {
+	k := im.kernA
+	if transA {
+		k = im.kernAT
+		if n > inPlaceATCols {
+			return false
+		}
+	}
+	return inPlaceA && alpha == 1 && k != nil
+}
+
+// inPlaceATCols is the widest product whose Aᵀ is read in place.
+const inPlaceATCols = 128
+
 // minParallelFlops is the work below which waking goroutines (microseconds,
 // more on a busy machine) costs more than a second core saves: about 40 µs
 // of one core's arithmetic. 64³ ran slower on two cores than on one.
@@ -349,6 +390,9 @@ type problem struct {
 	a, b, c        []float32
 	lda, ldb, ldc  int
 	ldcCol         int // column stride of C if not 1; only the small path sets it
+	// inPlace: the blocked path's full tiles read op(A) where it lies
+	// (stridedKernel); only a row block's last partial tile is packed.
+	inPlace bool
 }
 
 // run is the blocked product. For each nc-wide, kc-deep block of op(B),
@@ -362,6 +406,7 @@ func (p *problem) run(im *impl, threads int) {
 	kcStep := im.kcStep(p.k)
 	kcMax := min(kcStep, p.k)
 	icBlocks, blockRows, mcMax := p.rowBlocks(im, threads)
+	p.inPlace = im.readsAInPlace(p.transA, p.alpha, p.n)
 	ncMax := min(im.nc, ceilDiv(p.n, nr)*nr)
 	shared := bPool.Get().(*buffers)
 	defer bPool.Put(shared)
@@ -391,12 +436,16 @@ func (p *problem) run(im *impl, threads int) {
 				icb, ch := it/chunks, it%chunks
 				ic, icEnd := blockRows(icb)
 				if icb != buf.aBlock {
-					p.packA(buf.a, ic, icEnd-ic, pc, kc, mr)
+					if full := (icEnd - ic) / mr * mr; !p.inPlace {
+						p.packA(buf.a, ic, icEnd-ic, pc, kc, mr)
+					} else if full < icEnd-ic {
+						p.packA(buf.a[full*kc:], ic+full, icEnd-ic-full, pc, kc, mr)
+					}
 					buf.aBlock = icb
 				}
 				jr0 := ch * panels / chunks * nr
 				jr1 := min((ch+1)*panels/chunks*nr, nc)
-				p.macro(im, buf.a, buf.tmp, bBlock, ic, icEnd-ic, jc, jr0, jr1, kc, beta)
+				p.macro(im, buf.a, buf.tmp, bBlock, ic, icEnd-ic, pc, jc, jr0, jr1, kc, beta)
 			})
 		}
 	}
@@ -422,7 +471,7 @@ func (p *problem) rowBlocks(im *impl, threads int) (int, func(b int) (lo, hi int
 // macro multiplies the packed block of A (rows ic..ic+mc, in a) by the
 // packed B panels covering columns jc+jr0..jc+jr1 into C; tmp is scratch
 // for one mr×nr edge tile.
-func (p *problem) macro(im *impl, a, tmp, bBlock []float32, ic, mc, jc, jr0, jr1, kc int, beta float32) {
+func (p *problem) macro(im *impl, a, tmp, bBlock []float32, ic, mc, pc, jc, jr0, jr1, kc int, beta float32) {
 	mr, nr := im.mr, im.nr
 	for jr := jr0; jr < jr1; jr += nr {
 		nrr := min(nr, jr1-jr)
@@ -437,23 +486,39 @@ func (p *problem) macro(im *impl, a, tmp, bBlock []float32, ic, mc, jc, jr0, jr1
 		}
 		for ir, t := 0, 0; ir < mc; ir, t = ir+mr, t+1 {
 			mrr := min(mr, mc-ir)
-			ap := a[ir*kc : (ir+mr)*kc]
 			ci := (ic+ir)*p.ldc + jc + jr
 			pf := bp
 			if off := t * kc * 16; off < len(next) {
 				pf = next[off:]
 			}
-			kern, h := im.kern, mr
-			if mrr < mr {
-				kern, h = im.rowsKernel(mrr)
+			if p.inPlace && mrr == mr { // a full tile of A, read in place
+				var kern stridedKernel
+				var aq []float32
+				if p.transA {
+					kern, aq = im.kernAT, p.a[pc*p.lda+ic+ir:]
+				} else {
+					kern, aq = im.kernA, p.a[(ic+ir)*p.lda+pc:]
+				}
+				if nrr == nr {
+					kern(kc, aq, p.lda, bp, p.c[ci:ci+(mr-1)*p.ldc+nr], p.ldc, beta, pf)
+					continue
+				}
+				kern(kc, aq, p.lda, bp, tmp, nr, 0, pf) // edge columns: see below
+			} else {
+				ap := a[ir*kc : (ir+mr)*kc]
+				kern, h := im.kern, mr
+				if mrr < mr {
+					kern, h = im.rowsKernel(mrr)
+				}
+				if mrr == h && nrr == nr {
+					kern(kc, ap, bp, p.c[ci:ci+(h-1)*p.ldc+nr], p.ldc, beta, pf)
+					continue
+				}
+				// Edge tile: compute a whole tile into scratch (the
+				// panels are zero-padded) and copy out the part that
+				// exists.
+				kern(kc, ap, bp, tmp, nr, 0, pf)
 			}
-			if mrr == h && nrr == nr {
-				kern(kc, ap, bp, p.c[ci:ci+(h-1)*p.ldc+nr], p.ldc, beta, pf)
-				continue
-			}
-			// Edge tile: compute a whole tile into scratch (the panels
-			// are zero-padded) and copy out the part that exists.
-			kern(kc, ap, bp, tmp, nr, 0, pf)
 			for r := 0; r < mrr; r++ {
 				dst := p.c[ci+r*p.ldc : ci+r*p.ldc+nrr]
 				src := tmp[r*nr : r*nr+nrr]

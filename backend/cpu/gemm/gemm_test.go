@@ -452,3 +452,60 @@ func TestSgemmSmallSplit(t *testing.T) {
 		}
 	}
 }
+
+// TestSgemmInPlaceA: reading op(A) in place gives the packed path's result
+// bit for bit (the same FMA chain per element), with ragged last tiles in
+// both directions, several mc/kc/nc blocks, both layouts of A and B, padded
+// leading dimensions and beta 0, 1 and 0.5; and a kernel that has the
+// variant takes it when alpha is 1.
+func TestSgemmInPlaceA(t *testing.T) {
+	defer func(v bool, s int) { inPlaceA, smallMode = v, s }(inPlaceA, smallMode)
+	smallMode = smallNever
+	for _, base := range impls {
+		if base.kernA == nil {
+			continue
+		}
+		for _, tA := range []bool{false, true} {
+			inPlaceA = true
+			if !base.readsAInPlace(tA, 1, 64) || base.readsAInPlace(tA, 1.5, 64) {
+				t.Fatalf("%s transA=%v: reads A in place with alpha 1: %v, with 1.5: %v", base.name, tA, base.readsAInPlace(tA, 1, 64), base.readsAInPlace(tA, 1.5, 64))
+			}
+		}
+		small := *base
+		small.mc, small.kc, small.nc = 2*small.mr, 7, 3*small.nr
+		for _, im := range []*impl{base, &small} {
+			mr, nr := im.mr, im.nr
+			shapes := []shape{{3*mr + 2, 2*nr + 5, 19}, {2 * mr, 4 * nr, 16}, {mr, nr, 1}, {5*mr + 1, nr - 3, 40}, {mr - 1, 3 * nr, 9}, {129, 65, 257}}
+			for _, sh := range shapes {
+				for ti, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+					for _, beta := range []float32{0, 1, 0.5} {
+						r := rand.New(rand.NewPCG(uint64(ti), uint64(sh.m*131+sh.n*7+sh.k)))
+						m, n, k := sh.m, sh.n, sh.k
+						ar, ac := m, k
+						if tr[0] {
+							ar, ac = k, m
+						}
+						br, bc := k, n
+						if tr[1] {
+							br, bc = n, k
+						}
+						lda, ldb, ldc := ac+3, bc+1, n+2
+						a := randSlice(r, ar*lda)[:(ar-1)*lda+ac]
+						b := randSlice(r, br*ldb)[:(br-1)*ldb+bc]
+						c0 := randSlice(r, m*ldc)
+						got, want := append([]float32(nil), c0...), append([]float32(nil), c0...)
+						inPlaceA = true
+						sgemm(im, 2, tr[0], tr[1], m, n, k, 1, a, lda, b, ldb, beta, got, ldc)
+						inPlaceA = false
+						sgemm(im, 2, tr[0], tr[1], m, n, k, 1, a, lda, b, ldb, beta, want, ldc)
+						for i := range got {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%s kc=%d %v tA=%v tB=%v beta=%g: C[%d][%d] = %v in place, %v packed", im.name, im.kc, sh, tr[0], tr[1], beta, i/ldc, i%ldc, got[i], want[i])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}

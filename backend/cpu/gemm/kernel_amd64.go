@@ -17,6 +17,21 @@ func sgemmKernelAVX512(k int, a, b, c *float32, ldc int, beta float32, pf *float
 //go:noescape
 func sgemmKernelAVX2(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
 
+// The same kernels reading op(A) in place (stridedKernel): A suffix rows
+// lda apart (op(A) = A), AT suffix k steps lda apart (op(A) = Aᵀ).
+//
+//go:noescape
+func sgemmKernelAVX512A(k int, a *float32, lda int, b, c *float32, ldc int, beta float32, pf *float32)
+
+//go:noescape
+func sgemmKernelAVX512AT(k int, a *float32, lda int, b, c *float32, ldc int, beta float32, pf *float32)
+
+//go:noescape
+func sgemmKernelAVX2A(k int, a *float32, lda int, b, c *float32, ldc int, beta float32, pf *float32)
+
+//go:noescape
+func sgemmKernelAVX2AT(k int, a *float32, lda int, b, c *float32, ldc int, beta float32, pf *float32)
+
 // The same kernels for a tile's last rows (kernel_*_rows_amd64.s): they
 // read the full kernel's packed A panels (14 or 6 rows per k step).
 //
@@ -92,7 +107,9 @@ func axpyAVX2(k int, a, b []float32, ldb int, out *[axpyCols]float32) {
 }
 
 var avx512Impl = &impl{name: "avx512", mr: 14, nr: 32, mc: 112, kc: 384, nc: 4096,
-	kern: asmKernel(sgemmKernelAVX512, 14, 14, 32),
+	kern:   asmKernel(sgemmKernelAVX512, 14, 14, 32),
+	kernA:  asmStrided(sgemmKernelAVX512A, false, 14, 32),
+	kernAT: asmStrided(sgemmKernelAVX512AT, true, 14, 32),
 	rows: []rowKernel{
 		{1, asmKernel(sgemmKernelAVX512Rows1, 1, 14, 32)},
 		{2, asmKernel(sgemmKernelAVX512Rows2, 2, 14, 32)},
@@ -102,7 +119,9 @@ var avx512Impl = &impl{name: "avx512", mr: 14, nr: 32, mc: 112, kc: 384, nc: 409
 	dot4: dot4AVX2, dot4x4: dot4x4AVX512, axpy: axpyAVX2, transpose8: transpose8}
 
 var avx2Impl = &impl{name: "avx2", mr: 6, nr: 16, mc: 144, kc: 384, nc: 4096,
-	kern: asmKernel(sgemmKernelAVX2, 6, 6, 16),
+	kern:   asmKernel(sgemmKernelAVX2, 6, 6, 16),
+	kernA:  asmStrided(sgemmKernelAVX2A, false, 6, 16),
+	kernAT: asmStrided(sgemmKernelAVX2AT, true, 6, 16),
 	rows: []rowKernel{
 		{1, asmKernel(sgemmKernelAVX2Rows1, 1, 6, 16)},
 		{2, asmKernel(sgemmKernelAVX2Rows2, 2, 6, 16)},
@@ -123,6 +142,24 @@ func asmKernel(f func(k int, a, b, c *float32, ldc int, beta float32, pf *float3
 			pf = b
 		}
 		f(k, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc, beta, unsafe.SliceData(pf))
+	}
+}
+
+// asmStrided wraps an assembly micro-kernel reading an mr-row tile of op(A)
+// in place: rows lda apart (transA false) or k steps lda apart (true).
+func asmStrided(f func(k int, a *float32, lda int, b, c *float32, ldc int, beta float32, pf *float32), transA bool, mr, nr int) stridedKernel {
+	return func(k int, a []float32, lda int, b, c []float32, ldc int, beta float32, pf []float32) {
+		need := (mr-1)*lda + k // the tile's rows
+		if transA {
+			need = (k-1)*lda + mr // its k steps
+		}
+		if k < 1 || len(a) < need || len(b) < k*nr || ldc < nr || len(c) < (mr-1)*ldc+nr {
+			panic("gemm: internal error: micro-kernel operands too short")
+		}
+		if len(pf) == 0 {
+			pf = b
+		}
+		f(k, unsafe.SliceData(a), lda, unsafe.SliceData(b), unsafe.SliceData(c), ldc, beta, unsafe.SliceData(pf))
 	}
 }
 

@@ -138,7 +138,7 @@ func (p *problem) runPacked(im *impl, pb *Packed, threads int) {
 			// The columns may span several nc-wide blocks of pb.
 			for jc := j0 / im.nc * im.nc; jc < j1; jc += im.nc {
 				lo, hi := max(j0, jc)-jc, min(j1, jc+im.nc)-jc
-				p.macro(im, a, buf.tmp, pb.blocks[jc/im.nc*slices+s], ic, icEnd-ic, jc, lo, hi, kc, beta)
+				p.macro(im, a, buf.tmp, pb.blocks[jc/im.nc*slices+s], ic, icEnd-ic, pc, jc, lo, hi, kc, beta)
 			}
 		}
 	})
