@@ -231,26 +231,29 @@ func lower(s string) string { return string(rune(s[0]) + 'a' - 'A') }
 var inPlaceA = true
 
 // readsAInPlace reports whether the blocked path's full tiles of an n-column
-// product read op(A) in place: the kernel has the variant, and alpha is 1
-// (packing folds alpha into A; in place, A is read as it is). With op(A) =
-// Aᵀ each k step of a tile is a piece of another row of A, a line or two
-// of L1 per step where the packed panel takes a quarter of one; that pays
-// only while few panels of B reuse the tile: measured on the built-in and
-// llama-7m models' weight gradients (BenchmarkSgemmTiny, AVX-512 and
-// AVX2), n = 128 gained 10–45%, n = 256 lost up to 10%.
+// product read op(A) in place: the kernel has the variant, alpha is 1
+// (packing folds alpha into A; in place, A is read as it is), and few
+// enough panels of B reuse each tile that packing it would not pay back.
+// A packed tile is one contiguous stream; in place it is mr rows (op(A) =
+// A) or, for Aᵀ, a piece of another row of A every k step, a line or two of
+// L1 per step. Measured single-core (BenchmarkSgemmTiny and the llama-7m
+// and llama-112m shapes, AVX-512 and AVX2): rows gained 5–57% up to n = 768
+// and lost 3% at 1024³ (AVX-512); columns gained 10–45% at n = 128 and lost
+// up to 10% at n = 256.
 func (im *impl) readsAInPlace(transA bool, alpha float32, n int) bool {
-	k := im.kernA
+	k, widest := im.kernA, inPlaceCols
 	if transA {
-		k = im.kernAT
-		if n > inPlaceATCols {
-			return false
-		}
+		k, widest = im.kernAT, inPlaceATCols
 	}
-	return inPlaceA && alpha == 1 && k != nil
+	return inPlaceA && alpha == 1 && k != nil && n <= widest
 }
 
-// inPlaceATCols is the widest product whose Aᵀ is read in place.
-const inPlaceATCols = 128
+// inPlaceCols and inPlaceATCols are the widest products whose op(A) = A,
+// and Aᵀ, is read in place.
+const (
+	inPlaceCols   = 768
+	inPlaceATCols = 128
+)
 
 // minParallelFlops is the work below which waking goroutines (microseconds,
 // more on a busy machine) costs more than a second core saves: about 40 µs
