@@ -259,12 +259,33 @@ func TestSignalStopsStdinRead(t *testing.T) {
 	cmd, stderr := startR1(t, pr, "verify", "--jsonl")
 	pr.Close()
 	pw.Write([]byte(`{"gold": "1", "prediction": "1"}` + "\n"))
-	time.Sleep(300 * time.Millisecond)
+	waitDrained(t, pw)
 	cmd.Process.Signal(syscall.SIGTERM)
 	code, tail := exitWithin(t, cmd, stderr, 5*time.Second)
 	if code != 143 || !strings.Contains(tail, "interrupted by SIGTERM") {
 		t.Fatalf("exit %d, stderr %q", code, tail)
 	}
+}
+
+// waitDrained waits until the reader of pipe w has taken everything written
+// to it: the command is in its read loop, its signal handling set up. A
+// fixed pause was not enough on a loaded machine: the signal came first,
+// and the runtime's default handler ended the process without a word.
+func waitDrained(t *testing.T, w *os.File) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		n, err := unreadBytes(w)
+		if err != nil {
+			time.Sleep(300 * time.Millisecond) // no FIONREAD here: a pause
+			return
+		}
+		if n == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the command did not read its input within 10 s")
 }
 
 // runBench returns as soon as its context ends, even while a step runs.
