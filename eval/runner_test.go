@@ -218,3 +218,19 @@ func TestRunRejectsBadInput(t *testing.T) {
 		t.Errorf("corrupt cache: %v", err)
 	}
 }
+
+// A non-default KV cache dtype changes the samples, so it changes the
+// settings hash (no resuming across it); the default leaves the settings,
+// and so the hash of every earlier run, as they were.
+func TestSettingsHashKVCacheDType(t *testing.T) {
+	s := Settings{Model: "m", Prompt: "r1-zero", K: 1, Samples: 1, Temperature: 0.6, TopP: 0.95, MaxNewTokens: 64, Seed: 1}
+	b, _ := json.Marshal(s)
+	if strings.Contains(string(b), "kv_cache_dtype") {
+		t.Fatalf("default settings serialise the KV cache dtype: %s", b)
+	}
+	bf := s
+	bf.KVCacheDType = "bf16"
+	if bf.Hash() == s.Hash() {
+		t.Fatal("a bf16 KV cache does not change the settings hash")
+	}
+}
