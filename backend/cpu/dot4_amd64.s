@@ -103,30 +103,29 @@ loop8:
 	ADDQ $16, AX
 	JMP  loop8
 done8:
-	// Each half [s0,s1,s2,s3] → (s0+s1)+(s2+s3), as dot4SSE.
+	// Each half [s0,s1,s2,s3] → (s0+s1)+(s2+s3), as dot4SSE: two rounds of
+	// pairwise adds across the four registers give rows 0,2,4,6 | 1,3,5,7,
+	// put in order by one permute.
 	MOVQ out+32(FP), DX
-	VHADDPS Y0, Y0, Y0
-	VHADDPS Y0, Y0, Y0
-	VHADDPS Y1, Y1, Y1
-	VHADDPS Y1, Y1, Y1
-	VHADDPS Y2, Y2, Y2
-	VHADDPS Y2, Y2, Y2
-	VHADDPS Y3, Y3, Y3
-	VHADDPS Y3, Y3, Y3
-	VMOVSS X0, 0(DX)
-	VMOVSS X1, 8(DX)
-	VMOVSS X2, 16(DX)
-	VMOVSS X3, 24(DX)
-	VEXTRACTF128 $1, Y0, X4
-	VEXTRACTF128 $1, Y1, X5
-	VEXTRACTF128 $1, Y2, X6
-	VEXTRACTF128 $1, Y3, X7
-	VMOVSS X4, 4(DX)
-	VMOVSS X5, 12(DX)
-	VMOVSS X6, 20(DX)
-	VMOVSS X7, 28(DX)
+	VHADDPS Y1, Y0, Y4
+	VHADDPS Y3, Y2, Y5
+	VHADDPS Y5, Y4, Y6
+	VMOVDQU rowOrder<>(SB), Y7
+	VPERMPS Y6, Y7, Y6
+	VMOVUPS Y6, (DX)
 	VZEROUPPER
 	RET
+
+// rowOrder puts rows 0,2,4,6 | 1,3,5,7 back in order (VPERMPS indices).
+DATA rowOrder<>+0(SB)/4, $0
+DATA rowOrder<>+4(SB)/4, $4
+DATA rowOrder<>+8(SB)/4, $1
+DATA rowOrder<>+12(SB)/4, $5
+DATA rowOrder<>+16(SB)/4, $2
+DATA rowOrder<>+20(SB)/4, $6
+DATA rowOrder<>+24(SB)/4, $3
+DATA rowOrder<>+28(SB)/4, $7
+GLOBL rowOrder<>(SB), RODATA|NOPTR, $32
 
 // func dot8x2AVX(a0, a1, b *float32, ldb, n int, out0, out1 *[8]float32)
 // dot8AVX for two query rows over the same eight key rows (two heads of
@@ -188,49 +187,20 @@ loop8x2:
 	ADDQ $16, AX
 	JMP  loop8x2
 done8x2:
-	// Each half [s0,s1,s2,s3] → (s0+s1)+(s2+s3), as dot4SSE.
-	VHADDPS Y0, Y0, Y0
-	VHADDPS Y0, Y0, Y0
-	VHADDPS Y1, Y1, Y1
-	VHADDPS Y1, Y1, Y1
-	VHADDPS Y2, Y2, Y2
-	VHADDPS Y2, Y2, Y2
-	VHADDPS Y3, Y3, Y3
-	VHADDPS Y3, Y3, Y3
-	VHADDPS Y4, Y4, Y4
-	VHADDPS Y4, Y4, Y4
-	VHADDPS Y5, Y5, Y5
-	VHADDPS Y5, Y5, Y5
-	VHADDPS Y6, Y6, Y6
-	VHADDPS Y6, Y6, Y6
-	VHADDPS Y7, Y7, Y7
-	VHADDPS Y7, Y7, Y7
+	// Each half [s0,s1,s2,s3] → (s0+s1)+(s2+s3), as dot8AVX.
+	VMOVDQU rowOrder<>(SB), Y12
+	VHADDPS Y1, Y0, Y8
+	VHADDPS Y3, Y2, Y9
+	VHADDPS Y9, Y8, Y10
+	VPERMPS Y10, Y12, Y10
 	MOVQ out0+40(FP), DX
-	VMOVSS X0, 0(DX)
-	VMOVSS X1, 8(DX)
-	VMOVSS X2, 16(DX)
-	VMOVSS X3, 24(DX)
-	VEXTRACTF128 $1, Y0, X8
-	VEXTRACTF128 $1, Y1, X9
-	VEXTRACTF128 $1, Y2, X10
-	VEXTRACTF128 $1, Y3, X11
-	VMOVSS X8, 4(DX)
-	VMOVSS X9, 12(DX)
-	VMOVSS X10, 20(DX)
-	VMOVSS X11, 28(DX)
+	VMOVUPS Y10, (DX)
+	VHADDPS Y5, Y4, Y8
+	VHADDPS Y7, Y6, Y9
+	VHADDPS Y9, Y8, Y10
+	VPERMPS Y10, Y12, Y10
 	MOVQ out1+48(FP), DX
-	VMOVSS X4, 0(DX)
-	VMOVSS X5, 8(DX)
-	VMOVSS X6, 16(DX)
-	VMOVSS X7, 24(DX)
-	VEXTRACTF128 $1, Y4, X8
-	VEXTRACTF128 $1, Y5, X9
-	VEXTRACTF128 $1, Y6, X10
-	VEXTRACTF128 $1, Y7, X11
-	VMOVSS X8, 4(DX)
-	VMOVSS X9, 12(DX)
-	VMOVSS X10, 20(DX)
-	VMOVSS X11, 28(DX)
+	VMOVUPS Y10, (DX)
 	VZEROUPPER
 	RET
 
