@@ -171,8 +171,10 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	o := benchOptions{shape: *shape, batch: *batch, seq: *seq, steps: *steps, prompt: *prompt, newTokens: *newTokens,
 		peakFlops: *peakFlops, quiet: *asJSON, gradCkpt: *gradCkpt, decodePrompt: *decodePrompt, decodeTokens: *decodeTokens,
 		kvCache: *kvDType}
-	if _, _, err := model.ParseKVCacheDType(*kvDType); err != nil {
+	if dt, set, err := model.ParseKVCacheDType(*kvDType); err != nil {
 		return usageErrorf("--kv-cache-dtype: %v", err)
+	} else if set && dt != tensor.F32 && *compare {
+		return usageErrorf("--compare-torch times the same f32 work on both sides; drop --kv-cache-dtype %s", *kvDType)
 	}
 	if *loraR > 0 {
 		o.lora = model.DefaultLoRA()

@@ -326,6 +326,8 @@ func TestBenchRejectsBadSizes(t *testing.T) {
 		{[]string{"--decode-batch", "0"}, `--decode-batch "0"`},
 		{[]string{"--decode-tokens", "0"}, "--decode-tokens 0"},
 		{[]string{"--compare-torch", "--pairs", "0"}, "--pairs 0"},
+		{[]string{"--kv-cache-dtype", "fp8"}, `kv cache dtype "fp8"`},
+		{[]string{"--compare-torch", "--kv-cache-dtype", "bf16"}, "drop --kv-cache-dtype bf16"},
 	} {
 		if _, known := model.HostMemory(); !known && tc.want == "needs about" {
 			continue // the memory check needs the machine's memory size
