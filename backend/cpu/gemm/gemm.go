@@ -241,11 +241,22 @@ var inPlaceA = true
 // and lost 3% at 1024³ (AVX-512); columns gained 10–45% at n = 128 and lost
 // up to 10% at n = 256.
 func (im *impl) readsAInPlace(transA bool, alpha float32, n int) bool {
-	k, widest := im.kernA, inPlaceCols
+	widest := inPlaceCols
 	if transA {
-		k, widest = im.kernAT, inPlaceATCols
+		widest = inPlaceATCols
 	}
-	return inPlaceA && alpha == 1 && k != nil && n <= widest
+	return im.canReadAInPlace(transA, alpha) && n <= widest
+}
+
+// canReadAInPlace reports whether the kernel has a variant reading op(A) in
+// place and alpha allows it (packing folds alpha into A; in place, A is
+// read as it is), whatever the product's width.
+func (im *impl) canReadAInPlace(transA bool, alpha float32) bool {
+	k := im.kernA
+	if transA {
+		k = im.kernAT
+	}
+	return inPlaceA && alpha == 1 && k != nil
 }
 
 // inPlaceCols and inPlaceATCols are the widest products whose op(A) = A,
@@ -439,11 +450,7 @@ func (p *problem) run(im *impl, threads int) {
 				icb, ch := it/chunks, it%chunks
 				ic, icEnd := blockRows(icb)
 				if icb != buf.aBlock {
-					if full := (icEnd - ic) / mr * mr; !p.inPlace {
-						p.packA(buf.a, ic, icEnd-ic, pc, kc, mr)
-					} else if full < icEnd-ic {
-						p.packA(buf.a[full*kc:], ic+full, icEnd-ic-full, pc, kc, mr)
-					}
+					p.packBlockA(buf.a, ic, icEnd-ic, pc, kc, mr)
 					buf.aBlock = icb
 				}
 				jr0 := ch * panels / chunks * nr
@@ -539,6 +546,19 @@ func (p *problem) macro(im *impl, a, tmp, bBlock []float32, ic, mc, pc, jc, jr0,
 				}
 			}
 		}
+	}
+}
+
+// packBlockA packs what macro reads of a row block's A from dst: all of it
+// (packA), or with p.inPlace only its last, partial tile, at that tile's
+// place in dst.
+func (p *problem) packBlockA(dst []float32, ic, mc, pc, kc, mr int) {
+	full := 0
+	if p.inPlace {
+		full = mc / mr * mr
+	}
+	if full < mc {
+		p.packA(dst[full*kc:], ic+full, mc-full, pc, kc, mr)
 	}
 }
 

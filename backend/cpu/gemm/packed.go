@@ -92,18 +92,9 @@ func (p *problem) runPacked(im *impl, pb *Packed, threads int) {
 	slices := ceilDiv(p.k, kcStep)
 	icBlocks, blockRows, mcMax := p.rowBlocks(im, threads)
 	// Full tiles of A are read in place (whatever n: B's panels stream from
-	// memory here, and the rows of A stay in cache); packA then packs only a
-	// block's last, partial tile.
-	p.inPlace = inPlaceA && p.alpha == 1 && im.kernA != nil
-	packA := func(dst []float32, ic, mc, pc, kc int) {
-		full := 0
-		if p.inPlace {
-			full = mc / mr * mr
-		}
-		if full < mc {
-			p.packA(dst[full*kc:], ic+full, mc-full, pc, kc, mr)
-		}
-	}
+	// memory here, and the rows of A stay in cache); packBlockA then packs
+	// only a block's last, partial tile.
+	p.inPlace = im.canReadAInPlace(false, p.alpha)
 	// Few rows (a decode step's): one row block, whose A is packed once
 	// for every item. Cutting the rows between the workers would have each
 	// of them stream the whole of B from memory, and every item would
@@ -117,7 +108,7 @@ func (p *problem) runPacked(im *impl, pb *Packed, threads int) {
 		shared.b = grow(shared.b, slices*mcMax*kcStep)
 		sharedA = shared.b
 		for s, pc := 0, 0; pc < p.k; s, pc = s+1, pc+kcStep {
-			packA(sharedA[s*mcMax*kcStep:], 0, p.m, pc, min(kcStep, p.k-pc))
+			p.packBlockA(sharedA[s*mcMax*kcStep:], 0, p.m, pc, min(kcStep, p.k-pc), mr)
 		}
 	}
 	// Enough items for the workers to even out (each takes the next when
@@ -142,7 +133,7 @@ func (p *problem) runPacked(im *impl, pb *Packed, threads int) {
 			if sharedA != nil {
 				a = sharedA[s*mcMax*kcStep:][:mcMax*kc]
 			} else {
-				packA(a, ic, icEnd-ic, pc, kc)
+				p.packBlockA(a, ic, icEnd-ic, pc, kc, mr)
 			}
 			beta := p.beta // the first slice applies beta, later ones add
 			if pc > 0 {
