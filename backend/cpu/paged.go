@@ -18,19 +18,21 @@ func (*Backend) KVWrite(kcache, vcache, k, v, slots *tensor.Tensor) {
 			panic(fmt.Sprintf("cpu: KVWrite slot %d outside the cache [0,%d)", s, capacity))
 		}
 	}
-	for n, s := range sl {
-		switch kc := kcache.Buf.(type) {
-		case []float32:
-			vc := f32(vcache)
+	switch kc := kcache.Buf.(type) {
+	case []float32:
+		vc := f32(vcache)
+		for n, s := range sl {
 			copy(kc[int(s)*row:][:row], ks[n*row:][:row])
 			copy(vc[int(s)*row:][:row], vs[n*row:][:row])
-		case []uint16:
-			vc := bf16(vcache)
+		}
+	case []uint16:
+		vc := bf16(vcache)
+		for n, s := range sl {
 			f32ToBF16(kc[int(s)*row:][:row], ks[n*row:][:row])
 			f32ToBF16(vc[int(s)*row:][:row], vs[n*row:][:row])
-		default:
-			panic(fmt.Sprintf("cpu: KVWrite into %v: the cache must be F32 or BF16", kcache))
 		}
+	default:
+		panic(fmt.Sprintf("cpu: KVWrite into %v: the cache must be F32 or BF16", kcache))
 	}
 }
 
