@@ -43,8 +43,6 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
-// flagRange checks an integer flag against [lo, hi] and names the flag and
-// the valid range when it is outside.
 // kvCacheFlag declares --kv-cache-dtype, the sampler's KV cache storage.
 func kvCacheFlag(fs *flag.FlagSet) *string {
 	return fs.String("kv-cache-dtype", "auto", "KV cache storage: auto (the model's dtype: f32 on the CPU, bf16 on the GPU), bf16 (half the cache memory on the CPU; keys and values rounded to bfloat16) or f32")
@@ -59,6 +57,8 @@ func kvCacheType(m *model.Model, name string) (tensor.DType, error) {
 	return dt, nil
 }
 
+// flagRange checks an integer flag against [lo, hi] and names the flag and
+// the valid range when it is outside.
 func flagRange(name string, v, lo, hi int64) error {
 	if v >= lo && v <= hi {
 		return nil
