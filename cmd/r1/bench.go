@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/r1go/r1/autograd"
+	"github.com/r1go/r1/backend/cpu"
+	"github.com/r1go/r1/bench"
 	"github.com/r1go/r1/model"
 	"github.com/r1go/r1/optim"
 	"github.com/r1go/r1/sample"
@@ -55,14 +57,17 @@ type benchResult struct {
 	LoRADropout float64 `json:"lora_dropout,omitempty"`
 	// GradientCheckpointing: the training figures recompute each layer's
 	// activations in the backward pass.
-	GradientCheckpointing bool               `json:"gradient_checkpointing,omitempty"`
-	TrainableParams       int64              `json:"trainable_params"`
-	TrainTokPerS          float64            `json:"train_tok_per_s"`
-	TrainBatch            int                `json:"train_batch"`
-	TrainSeq              int                `json:"train_seq"`
-	MFU                   float64            `json:"mfu,omitempty"`
-	RolloutTokPerS        map[string]float64 `json:"rollout_tok_per_s"`
-	PeakHeapMB            float64            `json:"peak_heap_mb"`
+	GradientCheckpointing bool    `json:"gradient_checkpointing,omitempty"`
+	TrainableParams       int64   `json:"trainable_params"`
+	TrainTokPerS          float64 `json:"train_tok_per_s"`
+	TrainBatch            int     `json:"train_batch"`
+	TrainSeq              int     `json:"train_seq"`
+	// TrainGFLOPS is the training throughput in GFLOP/s, counted as
+	// bench.TrainFLOPsPerToken counts a token.
+	TrainGFLOPS    float64            `json:"train_gflops"`
+	MFU            float64            `json:"mfu,omitempty"`
+	RolloutTokPerS map[string]float64 `json:"rollout_tok_per_s"`
+	PeakHeapMB     float64            `json:"peak_heap_mb"`
 	// PeakRSSMB is the process's resident-set high-water mark (Linux's
 	// VmHWM; 0 elsewhere): heap, stacks and the runtime's unreturned pages.
 	PeakRSSMB float64 `json:"peak_rss_mb"`
@@ -78,6 +83,8 @@ type benchResult struct {
 	// per model load, r1 sample and r1 eval once per call, an RL step once
 	// per rollout. The rollout figures include it.
 	PackS float64 `json:"pack_s,omitempty"`
+	// Roofline is the CPU's ceilings (--roofline), measured after the runs.
+	Roofline *cpu.Roofline `json:"roofline,omitempty"`
 }
 
 // benchDecode is one decode batch size's figures: the prefill of every
@@ -86,6 +93,11 @@ type benchDecode struct {
 	Batch         int     `json:"batch"`
 	PrefillS      float64 `json:"prefill_s"`
 	DecodeTokPerS float64 `json:"decode_tok_per_s"`
+	// RooflineTokPerS (--roofline) is the fastest these steps could run
+	// here: each step's FLOPs at the FMA peak or its bytes (the weights,
+	// the KV cache at the steps' mean context) at the read bandwidth,
+	// whichever takes longer (bench.RooflineTokPerS).
+	RooflineTokPerS float64 `json:"roofline_tok_per_s,omitempty"`
 }
 
 // peakRSS is the process's peak resident set size in bytes, from
@@ -122,6 +134,8 @@ type benchOptions struct {
 	decodePrompt, decodeTokens int
 	// kvCache: the rollout and decode KV cache storage (--kv-cache-dtype).
 	kvCache string
+	// roofline: measure the CPU's ceilings after the runs (--roofline).
+	roofline bool
 }
 
 func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -154,6 +168,7 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	python := fs.String("python", "/usr/bin/python3", "with --compare-torch: the Python that imports torch (Debian's python3-torch is under /usr/bin/python3)")
 	torchThreads := fs.Int("torch-threads", 2, "with --compare-torch: torch.set_num_threads (≥ 1)")
 	asJSON := fs.Bool("json", false, "print JSON only")
+	roofline := fs.Bool("roofline", false, "after the runs, measure the CPU's ceilings at the selected SIMD level on every core (float32 FMA peak, SGEMM 1024³, read bandwidth over 256 MB; about a second) and report training GFLOP/s against them and each greedy decode against its roofline (its FLOPs at the FMA peak or its bytes at the read bandwidth, whichever is slower; batch 1 is the memory-bandwidth floor); on with --compare-torch")
 	kvDType := kvCacheFlag(fs)
 	usageNotes(fs, "Ctrl-C or SIGTERM stops it at once (exit status 130/143); nothing is written.")
 	if err := parseFlags(fs, args); err != nil {
@@ -170,7 +185,7 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	o := benchOptions{shape: *shape, batch: *batch, seq: *seq, steps: *steps, prompt: *prompt, newTokens: *newTokens,
 		peakFlops: *peakFlops, quiet: *asJSON, gradCkpt: *gradCkpt, decodePrompt: *decodePrompt, decodeTokens: *decodeTokens,
-		kvCache: *kvDType}
+		kvCache: *kvDType, roofline: *roofline || *compare}
 	if dt, set, err := model.ParseKVCacheDType(*kvDType); err != nil {
 		return usageErrorf("--kv-cache-dtype: %v", err)
 	} else if set && dt != tensor.F32 && *compare {
@@ -218,6 +233,9 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if *compare && dev.Name() != "cpu" {
 		return usageErrorf("--compare-torch compares with PyTorch on the CPU; drop --device %s", *device)
 	}
+	if *roofline && dev.Name() != "cpu" {
+		return usageErrorf("--roofline measures the CPU; drop --device %s", *device)
+	}
 	// The work runs apart so that a signal ends the command at once, even
 	// in the middle of a training step (nothing is lost: bench writes
 	// nothing until the end).
@@ -234,8 +252,8 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}()
 		if *compare {
 			cmp, err = benchCompare(ctx, dev, cfg, o, torchOptions{python: *python, threads: *torchThreads, pairs: *pairs}, stderr)
-		} else {
-			res, err = benchRun(ctx, dev, cfg, o, stderr)
+		} else if res, err = benchRun(ctx, dev, cfg, o, stderr); err == nil && o.roofline {
+			applyRoofline(&res, cfg, o, measureRoofline(o, stderr))
 		}
 	}()
 	select {
@@ -279,6 +297,7 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	fmt.Fprintf(tw, "\t%.0f MB\t%.0f MB\n", res.PeakHeapMB, res.PeakRSSMB)
 	tw.Flush()
+	printRoofline(stdout, res)
 	j, _ := json.Marshal(res)
 	fmt.Fprintf(stdout, "%s\n", j)
 	return nil
@@ -427,10 +446,9 @@ func benchRun(ctx context.Context, dev tensor.Backend, cfg *model.Config, o benc
 	}
 	sec := time.Since(start).Seconds()
 	res.TrainTokPerS = float64(o.batch*o.seq*o.steps) / sec
+	res.TrainGFLOPS = res.TrainTokPerS * bench.TrainFLOPsPerToken(cfg, o.seq) / 1e9
 	if o.peakFlops > 0 {
-		// 6·N FLOPs per token for the weights plus attention's 12·L·T·d.
-		flops := 6*float64(res.Params) + 12*float64(cfg.Layers*o.seq*cfg.Heads*cfg.HeadDim)
-		res.MFU = res.TrainTokPerS * flops / (o.peakFlops * 1e12)
+		res.MFU = res.TrainGFLOPS / (o.peakFlops * 1e3)
 	}
 
 	// Rollout: prompt of random tokens, new tokens sampled at T=1.
@@ -541,4 +559,52 @@ func lessKey(a, b string) bool {
 		return ai < bi
 	}
 	return a < b
+}
+
+// measureRoofline measures the CPU's ceilings, saying so (it takes about a
+// second).
+func measureRoofline(o benchOptions, stderr io.Writer) cpu.Roofline {
+	if !o.quiet {
+		fmt.Fprintf(stderr, "measuring this CPU's ceilings (FMA peak, SGEMM 1024³, read bandwidth)…\n")
+	}
+	return cpu.MeasureRoofline()
+}
+
+// applyRoofline records roof in res and each greedy decode's roofline: its
+// timed steps read the caches at a mean context of prompt + (steps+1)/2.
+func applyRoofline(res *benchResult, cfg *model.Config, o benchOptions, roof cpu.Roofline) {
+	res.Roofline = &roof
+	kvBytes := 4
+	if dt, set, _ := model.ParseKVCacheDType(o.kvCache); set {
+		kvBytes = dt.Size()
+	}
+	peak := roof.FMAGFLOPS
+	if peak == 0 { // no FMA probe at this level: the SGEMM rate is the best known
+		peak = roof.SgemmGFLOPS
+	}
+	ctx := float64(o.decodePrompt) + float64(o.decodeTokens+1)/2
+	for i := range res.Decode {
+		res.Decode[i].RooflineTokPerS = bench.RooflineTokPerS(cfg, res.Decode[i].Batch, ctx, kvBytes, peak, roof.ReadGBps)
+	}
+}
+
+// printRoofline prints res's figures against the machine's ceilings, if
+// measured.
+func printRoofline(w io.Writer, res benchResult) {
+	r := res.Roofline
+	if r == nil {
+		return
+	}
+	fmt.Fprintf(w, "this CPU (%d cores, %s): FMA peak %.0f GFLOP/s, SGEMM 1024³ %.0f GFLOP/s, read %.1f GB/s\n",
+		r.Cores, r.SIMD, r.FMAGFLOPS, r.SgemmGFLOPS, r.ReadGBps)
+	fmt.Fprintf(w, "training: %.0f GFLOP/s = %.0f%% of SGEMM 1024³", res.TrainGFLOPS, 100*res.TrainGFLOPS/r.SgemmGFLOPS)
+	if r.FMAGFLOPS > 0 {
+		fmt.Fprintf(w, ", %.0f%% of the FMA peak", 100*res.TrainGFLOPS/r.FMAGFLOPS)
+	}
+	fmt.Fprintln(w)
+	for _, d := range res.Decode {
+		if d.RooflineTokPerS > 0 {
+			fmt.Fprintf(w, "greedy decode b=%d: %.0f tok/s = %.2f of its roofline, %.0f tok/s\n", d.Batch, d.DecodeTokPerS, d.DecodeTokPerS/d.RooflineTokPerS, d.RooflineTokPerS)
+		}
+	}
 }
