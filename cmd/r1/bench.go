@@ -226,6 +226,9 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err := benchFits(cfg, o); err != nil {
 		return err
 	}
+	if *roofline && *device == "cuda" { // before opening it: the refusal does not depend on a driver
+		return usageErrorf("--roofline measures the CPU; drop --device %s", *device)
+	}
 	dev, err := openDevice(*device)
 	if err != nil {
 		return err

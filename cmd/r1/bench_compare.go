@@ -86,6 +86,9 @@ func benchCompare(ctx context.Context, dev tensor.Backend, cfg *model.Config, o 
 		}
 	}
 	c.R1 = medianR1(c.R1Runs)
+	if o.roofline {
+		applyRoofline(&c.R1, cfg, o, measureRoofline(o, stderr))
+	}
 	if len(c.TorchRuns) > 0 {
 		c.Torch = medianTorch(c.TorchRuns)
 	}
@@ -104,6 +107,8 @@ func medianR1(runs []benchResult) benchResult {
 		return bench.Median(xs)
 	}
 	m.TrainTokPerS = col(func(r benchResult) float64 { return r.TrainTokPerS })
+	m.TrainGFLOPS = col(func(r benchResult) float64 { return r.TrainGFLOPS })
+	m.MFU = col(func(r benchResult) float64 { return r.MFU })
 	m.PeakHeapMB = col(func(r benchResult) float64 { return r.PeakHeapMB })
 	m.PeakRSSMB = col(func(r benchResult) float64 { return r.PeakRSSMB })
 	m.PackS = col(func(r benchResult) float64 { return r.PackS })
@@ -185,6 +190,7 @@ func printComparison(w io.Writer, c benchComparison, asJSON bool) {
 	}
 	row("peak RSS MB", r.PeakRSSMB, t.PeakRSSMB, r.PeakRSSMB/t.PeakRSSMB, "%.0f")
 	tw.Flush()
+	printRoofline(w, r)
 	j, _ := json.Marshal(c)
 	fmt.Fprintf(w, "%s\n", j)
 }

@@ -39,6 +39,12 @@ func TestBenchCompareTorchPlumbing(t *testing.T) {
 	if c.R1.TrainBatch != 2 || c.R1.TrainSeq != 8 || len(c.R1.Decode) != 2 || c.R1.Decode[1].Batch != 2 || !(c.R1.Decode[1].DecodeTokPerS > 0) || !(c.R1.Decode[0].PrefillS > 0) || c.SIMD == "" {
 		t.Errorf("r1 side %+v", c.R1)
 	}
+	// --compare-torch measures the CPU's ceilings once, after the pairs,
+	// and puts each decode against its roofline.
+	if rf := c.R1.Roofline; rf == nil || !(rf.SgemmGFLOPS > 0) || !(rf.ReadGBps > 0) || !(c.R1.TrainGFLOPS > 0) ||
+		!(c.R1.Decode[0].RooflineTokPerS > 0) || !(c.R1.Decode[1].RooflineTokPerS > c.R1.Decode[0].RooflineTokPerS) {
+		t.Errorf("roofline %+v, decode %+v", rf, c.R1.Decode)
+	}
 	if c.Params != 64*32*2+1*(2*32+32*32+2*32*16+32*32+3*32*48)+32 {
 		t.Errorf("params %d: the custom dims were not applied", c.Params)
 	}
@@ -53,7 +59,8 @@ func TestBenchCompareTorchPlumbing(t *testing.T) {
 	// The table names both sides and the ratio (r1's speed over PyTorch's).
 	stdout, stderr, code = runCLI(t, "", append(tinyBenchArgs, "--compare-torch", "--pairs", "1", "--python", fake)...)
 	if code != 0 || !strings.Contains(stdout, "greedy decode tok/s b=2") || !strings.Contains(stdout, "PyTorch 1.13.1, 2 threads, OMP_WAIT_POLICY=PASSIVE") || !strings.Contains(stdout, "×") ||
-		!strings.Contains(stdout, "(OpenBLAS kernels: Haswell)") || !strings.Contains(stdout, "pack weights ms") {
+		!strings.Contains(stdout, "(OpenBLAS kernels: Haswell)") || !strings.Contains(stdout, "pack weights ms") ||
+		!strings.Contains(stdout, "SGEMM 1024³") || !strings.Contains(stdout, "greedy decode b=2: ") {
 		t.Errorf("exit %d, table:\n%s%s", code, stdout, stderr)
 	}
 
@@ -65,5 +72,27 @@ func TestBenchCompareTorchPlumbing(t *testing.T) {
 	stdout, stderr, code = runCLI(t, "", append(tinyBenchArgs, "--compare-torch", "--pairs", "1", "--python", noTorch)...)
 	if code != 0 || !strings.Contains(stderr, "skipping PyTorch") || !strings.Contains(stdout, "PyTorch skipped: PyTorch is not importable") || !strings.Contains(stdout, "No module named 'torch'") {
 		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}
+
+// --roofline reports training and each greedy decode against this CPU's
+// ceilings; without it nothing is measured; it refuses a GPU.
+func TestBenchRoofline(t *testing.T) {
+	stdout, stderr, code := runCLI(t, "", append(tinyBenchArgs, "--rollout-batch", "", "--roofline")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"read ", "GB/s", "training: ", "% of SGEMM 1024³", "greedy decode b=1: ", " of its roofline", `"roofline":{"cores":`, `"roofline_tok_per_s":`} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	stdout, _, code = runCLI(t, "", append(tinyBenchArgs, "--rollout-batch", "", "--json")...)
+	if code != 0 || strings.Contains(stdout, "roofline") || !strings.Contains(stdout, `"train_gflops"`) {
+		t.Errorf("exit %d, without --roofline:\n%s", code, stdout)
+	}
+	_, stderr, code = runCLI(t, "", append(tinyBenchArgs, "--roofline", "--device", "cuda")...)
+	if code != 2 || !strings.Contains(stderr, "--roofline measures the CPU") {
+		t.Errorf("--device cuda: exit %d: %s", code, stderr)
 	}
 }
