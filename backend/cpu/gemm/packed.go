@@ -148,12 +148,23 @@ func (p *problem) runPacked(im *impl, pb *Packed, threads int) {
 	})
 }
 
+// minParallelPacked is the work from which a few-row product on a packed
+// B is split: a 512 KB weight at one row. Half the unpacked path's bound,
+// because a model too large for the caches streams every weight from
+// memory, where one core reads half of what two do: llama-112m's k and v
+// projections at batch 1 (786 KB each) took 70 µs on one core and 44 µs on
+// two (rotating through 400 MB of weights), and its batch-1 decode went
+// from 46–51 to 53–54 tok/s (3 interleaved runs). A weight that stays in
+// cache gains less and a smaller one loses: 512×256 took 7.2 µs on one
+// core, 8.2–8.4 split.
+const minParallelPacked = minParallelSmall >> 1
+
 // packedThreads splits a product with a packed B between the cores from
-// the small path's bound when there are few rows: such a product is a
-// stream over B's memory, as a decode step's matrix-vector products are.
+// minParallelPacked when there are few rows: such a product is a stream
+// over B's memory, as a decode step's matrix-vector products are.
 func packedThreads(m, n, k int) int {
 	flops := 2 * m * n * k
-	if flops >= minParallelFlops || (m <= 64 && flops >= minParallelSmall) {
+	if flops >= minParallelFlops || (m <= 64 && flops >= minParallelPacked) {
 		return runtime.GOMAXPROCS(0)
 	}
 	return 1
