@@ -115,7 +115,7 @@ func BenchmarkMacro(b *testing.B) {
 				p.packB(bb, 0, kc, 0, n, im.nr, 0, n/im.nr)
 				t0 := cpuTime()
 				for b.Loop() {
-					p.macro(&im, buf.a, buf.tmp, bb, 0, m, 0, 0, 0, n, kc, 1)
+					p.macro(&im, buf.a, buf.tmp, bb, nil, 0, m, 0, 0, 0, n, kc, 1)
 				}
 				b.ReportMetric(2*float64(m*n*kc)*float64(b.N)/(cpuTime()-t0).Seconds()/1e9, "GFLOP/cpu-s")
 			})

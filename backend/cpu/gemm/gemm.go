@@ -455,7 +455,7 @@ func (p *problem) run(im *impl, threads int) {
 				}
 				jr0 := ch * panels / chunks * nr
 				jr1 := min((ch+1)*panels/chunks*nr, nc)
-				p.macro(im, buf.a, buf.tmp, bBlock, ic, icEnd-ic, pc, jc, jr0, jr1, kc, beta)
+				p.macro(im, buf.a, buf.tmp, bBlock, nil, ic, icEnd-ic, pc, jc, jr0, jr1, kc, beta)
 			})
 		}
 	}
@@ -481,7 +481,7 @@ func (p *problem) rowBlocks(im *impl, threads int) (int, func(b int) (lo, hi int
 // macro multiplies the packed block of A (rows ic..ic+mc, in a) by the
 // packed B panels covering columns jc+jr0..jc+jr1 into C; tmp is scratch
 // for one mr×nr edge tile.
-func (p *problem) macro(im *impl, a, tmp, bBlock []float32, ic, mc, pc, jc, jr0, jr1, kc int, beta float32) {
+func (p *problem) macro(im *impl, a, tmp, bBlock, after []float32, ic, mc, pc, jc, jr0, jr1, kc int, beta float32) {
 	mr, nr := im.mr, im.nr
 	for jr := jr0; jr < jr1; jr += nr {
 		nrr := min(nr, jr1-jr)
@@ -490,7 +490,7 @@ func (p *problem) macro(im *impl, a, tmp, bBlock []float32, ic, mc, pc, jc, jr0,
 		// line per k step: a packed B that is not in cache (a decode
 		// step's weights) arrives steadily instead of stalling the first
 		// tile of every panel.
-		var next []float32
+		next := after // the panel the caller reads after this range, if any
 		if jr+nr < jr1 {
 			next = bBlock[(jr+nr)*kc : min((jr+2*nr)*kc, len(bBlock))]
 		}

@@ -142,7 +142,7 @@ func (p *problem) runPacked(im *impl, pb *Packed, threads int) {
 			// The columns may span several nc-wide blocks of pb.
 			for jc := j0 / im.nc * im.nc; jc < j1; jc += im.nc {
 				lo, hi := max(j0, jc)-jc, min(j1, jc+im.nc)-jc
-				p.macro(im, a, buf.tmp, pb.blocks[jc/im.nc*slices+s], ic, icEnd-ic, pc, jc, lo, hi, kc, beta)
+				p.macro(im, a, buf.tmp, pb.blocks[jc/im.nc*slices+s], pb.nextPanel(j0, j1, jc, s, slices, kcStep, im.nc, nr), ic, icEnd-ic, pc, jc, lo, hi, kc, beta)
 			}
 		}
 	})
@@ -168,4 +168,25 @@ func packedThreads(m, n, k int) int {
 		return runtime.GOMAXPROCS(0)
 	}
 	return 1
+}
+
+// nextPanel is the panel an item over columns [j0, j1) reads after the
+// last one of its range in block (jc, slice s): the first of the next
+// block, or else the first of its columns in the next k slice (nil after
+// the last). The macro-kernel streams it in while the range's last panel
+// computes: B comes from memory (the weights of a decode step), and an
+// item of one or two panels would otherwise stall on every slice's first.
+func (pb *Packed) nextPanel(j0, j1, jc, s, slices, kcStep, nc, nr int) []float32 {
+	var blk []float32
+	var lo, kc int
+	switch {
+	case jc+nc < j1:
+		blk, kc = pb.blocks[(jc+nc)/nc*slices+s], min(kcStep, pb.k-s*kcStep)
+	case (s+1)*kcStep < pb.k:
+		blk, kc = pb.blocks[j0/nc*slices+s+1], min(kcStep, pb.k-(s+1)*kcStep)
+		lo = j0 - j0/nc*nc
+	default:
+		return nil
+	}
+	return blk[min(lo*kc, len(blk)):min((lo+nr)*kc, len(blk))]
 }

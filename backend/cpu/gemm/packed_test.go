@@ -120,3 +120,42 @@ func BenchmarkPack(b *testing.B) {
 	}
 	b.ReportMetric(float64(4*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 }
+
+// nextPanel names the panel an item reads after its range in a block: the
+// next block's first in the same k slice, else its own first column's in
+// the next slice, else none (slices of 7, 7 and 6 rows; blocks of three
+// panels).
+func TestNextPanel(t *testing.T) {
+	im := *current
+	im.kc, im.nc = 7, 3*im.nr
+	nr, k := im.nr, 20
+	r := rand.New(rand.NewPCG(1, 1))
+	pb := pack(&im, false, k, 5*nr, randSlice(r, k*5*nr), 5*nr)
+	const slices = 3
+	step := im.kcStep(k)
+	for _, c := range []struct {
+		name                  string
+		j0, j1, jc, s         int
+		block, offset, length int // want pb.blocks[block][offset:][:length]; length 0: nil
+	}{
+		{"next block, same slice", 0, 5 * nr, 0, 0, 1*slices + 0, 0, nr * 7},
+		{"last block: the first column's next slice", 0, 5 * nr, im.nc, 0, 0*slices + 1, 0, nr * 7},
+		{"inside a block: the item's first column, shorter last slice", nr, 2 * nr, 0, 1, 0*slices + 2, nr * 6, nr * 6},
+		{"second block's item", 4 * nr, 5 * nr, im.nc, 0, 1*slices + 1, nr * 7, nr * 7},
+		{"after the last slice", 0, 5 * nr, im.nc, 2, 0, 0, 0},
+	} {
+		got := pb.nextPanel(c.j0, c.j1, c.jc, c.s, slices, step, im.nc, nr)
+		if c.length == 0 {
+			if got != nil {
+				t.Errorf("%s: %d values, want none", c.name, len(got))
+			}
+			continue
+		}
+		want := pb.blocks[c.block][c.offset:][:c.length]
+		if len(got) == 0 {
+			t.Errorf("%s: none, want block %d offset %d", c.name, c.block, c.offset)
+		} else if len(got) != len(want) || &got[0] != &want[0] {
+			t.Errorf("%s: got %d values at %p, want %d at %p (block %d offset %d)", c.name, len(got), &got[0], len(want), &want[0], c.block, c.offset)
+		}
+	}
+}
