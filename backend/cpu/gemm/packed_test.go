@@ -110,6 +110,36 @@ func BenchmarkDecodeProducts(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeProductsStreamed is BenchmarkDecodeProducts with the
+// weight read from memory, as a decode step of a model larger than the
+// caches reads each of its weights: the products rotate through copies of
+// it, 400 MB in all. Reports GB/s of weights read and GFLOP/s.
+//
+//	go test ./backend/cpu/gemm -run XXX -bench DecodeProductsStreamed -cpu 2
+func BenchmarkDecodeProductsStreamed(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, sh := range []struct{ n, k int }{{256, 768}, {768, 768}, {2048, 768}, {768, 2048}, {32000, 768}} {
+		for _, m := range []int{1, 32} {
+			b.Run(fmt.Sprintf("n%d_k%d/m%d", sh.n, sh.k, m), func(b *testing.B) {
+				copies := max(4, 400<<20/(sh.n*sh.k*4))
+				pbs := make([]*Packed, copies)
+				for i := range pbs {
+					pbs[i] = Pack(true, sh.k, sh.n, randSlice(r, sh.n*sh.k), sh.k)
+				}
+				a, c := randSlice(r, m*sh.k), make([]float32, m*sh.n)
+				i := 0
+				for b.Loop() {
+					SgemmPacked(m, 1, a, sh.k, pbs[i%copies], 0, c, sh.n)
+					i++
+				}
+				sec := b.Elapsed().Seconds()
+				b.ReportMetric(float64(sh.n*sh.k*4)*float64(b.N)/sec/1e9, "GB/s")
+				b.ReportMetric(2*float64(m*sh.n*sh.k)*float64(b.N)/sec/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
 // BenchmarkPack measures packing a weight (llama-112m's lm_head, 98 MB).
 func BenchmarkPack(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
