@@ -221,6 +221,7 @@ func (c *Config) Validate() error {
 // Check validates what every RL trainer on this config shape needs (PPO
 // too, which may draw one sample per prompt); Validate adds GRPO's rules.
 func (c *Config) Check() error {
+	_, _, kvErr := model.ParseKVCacheDType(c.Sampling.KVCacheDType)
 	switch {
 	case c.Model == "":
 		return fmt.Errorf("model: a Hugging Face checkpoint directory is required")
@@ -236,8 +237,8 @@ func (c *Config) Check() error {
 		return fmt.Errorf("micro_batch: must be > 0, got %d", c.MicroBatch)
 	case c.Sampling.MaxNewTokens <= 0:
 		return fmt.Errorf("sampling.max_new_tokens: must be > 0, got %d", c.Sampling.MaxNewTokens)
-	case kvCacheErr(c.Sampling.KVCacheDType) != nil:
-		return fmt.Errorf("sampling.kv_cache_dtype: %w", kvCacheErr(c.Sampling.KVCacheDType))
+	case kvErr != nil:
+		return fmt.Errorf("sampling.kv_cache_dtype: %w", kvErr)
 	case c.Sampling.Temperature <= 0:
 		return fmt.Errorf("sampling.temperature: RL needs sampling, want > 0, got %g", c.Sampling.Temperature)
 	case c.Loss.Beta < 0:
@@ -311,10 +312,4 @@ func (c *Config) Check() error {
 		return fmt.Errorf("format_reward: %q is not one of the rewards' labels", c.FormatReward)
 	}
 	return nil
-}
-
-// kvCacheErr checks a KV cache dtype name (model.ParseKVCacheDType).
-func kvCacheErr(name string) error {
-	_, _, err := model.ParseKVCacheDType(name)
-	return err
 }

@@ -132,8 +132,12 @@ type benchOptions struct {
 	// prompt for decodeTokens timed steps after the prefill.
 	decode                     []int
 	decodePrompt, decodeTokens int
-	// kvCache: the rollout and decode KV cache storage (--kv-cache-dtype).
-	kvCache string
+	// kvCache: the rollout and decode KV cache storage (--kv-cache-dtype),
+	// and kvCacheDType the dtype it names when kvCacheSet (else the
+	// model's).
+	kvCache      string
+	kvCacheDType tensor.DType
+	kvCacheSet   bool
 	// roofline: measure the CPU's ceilings after the runs (--roofline).
 	roofline bool
 }
@@ -190,6 +194,8 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return usageErrorf("--kv-cache-dtype: %v", err)
 	} else if set && dt != tensor.F32 && *compare {
 		return usageErrorf("--compare-torch times the same f32 work on both sides; drop --kv-cache-dtype %s", *kvDType)
+	} else {
+		o.kvCacheDType, o.kvCacheSet = dt, set
 	}
 	if *loraR > 0 {
 		o.lora = model.DefaultLoRA()
@@ -376,8 +382,8 @@ func benchFits(c *model.Config, o benchOptions) error {
 // steps.
 func benchRun(ctx context.Context, dev tensor.Backend, cfg *model.Config, o benchOptions, stderr io.Writer) (benchResult, error) {
 	res := benchResult{Shape: o.shape, Device: dev.Name(), Params: cfg.NumParams(), TrainBatch: o.batch, TrainSeq: o.seq, RolloutTokPerS: map[string]float64{}}
-	if dt, set, _ := model.ParseKVCacheDType(o.kvCache); set {
-		res.KVCacheDType = strings.ToLower(dt.String())
+	if o.kvCacheSet {
+		res.KVCacheDType = strings.ToLower(o.kvCacheDType.String())
 	}
 	if err := ctx.Err(); err != nil {
 		return res, err
@@ -577,9 +583,9 @@ func measureRoofline(o benchOptions, stderr io.Writer) cpu.Roofline {
 // timed steps read the caches at a mean context of prompt + (steps+1)/2.
 func applyRoofline(res *benchResult, cfg *model.Config, o benchOptions, roof cpu.Roofline) {
 	res.Roofline = &roof
-	kvBytes := 4
-	if dt, set, _ := model.ParseKVCacheDType(o.kvCache); set {
-		kvBytes = dt.Size()
+	kvBytes := 4 // the model's dtype on the CPU
+	if o.kvCacheSet {
+		kvBytes = o.kvCacheDType.Size()
 	}
 	peak := roof.FMAGFLOPS
 	if peak == 0 { // no FMA probe at this level: the SGEMM rate is the best known
