@@ -3,6 +3,7 @@ package gemm
 import (
 	"fmt"
 	"runtime"
+	"sync/atomic"
 )
 
 // Packed is a right-hand operand op(B) (k×n) stored once in the blocked
@@ -15,10 +16,22 @@ import (
 // bits whatever the other rows and however many there are. Inference relies
 // on that so that a sequence's tokens do not depend on the batch it shares.
 type Packed struct {
-	im     *impl
-	k, n   int
-	blocks [][]float32 // (nc-wide column block, kc-deep slice) pairs in run's order
+	im       *impl
+	k, n     int
+	blocks   [][]float32 // (nc-wide column block, kc-deep slice) pairs in run's order
+	streamed atomic.Bool // see SetStreamed
 }
+
+// SetStreamed says whether each product reads the weight from memory — the
+// weights packed together exceed the last-level cache, as every decode step
+// of a large model reads all of them — rather than from a cache. Few-row
+// products on a streamed weight are split between the cores from a smaller
+// size (minSplitWeight): from memory one core reads half of what two do,
+// from a cache the split only adds the workers' wake-up.
+func (pb *Packed) SetStreamed(streamed bool) { pb.streamed.Store(streamed) }
+
+// Streamed reports SetStreamed's setting (false until set).
+func (pb *Packed) Streamed() bool { return pb.streamed.Load() }
 
 // Pack copies op(B) (k×n; B stored n×k when transB) into a Packed for the
 // current kernel, using every core. B may change afterwards without
@@ -77,7 +90,7 @@ func SgemmPacked(m int, alpha float32, a []float32, lda int, pb *Packed, beta fl
 	}
 	im := pb.im
 	p := problem{transpose8: im.transpose8, m: m, n: pb.n, k: pb.k, alpha: alpha, a: a, lda: lda, beta: beta, c: c, ldc: ldc}
-	p.runPacked(im, pb, packedThreads(m, pb.n, pb.k))
+	p.runPacked(im, pb, packedThreads(m, pb.n, pb.k, pb.Streamed()))
 }
 
 // runPacked is run with op(B) from pb. With B already packed there is no
@@ -119,6 +132,7 @@ func (p *problem) runPacked(im *impl, pb *Packed, threads int) {
 		chunks = min(panels, ceilDiv(8*threads, icBlocks))
 	}
 	items := icBlocks * chunks
+	streamed := pb.Streamed()
 	aLen := mcMax * min(kcStep, p.k)
 	if sharedA != nil {
 		aLen = 0
@@ -142,29 +156,32 @@ func (p *problem) runPacked(im *impl, pb *Packed, threads int) {
 			// The columns may span several nc-wide blocks of pb.
 			for jc := j0 / im.nc * im.nc; jc < j1; jc += im.nc {
 				lo, hi := max(j0, jc)-jc, min(j1, jc+im.nc)-jc
-				p.macro(im, a, buf.tmp, pb.blocks[jc/im.nc*slices+s], pb.nextPanel(j0, j1, jc, s, slices, kcStep, im.nc, nr), ic, icEnd-ic, pc, jc, lo, hi, kc, beta)
+				var after []float32
+				if streamed {
+					after = pb.nextPanel(j0, j1, jc, s, slices, kcStep, im.nc, nr)
+				}
+				p.macro(im, a, buf.tmp, pb.blocks[jc/im.nc*slices+s], after, ic, icEnd-ic, pc, jc, lo, hi, kc, beta)
 			}
 		}
 	})
 }
 
-// minParallelPacked is the work from which a few-row product on a packed
-// B is split: a 512 KB weight at one row. Half the unpacked path's bound,
-// because a model too large for the caches streams every weight from
-// memory, where one core reads half of what two do: llama-112m's k and v
-// projections at batch 1 (786 KB each) took 70 µs on one core and 44 µs on
-// two (rotating through 400 MB of weights), and its batch-1 decode went
-// from 46–51 to 53–54 tok/s (3 interleaved runs). A weight that stays in
-// cache gains less and a smaller one loses: 512×256 took 7.2 µs on one
-// core, 8.2–8.4 split.
-const minParallelPacked = minParallelSmall >> 1
+// minSplitWeight is the weight size (bytes) from which a few-row product
+// on a streamed weight (SetStreamed) is split even below minParallelSmall.
+// llama-112m's k and v projections at batch 1 (768 KiB each) took 70 µs on
+// one core and 44 µs on two, rotating through 400 MB of weights; its
+// batch-1 decode went from 51–55 to 57–58 tok/s (3 interleaved runs). The
+// same split of llama-7m's 704 KB products, whose 26 MB of weights stay in
+// the last-level cache, slowed its batch-1 decode by 2–9% (4 runs).
+const minSplitWeight = 512 << 10
 
 // packedThreads splits a product with a packed B between the cores from
-// minParallelPacked when there are few rows: such a product is a stream
-// over B's memory, as a decode step's matrix-vector products are.
-func packedThreads(m, n, k int) int {
+// the small path's bound when there are few rows, or whatever its rows when
+// its weight is large and read from memory: such a product is a stream over
+// B's memory, as a decode step's matrix-vector products are.
+func packedThreads(m, n, k int, streamed bool) int {
 	flops := 2 * m * n * k
-	if flops >= minParallelFlops || (m <= 64 && flops >= minParallelPacked) {
+	if flops >= minParallelFlops || (m <= 64 && (flops >= minParallelSmall || streamed && 4*n*k >= minSplitWeight)) {
 		return runtime.GOMAXPROCS(0)
 	}
 	return 1
@@ -173,9 +190,10 @@ func packedThreads(m, n, k int) int {
 // nextPanel is the panel an item over columns [j0, j1) reads after the
 // last one of its range in block (jc, slice s): the first of the next
 // block, or else the first of its columns in the next k slice (nil after
-// the last). The macro-kernel streams it in while the range's last panel
-// computes: B comes from memory (the weights of a decode step), and an
-// item of one or two panels would otherwise stall on every slice's first.
+// the last). On a streamed weight (SetStreamed) the macro-kernel streams it
+// in while the range's last panel computes: an item of one or two panels
+// would otherwise stall on every slice's first. A weight in cache gains
+// nothing from it (m=1 products lost 2–4%), so it is not fetched there.
 func (pb *Packed) nextPanel(j0, j1, jc, s, slices, kcStep, nc, nr int) []float32 {
 	var blk []float32
 	var lo, kc int

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -125,6 +126,7 @@ func BenchmarkDecodeProductsStreamed(b *testing.B) {
 				pbs := make([]*Packed, copies)
 				for i := range pbs {
 					pbs[i] = Pack(true, sh.k, sh.n, randSlice(r, sh.n*sh.k), sh.k)
+					pbs[i].SetStreamed(true) // as the CPU backend marks a large model's weights
 				}
 				a, c := randSlice(r, m*sh.k), make([]float32, m*sh.n)
 				i := 0
@@ -186,6 +188,30 @@ func TestNextPanel(t *testing.T) {
 			t.Errorf("%s: none, want block %d offset %d", c.name, c.block, c.offset)
 		} else if len(got) != len(want) || &got[0] != &want[0] {
 			t.Errorf("%s: got %d values at %p, want %d at %p (block %d offset %d)", c.name, len(got), &got[0], len(want), &want[0], c.block, c.offset)
+		}
+	}
+}
+
+// Few-row products on packed weights are split between the cores from the
+// small path's bound, or from minSplitWeight when the weight is streamed
+// from memory; never a small weight's few rows.
+func TestPackedThreads(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	for _, c := range []struct {
+		m, n, k  int
+		streamed bool
+		want     int
+	}{
+		{1, 256, 768, false, 1},  // 768 KiB, 393K FLOPs, in cache
+		{1, 256, 768, true, 4},   // the same from memory
+		{1, 128, 768, true, 1},   // 384 KiB: below minSplitWeight
+		{2, 256, 768, false, 4},  // 786K FLOPs ≥ minParallelSmall
+		{1, 512, 256, false, 1},  // 512 KiB in cache
+		{65, 64, 64, true, 1},    // many rows, little work: the blocked bound
+		{128, 128, 256, true, 4}, // 8M FLOPs ≥ minParallelFlops
+	} {
+		if got := packedThreads(c.m, c.n, c.k, c.streamed); got != c.want {
+			t.Errorf("packedThreads(%d, %d, %d, streamed %v) = %d, want %d", c.m, c.n, c.k, c.streamed, got, c.want)
 		}
 	}
 }
