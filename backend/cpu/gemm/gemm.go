@@ -63,6 +63,12 @@ type impl struct {
 	// transpose8, if set, does the transposing copies of packing eight rows
 	// at a time: dst[q*stride+r] = alpha·src[r*ld+q], r < 8, q < n (n%8 == 0).
 	transpose8 func(n int, src []float32, ld int, dst []float32, stride int, alpha float32)
+	// stream, when set, is this impl for products on a streamed packed
+	// weight (Packed.SetStreamed): the same tiles, blocks and rounding, its
+	// kernels prefetching the next panel of B as they compute (the AVX2
+	// kernel's do not: B in cache only loses the load slots). No Aᵀ
+	// kernel: those products read A by rows.
+	stream *impl
 }
 
 // rowKernel is a micro-kernel for the first mr rows of a tile.

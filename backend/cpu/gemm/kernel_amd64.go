@@ -56,6 +56,24 @@ func sgemmKernelAVX2Rows2(k int, a, b, c *float32, ldc int, beta float32, pf *fl
 //go:noescape
 func sgemmKernelAVX2Rows4(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
 
+// The AVX2 kernels with a prefetch of the next panel per k step, for
+// products on streamed weights (kernel_avx2_stream*_amd64.s, impl.stream).
+//
+//go:noescape
+func sgemmKernelAVX2Stream(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
+
+//go:noescape
+func sgemmKernelAVX2StreamA(k int, a *float32, lda int, b, c *float32, ldc int, beta float32, pf *float32)
+
+//go:noescape
+func sgemmKernelAVX2StreamRows1(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
+
+//go:noescape
+func sgemmKernelAVX2StreamRows2(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
+
+//go:noescape
+func sgemmKernelAVX2StreamRows4(k int, a, b, c *float32, ldc int, beta float32, pf *float32)
+
 //go:noescape
 func sdot4AVX2(k int, a, b *float32, ldb int, out *[4]float32)
 
@@ -127,7 +145,17 @@ var avx2Impl = &impl{name: "avx2", mr: 6, nr: 16, mc: 144, kc: 384, nc: 4096,
 		{2, asmKernel(sgemmKernelAVX2Rows2, 2, 6, 16)},
 		{4, asmKernel(sgemmKernelAVX2Rows4, 4, 6, 16)},
 	},
-	dot4: dot4AVX2, axpy: axpyAVX2, transpose8: transpose8}
+	dot4: dot4AVX2, axpy: axpyAVX2, transpose8: transpose8,
+	stream: &impl{name: "avx2-stream", mr: 6, nr: 16, mc: 144, kc: 384, nc: 4096,
+		kern:  asmKernel(sgemmKernelAVX2Stream, 6, 6, 16),
+		kernA: asmStrided(sgemmKernelAVX2StreamA, false, 6, 16),
+		rows: []rowKernel{
+			{1, asmKernel(sgemmKernelAVX2StreamRows1, 1, 6, 16)},
+			{2, asmKernel(sgemmKernelAVX2StreamRows2, 2, 6, 16)},
+			{4, asmKernel(sgemmKernelAVX2StreamRows4, 4, 6, 16)},
+		},
+		dot4: dot4AVX2, axpy: axpyAVX2, transpose8: transpose8},
+}
 
 // asmKernel wraps an assembly micro-kernel computing mr rows of an nr-wide
 // tile from A panels of strideA rows per k step. The wrapper panics

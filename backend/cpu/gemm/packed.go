@@ -89,6 +89,9 @@ func SgemmPacked(m int, alpha float32, a []float32, lda int, pb *Packed, beta fl
 		return
 	}
 	im := pb.im
+	if pb.Streamed() && im.stream != nil {
+		im = im.stream
+	}
 	p := problem{transpose8: im.transpose8, m: m, n: pb.n, k: pb.k, alpha: alpha, a: a, lda: lda, beta: beta, c: c, ldc: ldc}
 	p.runPacked(im, pb, packedThreads(m, pb.n, pb.k, pb.Streamed()))
 }

@@ -19,6 +19,11 @@ func TestSgemmPacked(t *testing.T) {
 	for _, base := range impls {
 		small := *base
 		small.name, small.kc, small.mc, small.nc = base.name+"-smallblocks", 16, 2*base.mr, 2*base.nr
+		if base.stream != nil { // the streamed kernels read the same blocks
+			st := *base.stream
+			st.kc, st.mc, st.nc = small.kc, small.mc, small.nc
+			small.stream = &st
+		}
 		all = append(all, base, &small)
 	}
 	shapes := append(testShapes, shape{5, 1000, 70}, shape{33, 77, 129})
@@ -26,7 +31,8 @@ func TestSgemmPacked(t *testing.T) {
 		for _, sh := range shapes {
 			for _, transB := range []bool{false, true} {
 				for vi, v := range variants {
-					t.Run(fmt.Sprintf("%s/%dx%dx%d/tB=%v/v%d", im.name, sh.m, sh.n, sh.k, transB, vi), func(t *testing.T) {
+					streamed := vi%2 == 1 // the streamed kernels (impl.stream, prefetches) on every other variant
+					t.Run(fmt.Sprintf("%s/%dx%dx%d/tB=%v/v%d/streamed=%v", im.name, sh.m, sh.n, sh.k, transB, vi, streamed), func(t *testing.T) {
 						r := rand.New(rand.NewPCG(uint64(vi), 7))
 						m, n, k := sh.m, sh.n, sh.k
 						a, b, c0 := randSlice(r, m*k), randSlice(r, n*k), randSlice(r, m*n)
@@ -37,6 +43,7 @@ func TestSgemmPacked(t *testing.T) {
 						want := append([]float32(nil), c0...)
 						sgemm(im, 2, false, transB, m, n, k, v.alpha, a, k, b, ldb, v.beta, want, n)
 						pb := pack(im, transB, k, n, b, ldb)
+						pb.SetStreamed(streamed)
 						got := append([]float32(nil), c0...)
 						SgemmPacked(m, v.alpha, a, k, pb, v.beta, got, n)
 						for i := range want {
@@ -212,6 +219,25 @@ func TestPackedThreads(t *testing.T) {
 	} {
 		if got := packedThreads(c.m, c.n, c.k, c.streamed); got != c.want {
 			t.Errorf("packedThreads(%d, %d, %d, streamed %v) = %d, want %d", c.m, c.n, c.k, c.streamed, got, c.want)
+		}
+	}
+}
+
+// An impl's streaming variant reads the panels its impl packed: the same
+// tile and block sizes.
+func TestStreamImplGeometry(t *testing.T) {
+	for _, im := range impls {
+		st := im.stream
+		if st == nil {
+			continue
+		}
+		if st.mr != im.mr || st.nr != im.nr || st.mc != im.mc || st.kc != im.kc || st.nc != im.nc || st.kern == nil || st.kernA == nil || len(st.rows) != len(im.rows) {
+			t.Errorf("%s: stream variant %s has other sizes or kernels: %+v", im.name, st.name, st)
+		}
+		for i, r := range st.rows {
+			if r.mr != im.rows[i].mr {
+				t.Errorf("%s: stream row kernel %d covers %d rows, want %d", im.name, i, r.mr, im.rows[i].mr)
+			}
 		}
 	}
 }
