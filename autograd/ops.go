@@ -24,7 +24,7 @@ func (tp *Tape) Linear(x, w, b *Var) *Var {
 		panic(fmt.Sprintf("autograd: Linear x%v · W%vᵀ", x.Val.Shape, w.Val.Shape))
 	}
 	shape := append(append([]int(nil), x.Val.Shape[:len(x.Val.Shape)-1]...), outF)
-	y := tp.newVar(shape...)
+	y := tp.newOutVar(shape...)
 	tp.Dev.MatMul(y.Val, x.Val, w.Val, false, true, 1, 0)
 	if b != nil {
 		tp.Dev.AddBias(y.Val, b.Val)
@@ -59,7 +59,7 @@ func (tp *Tape) LoRALinear(x, w, bias, xd, a, b *Var, scale float32) *Var {
 		panic(fmt.Sprintf("autograd: LoRALinear x%v W%v xd%v A%v B%v", x.Val.Shape, w.Val.Shape, xd.Val.Shape, a.Val.Shape, b.Val.Shape))
 	}
 	shape := append(append([]int(nil), x.Val.Shape[:len(x.Val.Shape)-1]...), outF)
-	y := tp.newVar(shape...)
+	y := tp.newOutVar(shape...)
 	tp.Dev.MatMul(y.Val, x.Val, w.Val, false, true, 1, 0)
 	if bias != nil {
 		tp.Dev.AddBias(y.Val, bias.Val)

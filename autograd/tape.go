@@ -257,6 +257,16 @@ func (tp *Tape) newVar(shape ...int) *Var {
 	return &Var{Val: tp.alloc(tp.DType, shape...), tape: tp}
 }
 
+// newOutVar is newVar for an output the op writes whole before anything
+// reads it (a product with beta 0): storage the backend need not clear
+// (tensor.UninitAllocator), where it can.
+func (tp *Tape) newOutVar(shape ...int) *Var {
+	if u, ok := tp.Dev.(tensor.UninitAllocator); ok {
+		return &Var{Val: tp.Own(u.NewUninit(tp.DType, shape...)), tape: tp}
+	}
+	return tp.newVar(shape...)
+}
+
 // accumulate adds tmp into v's gradient when v needs one.
 func (tp *Tape) accumulate(v *Var, tmp *tensor.Tensor) {
 	if v != nil && v.RequiresGrad {

@@ -153,6 +153,15 @@ type WeightPacker interface {
 	UnpackWeight(w *Tensor)
 }
 
+// UninitAllocator is implemented by backends that can allocate without
+// clearing: New's storage is zero, NewUninit's holds whatever the memory
+// held (a freed tensor's values). For outputs an op writes whole before
+// anything reads them — a product with beta 0 — where clearing is wasted
+// work: a decode step's activations, written once per step.
+type UninitAllocator interface {
+	NewUninit(dt DType, shape ...int) *Tensor
+}
+
 // SegmentMasker is implemented by backends whose Attention honours the
 // whole mask convention (segment ids of packed samples, negative ids of a
 // shared prefix); the others take 0/1 padding masks only.

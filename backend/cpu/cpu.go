@@ -86,7 +86,7 @@ func (b *Backend) New(dt tensor.DType, shape ...int) *tensor.Tensor {
 	switch dt {
 	case tensor.F32:
 		if n >= poolMinElems {
-			t.Buf = b.pool.get(t, n)
+			t.Buf = b.pool.take(t, n, true)
 		} else {
 			t.Buf = make([]float32, n)
 		}
@@ -97,6 +97,21 @@ func (b *Backend) New(dt tensor.DType, shape ...int) *tensor.Tensor {
 	default:
 		t.Buf = make([]uint16, n)
 	}
+	return t
+}
+
+var _ tensor.UninitAllocator = (*Backend)(nil)
+
+// NewUninit is New without clearing (tensor.UninitAllocator): float32
+// storage of uninitMinElems or more comes from the pool as a freed tensor
+// left it; smaller tensors, and other dtypes, are New's.
+func (b *Backend) NewUninit(dt tensor.DType, shape ...int) *tensor.Tensor {
+	n := tensor.Numel(shape)
+	if dt != tensor.F32 || n < uninitMinElems {
+		return b.New(dt, shape...)
+	}
+	t := &tensor.Tensor{Shape: append([]int(nil), shape...), DType: dt, Dev: b}
+	t.Buf = b.pool.take(t, n, false)
 	return t
 }
 

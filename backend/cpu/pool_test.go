@@ -94,3 +94,56 @@ func TestPoolReusesFreedStorage(t *testing.T) {
 		t.Fatalf("a small tensor got capacity %d", cap(s))
 	}
 }
+
+// NewUninit takes a freed buffer of its class as its last holder left it
+// (no clearing: that is its point), from uninitMinElems up; New after it
+// still clears; small tensors and other dtypes are New's, zeroed.
+func TestNewUninit(t *testing.T) {
+	b := New()
+	base := func(x *tensor.Tensor) *float32 { return unsafe.SliceData(f32(x)) }
+	n := uninitMinElems + 100 // below poolMinElems: New would not pool it
+	reused := false
+	for try := 0; try < 10 && !reused; try++ { // a sync.Pool may drop what it holds
+		a := b.NewUninit(tensor.F32, n)
+		if s := f32(a); len(s) != n || cap(s) != poolClass(n) {
+			t.Fatalf("NewUninit: len %d cap %d for %d elements", len(s), cap(s), n)
+		}
+		for i := range f32(a) {
+			f32(a)[i] = 7
+		}
+		pa := base(a)
+		b.Free(a)
+		u := b.NewUninit(tensor.F32, n-3)
+		if base(u) != pa {
+			b.Free(u)
+			continue
+		}
+		reused = true
+		if v := f32(u)[n-4]; v != 7 {
+			t.Fatalf("NewUninit's reused storage holds %v, want the freed tensor's 7 (not cleared)", v)
+		}
+		b.Free(u)
+		z := b.New(tensor.F32, n)
+		for i, v := range f32(z) {
+			if v != 0 {
+				t.Fatalf("New after NewUninit's buffer was freed: [%d] = %v, want 0", i, v)
+			}
+		}
+		b.Free(z)
+	}
+	if !reused {
+		t.Fatal("a freed buffer was never reused by NewUninit of its size class")
+	}
+	for _, c := range []struct {
+		dt tensor.DType
+		n  int
+	}{{tensor.F32, uninitMinElems - 1}, {tensor.BF16, uninitMinElems * 2}, {tensor.I32, uninitMinElems * 2}} {
+		x := b.NewUninit(c.dt, c.n)
+		if x.DType != c.dt || x.Numel() != c.n {
+			t.Fatalf("NewUninit(%v, %d) = %v", c.dt, c.n, x)
+		}
+		if c.dt == tensor.F32 && cap(f32(x)) != c.n {
+			t.Errorf("NewUninit(F32, %d): capacity %d, want a plain slice", c.n, cap(f32(x)))
+		}
+	}
+}
