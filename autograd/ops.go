@@ -101,7 +101,7 @@ func (tp *Tape) LoRALinear(x, w, bias, xd, a, b *Var, scale float32) *Var {
 // 0 where dropped, 1/(1−p) where kept); dx += dout ⊙ m.
 func (tp *Tape) MulConst(x *Var, m *tensor.Tensor) *Var {
 	tensor.MustSameShape("MulConst", x.Val, m)
-	out := tp.newVar(x.Val.Shape...)
+	out := tp.newOutVar(x.Val.Shape...)
 	tp.Dev.Mul(out.Val, x.Val, m)
 	tp.record(out, func() {
 		dx := tp.alloc(gradType(x.Val.DType), x.Val.Shape...)
@@ -113,7 +113,7 @@ func (tp *Tape) MulConst(x *Var, m *tensor.Tensor) *Var {
 
 // RMSNorm over the last dimension: y = x / sqrt(mean(x²)+eps) · w.
 func (tp *Tape) RMSNorm(x, w *Var, eps float32) *Var {
-	y := tp.newVar(x.Val.Shape...)
+	y := tp.newOutVar(x.Val.Shape...)
 	rstd := tp.alloc(tp.DType, x.Val.Rows()) // (N)
 	tp.Dev.RMSNorm(y.Val, rstd, x.Val, w.Val, eps)
 	tp.record(y, func() {
@@ -134,7 +134,7 @@ func (tp *Tape) RMSNorm(x, w *Var, eps float32) *Var {
 // RoPE rotates x (B,T,H,D) by the angles of pos (B,T) from the cos/sin
 // tables (P, D/2). The backward pass is the inverse rotation.
 func (tp *Tape) RoPE(x *Var, cos, sin, pos *tensor.Tensor) *Var {
-	y := tp.newVar(x.Val.Shape...)
+	y := tp.newOutVar(x.Val.Shape...)
 	tp.Dev.Copy(y.Val, x.Val)
 	tp.Dev.RoPE(y.Val, cos, sin, pos, false)
 	tp.record(y, func() {
@@ -168,7 +168,7 @@ func (tp *Tape) Attention(q, k, v *Var, mask *tensor.Tensor, scale float32) *Var
 // SwiGLU: silu(gate)·up, both (N,F).
 func (tp *Tape) SwiGLU(gate, up *Var) *Var {
 	tensor.MustSameShape("SwiGLU", gate.Val, up.Val)
-	out := tp.newVar(gate.Val.Shape...)
+	out := tp.newOutVar(gate.Val.Shape...)
 	tp.Dev.SwiGLU(out.Val, gate.Val, up.Val)
 	tp.record(out, func() {
 		dg := tp.alloc(tp.DType, gate.Val.Shape...)
@@ -182,7 +182,7 @@ func (tp *Tape) SwiGLU(gate, up *Var) *Var {
 
 // Add: the residual connection a + b.
 func (tp *Tape) Add(a, b *Var) *Var {
-	out := tp.newVar(a.Val.Shape...)
+	out := tp.newOutVar(a.Val.Shape...)
 	tp.Dev.Add(out.Val, a.Val, b.Val)
 	tp.record(out, func() {
 		// out's gradient is final once its backward runs, so a may take it

@@ -258,8 +258,9 @@ func (tp *Tape) newVar(shape ...int) *Var {
 }
 
 // newOutVar is newVar for an output the op writes whole before anything
-// reads it (a product with beta 0): storage the backend need not clear
-// (tensor.UninitAllocator), where it can.
+// reads it (a product with beta 0, an elementwise op, a norm, a copy):
+// storage the backend need not clear (tensor.UninitAllocator), where it
+// can. Ops that may skip elements (attention's masked rows) keep newVar.
 func (tp *Tape) newOutVar(shape ...int) *Var {
 	if u, ok := tp.Dev.(tensor.UninitAllocator); ok {
 		return &Var{Val: tp.Own(u.NewUninit(tp.DType, shape...)), tape: tp}

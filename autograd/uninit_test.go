@@ -9,11 +9,12 @@ import (
 	"github.com/r1go/r1/tensor"
 )
 
-// Linear and LoRALinear write their outputs whole: on storage the backend
-// hands back uncleared (tensor.UninitAllocator) full of NaNs from a freed
-// tensor, they give the bits of a backend that clears.
-func TestLinearOverUninitStorage(t *testing.T) {
-	const n, in, out, r = 40, 256, 300, 4 // the output, 12,000 floats, is pooled uncleared
+// The ops that take uncleared storage for their outputs (newOutVar) write
+// them whole: on storage the backend hands back full of NaNs from freed
+// tensors (tensor.UninitAllocator), they give the bits of a backend that
+// clears. Every output here is large enough (≥ 32 KiB) to be pooled.
+func TestOutputsOverUninitStorage(t *testing.T) {
+	const n, in, out, r, heads, d = 40, 256, 300, 4, 4, 64
 	dev := cpu.New()
 	rng := rand.New(rand.NewPCG(5, 6))
 	up := func(shape ...int) *tensor.Tensor {
@@ -23,25 +24,51 @@ func TestLinearOverUninitStorage(t *testing.T) {
 		}
 		return dev.Upload(vals, tensor.F32, shape...)
 	}
-	x, w, bias, a, b := up(n, in), up(out, in), up(out), up(r, in), up(out, r)
-	run := func(tp *Tape) (lin, lora []float32) {
-		xv := &Var{Val: x}
-		y := tp.Linear(xv, &Var{Val: w}, &Var{Val: bias})
-		z := tp.LoRALinear(xv, &Var{Val: w}, nil, xv, &Var{Val: a}, &Var{Val: b}, 0.5)
-		return dev.Download(y.Val), dev.Download(z.Val)
+	x, w, bias, a, b, x2, nw, mask := up(n, in), up(out, in), up(out), up(r, in), up(out, r), up(n, in), up(in), up(n, in)
+	xr, cos, sin := up(1, n, heads, d), up(n, d/2), up(n, d/2)
+	pos := make([]int32, n)
+	for i := range pos {
+		pos[i] = int32(i)
 	}
-	wantLin, wantLoRA := run(NewTape(clearing{dev}))
-	for range 3 { // poison the pool's buffers of the outputs' class
-		p := dev.NewUninit(tensor.F32, n, out)
+	ps := dev.UploadInt32(pos, 1, n)
+	run := func(tp *Tape) [][]float32 {
+		xv := &Var{Val: x}
+		outs := []*Var{
+			tp.Linear(xv, &Var{Val: w}, &Var{Val: bias}),
+			tp.LoRALinear(xv, &Var{Val: w}, nil, xv, &Var{Val: a}, &Var{Val: b}, 0.5),
+			tp.RMSNorm(xv, &Var{Val: nw}, 1e-6),
+			tp.RoPE(&Var{Val: xr}, cos, sin, ps),
+			tp.SwiGLU(xv, &Var{Val: x2}),
+			tp.Add(xv, &Var{Val: x2}),
+			tp.MulConst(xv, mask),
+		}
+		var vals [][]float32
+		for _, o := range outs {
+			vals = append(vals, dev.Download(o.Val))
+		}
+		return vals
+	}
+	want := run(NewTape(clearing{dev}))
+	// Poison the pool: buffers of every output's class, all held at once
+	// (else each would take the last one freed), filled with NaNs, freed.
+	var poison []*tensor.Tensor
+	for _, shape := range [][]int{{n, out}, {n, out}, {n, in}, {n, in}, {n, in}, {n, in}, {n, in}, {1, n, heads, d}} {
+		p := dev.NewUninit(tensor.F32, shape...)
 		for i := range p.Buf.([]float32) {
 			p.Buf.([]float32)[i] = float32(math.NaN())
 		}
+		poison = append(poison, p)
+	}
+	for _, p := range poison {
 		dev.Free(p)
 	}
-	gotLin, gotLoRA := run(NewTape(dev))
-	for i := range wantLin {
-		if math.Float32bits(gotLin[i]) != math.Float32bits(wantLin[i]) || math.Float32bits(gotLoRA[i]) != math.Float32bits(wantLoRA[i]) {
-			t.Fatalf("[%d]: Linear %v LoRALinear %v over uncleared storage, %v %v over cleared", i, gotLin[i], gotLoRA[i], wantLin[i], wantLoRA[i])
+	got := run(NewTape(dev))
+	names := []string{"Linear", "LoRALinear", "RMSNorm", "RoPE", "SwiGLU", "Add", "MulConst"}
+	for o := range want {
+		for i := range want[o] {
+			if math.Float32bits(got[o][i]) != math.Float32bits(want[o][i]) {
+				t.Fatalf("%s [%d]: %v over uncleared storage, %v over cleared", names[o], i, got[o][i], want[o][i])
+			}
 		}
 	}
 }
