@@ -262,10 +262,17 @@ func (tp *Tape) newVar(shape ...int) *Var {
 // storage the backend need not clear (tensor.UninitAllocator), where it
 // can. Ops that may skip elements (attention's masked rows) keep newVar.
 func (tp *Tape) newOutVar(shape ...int) *Var {
+	return &Var{Val: tp.AllocOut(tp.DType, shape...), tape: tp}
+}
+
+// AllocOut allocates a tape-owned tensor for an output its op writes whole
+// before anything reads it: uncleared storage where the backend offers it
+// (tensor.UninitAllocator), New's elsewhere.
+func (tp *Tape) AllocOut(dt tensor.DType, shape ...int) *tensor.Tensor {
 	if u, ok := tp.Dev.(tensor.UninitAllocator); ok {
-		return &Var{Val: tp.Own(u.NewUninit(tp.DType, shape...)), tape: tp}
+		return tp.Own(u.NewUninit(dt, shape...))
 	}
-	return tp.newVar(shape...)
+	return tp.alloc(dt, shape...)
 }
 
 // accumulate adds tmp into v's gradient when v needs one.

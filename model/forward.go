@@ -180,7 +180,7 @@ func (m *Model) Forward(st *Step, cache *KVCache) (*tensor.Tensor, error) {
 	x := m.decoder(tp, pass{b: 1, t: n, ids: ids, pos: pos, cos: cos, sin: sin,
 		attend: func(tp *autograd.Tape, i int, q, k, v *autograd.Var) *autograd.Var {
 			dev.KVWrite(cache.K[i], cache.V[i], k.Val.Reshape(n, hkv, d), v.Val.Reshape(n, hkv, d), slots)
-			a := tp.Own(dev.New(tp.DType, n, hq, d)) // (N,Hq,D)
+			a := tp.AllocOut(tp.DType, n, hq, d) // (N,Hq,D), every token's row written
 			dev.PagedAttention(a, q.Val.Reshape(n, hq, d), cache.K[i], cache.V[i], table, seqIdx, lens, cache.BlockSize, scale)
 			return autograd.Const(a.Reshape(n, hq*d))
 		}})

@@ -55,8 +55,15 @@ func newPagedCase(rng *rand.Rand, lens []int, hq, hkv, d, bs int) *pagedCase {
 	return c
 }
 
+// run attends into an output full of NaNs: decoding passes uncleared
+// storage (model.Forward's AllocOut), so every row, an empty sequence's
+// included, must be written whole.
 func (c *pagedCase) run(scale float32) []float32 {
-	out := c.be.Upload(make([]float32, c.n*c.hq*c.d), tensor.F32, c.n, c.hq, c.d)
+	nan := make([]float32, c.n*c.hq*c.d)
+	for i := range nan {
+		nan[i] = float32(math.NaN())
+	}
+	out := c.be.Upload(nan, tensor.F32, c.n, c.hq, c.d)
 	c.be.PagedAttention(out, c.q, c.kc, c.vc, c.table, c.idx, c.lns, c.bs, scale)
 	return f32(out)
 }
