@@ -12,9 +12,9 @@ import (
 // The ops that take uncleared storage for their outputs (newOutVar) write
 // them whole: on storage the backend hands back full of NaNs from freed
 // tensors (tensor.UninitAllocator), they give the bits of a backend that
-// clears. Every output here is large enough (≥ 32 KiB) to be pooled.
+// clears. Every output here is large enough (≥ 1 MiB) to be pooled.
 func TestOutputsOverUninitStorage(t *testing.T) {
-	const n, in, out, r, heads, d = 40, 256, 300, 4, 4, 64
+	const n, in, out, r, heads, d = 1100, 256, 300, 4, 4, 64
 	dev := cpu.New()
 	rng := rand.New(rand.NewPCG(5, 6))
 	up := func(shape ...int) *tensor.Tensor {

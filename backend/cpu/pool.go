@@ -21,9 +21,9 @@ import (
 // gets the very tensor it returned: views (SliceRows, Reshape) share their parent's
 // storage and are other *Tensor values, so freeing one pools nothing. The
 // pool knows New's tensors through weak pointers, so a tensor dropped
-// without Free is collected as before. New's buffers below poolMinElems
-// stay with Go's allocator (cheap there); NewUninit's come from the pool
-// down to uninitMinElems, uncleared. Sizes round up to an eighth of their
+// without Free is collected as before. Buffers below poolMinElems stay
+// with Go's allocator (cheap there). NewUninit takes a buffer uncleared;
+// New clears it. Sizes round up to an eighth of their
 // power of two, so sequences of different lengths reuse each other's
 // buffers. Each class waits in a sync.Pool, so what is not taken again
 // within two garbage collections is dropped: the built-in model's many
@@ -35,17 +35,10 @@ type bufPool struct {
 	free map[int]*sync.Pool                       // by capacity: *[]float32
 }
 
-// poolMinElems is the size below which New's storage stays with Go's
-// allocator.
+// poolMinElems is the size below which storage stays with Go's allocator.
 const poolMinElems = 1 << 18 // 1 MiB of float32
 
-// uninitMinElems is the size from which NewUninit's storage comes from the
-// pool, uncleared: Go's allocator clears every allocation of 32 KB or more
-// (a batch-32 decode step's activations, 100–260 KB each, were cleared
-// before each product overwrote them: 6% of the step's serial time).
-const uninitMinElems = 1 << 13 // 32 KiB of float32
-
-// poolClass is the capacity a pooled buffer of n ≥ uninitMinElems elements gets.
+// poolClass is the capacity a pooled buffer of n ≥ poolMinElems elements gets.
 func poolClass(n int) int {
 	step := 1 << (bits.Len(uint(n)) - 4) // an eighth of n's power of two
 	return (n + step - 1) / step * step
@@ -76,7 +69,7 @@ func (p *bufPool) take(t *tensor.Tensor, n int, zeroed bool) []float32 {
 
 // put takes s, t's storage, back if New gave it to t.
 func (p *bufPool) put(t *tensor.Tensor, s []float32) {
-	if len(s) < uninitMinElems || cap(s) != poolClass(len(s)) {
+	if len(s) < poolMinElems || cap(s) != poolClass(len(s)) {
 		return
 	}
 	k := weak.Make(t)

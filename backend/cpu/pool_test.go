@@ -96,12 +96,12 @@ func TestPoolReusesFreedStorage(t *testing.T) {
 }
 
 // NewUninit takes a freed buffer of its class as its last holder left it
-// (no clearing: that is its point), from uninitMinElems up; New after it
+// (no clearing: that is its point), from poolMinElems up; New after it
 // still clears; small tensors and other dtypes are New's, zeroed.
 func TestNewUninit(t *testing.T) {
 	b := New()
 	base := func(x *tensor.Tensor) *float32 { return unsafe.SliceData(f32(x)) }
-	n := uninitMinElems + 100 // below poolMinElems: New would not pool it
+	n := poolMinElems + 100
 	reused := false
 	for try := 0; try < 10 && !reused; try++ { // a sync.Pool may drop what it holds
 		a := b.NewUninit(tensor.F32, n)
@@ -137,7 +137,7 @@ func TestNewUninit(t *testing.T) {
 	for _, c := range []struct {
 		dt tensor.DType
 		n  int
-	}{{tensor.F32, uninitMinElems - 1}, {tensor.BF16, uninitMinElems * 2}, {tensor.I32, uninitMinElems * 2}} {
+	}{{tensor.F32, poolMinElems - 1}, {tensor.BF16, poolMinElems * 2}, {tensor.I32, poolMinElems * 2}} {
 		x := b.NewUninit(c.dt, c.n)
 		if x.DType != c.dt || x.Numel() != c.n {
 			t.Fatalf("NewUninit(%v, %d) = %v", c.dt, c.n, x)
