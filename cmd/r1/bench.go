@@ -604,8 +604,12 @@ func printRoofline(w io.Writer, res benchResult) {
 	if r == nil {
 		return
 	}
-	fmt.Fprintf(w, "this CPU (%d cores, %s): FMA peak %.0f GFLOP/s, SGEMM 1024³ %.0f GFLOP/s, read %.1f GB/s\n",
-		r.Cores, r.SIMD, r.FMAGFLOPS, r.SgemmGFLOPS, r.ReadGBps)
+	peak := "not measured at this level (decode rooflines use the SGEMM rate)"
+	if r.FMAGFLOPS > 0 {
+		peak = fmt.Sprintf("%.0f GFLOP/s", r.FMAGFLOPS)
+	}
+	fmt.Fprintf(w, "this CPU (%d cores, %s): FMA peak %s, SGEMM 1024³ %.0f GFLOP/s, read %.1f GB/s\n",
+		r.Cores, r.SIMD, peak, r.SgemmGFLOPS, r.ReadGBps)
 	fmt.Fprintf(w, "training: %.0f GFLOP/s = %.0f%% of SGEMM 1024³", res.TrainGFLOPS, 100*res.TrainGFLOPS/r.SgemmGFLOPS)
 	if r.FMAGFLOPS > 0 {
 		fmt.Fprintf(w, ", %.0f%% of the FMA peak", 100*res.TrainGFLOPS/r.FMAGFLOPS)
