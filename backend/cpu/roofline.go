@@ -26,6 +26,10 @@ type Roofline struct {
 	// larger than the caches (256 MB): the bound of a decode step that
 	// reads every weight once (batch 1).
 	ReadGBps float64 `json:"read_gbps"`
+	// CacheBytes is the last-level cache (sysfs; 32 MiB where unknown):
+	// weights that fit in it are not read from memory each decode step,
+	// so the read bandwidth does not bound that step.
+	CacheBytes int64 `json:"llc_bytes"`
 }
 
 // rooflineReadBytes is the buffer the bandwidth probe streams: larger than
@@ -41,7 +45,7 @@ const rooflineRuns = 5
 // a second; the bandwidth probe holds 256 MB while it runs, so call it
 // after reading a peak RSS).
 func MeasureRoofline() Roofline {
-	r := Roofline{Cores: runtime.GOMAXPROCS(0), SIMD: SIMD()}
+	r := Roofline{Cores: runtime.GOMAXPROCS(0), SIMD: SIMD(), CacheBytes: lastLevelCache()}
 	r.FMAGFLOPS = measureFMAPeak(r.Cores)
 	r.SgemmGFLOPS = measureSgemm()
 	r.ReadGBps = measureRead(r.Cores)

@@ -83,8 +83,11 @@ type benchResult struct {
 	// per model load, r1 sample and r1 eval once per call, an RL step once
 	// per rollout. The rollout figures include it.
 	PackS float64 `json:"pack_s,omitempty"`
-	// Roofline is the CPU's ceilings (--roofline), measured after the runs.
-	Roofline *cpu.Roofline `json:"roofline,omitempty"`
+	// Roofline is the CPU's ceilings (--roofline), measured after the runs;
+	// DecodeWeightMB the weights a decode step reads (MB), which when they
+	// fit in the last-level cache do not come from memory at all.
+	Roofline       *cpu.Roofline `json:"roofline,omitempty"`
+	DecodeWeightMB float64       `json:"decode_weight_mb,omitempty"`
 }
 
 // benchDecode is one decode batch size's figures: the prefill of every
@@ -591,6 +594,8 @@ func applyRoofline(res *benchResult, cfg *model.Config, o benchOptions, roof cpu
 	if peak == 0 { // no FMA probe at this level: the SGEMM rate is the best known
 		peak = roof.SgemmGFLOPS
 	}
+	_, weights := bench.DecodeStep(cfg, 1, 0, kvBytes) // no context: the weights alone
+	res.DecodeWeightMB = weights / 1e6
 	ctx := float64(o.decodePrompt) + float64(o.decodeTokens+1)/2
 	for i := range res.Decode {
 		res.Decode[i].RooflineTokPerS = bench.RooflineTokPerS(cfg, res.Decode[i].Batch, ctx, kvBytes, peak, roof.ReadGBps)
@@ -619,5 +624,9 @@ func printRoofline(w io.Writer, res benchResult) {
 		if d.RooflineTokPerS > 0 {
 			fmt.Fprintf(w, "greedy decode b=%d: %.0f tok/s = %.2f of its roofline, %.0f tok/s\n", d.Batch, d.DecodeTokPerS, d.DecodeTokPerS/d.RooflineTokPerS, d.RooflineTokPerS)
 		}
+	}
+	if len(res.Decode) > 0 && res.DecodeWeightMB*1e6 <= float64(r.CacheBytes) {
+		fmt.Fprintf(w, "the weights a decode step reads (%.0f MB) fit in the last-level cache (%.0f MB): they need not come from memory, so decoding can beat the bandwidth part of its roofline\n",
+			res.DecodeWeightMB, float64(r.CacheBytes)/1e6)
 	}
 }
