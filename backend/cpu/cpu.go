@@ -81,12 +81,18 @@ func i32(t *tensor.Tensor) []int32 {
 }
 
 func (b *Backend) New(dt tensor.DType, shape ...int) *tensor.Tensor {
+	return b.alloc(dt, true, shape...)
+}
+
+// alloc is New, or NewUninit with zeroed false: pooled float32 storage
+// (poolMinElems or more) is then handed over as a freed tensor left it.
+func (b *Backend) alloc(dt tensor.DType, zeroed bool, shape ...int) *tensor.Tensor {
 	n := tensor.Numel(shape)
 	t := &tensor.Tensor{Shape: append([]int(nil), shape...), DType: dt, Dev: b}
 	switch dt {
 	case tensor.F32:
 		if n >= poolMinElems {
-			t.Buf = b.pool.take(t, n, true)
+			t.Buf = b.pool.take(t, n, zeroed)
 		} else {
 			t.Buf = make([]float32, n)
 		}
@@ -110,13 +116,7 @@ var _ tensor.UninitAllocator = (*Backend)(nil)
 // its activations change size every step, and each size class waits in
 // the pool for two collections.
 func (b *Backend) NewUninit(dt tensor.DType, shape ...int) *tensor.Tensor {
-	n := tensor.Numel(shape)
-	if dt != tensor.F32 || n < poolMinElems {
-		return b.New(dt, shape...)
-	}
-	t := &tensor.Tensor{Shape: append([]int(nil), shape...), DType: dt, Dev: b}
-	t.Buf = b.pool.take(t, n, false)
-	return t
+	return b.alloc(dt, false, shape...)
 }
 
 func (b *Backend) Upload(data []float32, dt tensor.DType, shape ...int) *tensor.Tensor {

@@ -107,7 +107,7 @@ func measureSgemm() float64 {
 func measureRead(cores int) float64 {
 	buf := make([]float32, rooflineReadBytes/4)
 	share := len(buf) / cores
-	onCores(cores, func(i int) { // fault the pages in on the core that reads them
+	onCores(cores, func(i int) { // fault each share's pages in from the goroutine that reads it
 		s := buf[i*share : (i+1)*share]
 		for j := range s {
 			s[j] = float32(j & 1023)

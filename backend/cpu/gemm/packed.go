@@ -88,12 +88,12 @@ func SgemmPacked(m int, alpha float32, a []float32, lda int, pb *Packed, beta fl
 		scaleC(m, pb.n, beta, c, ldc)
 		return
 	}
-	im := pb.im
-	if pb.Streamed() && im.stream != nil {
+	im, streamed := pb.im, pb.Streamed() // read once: kernels, threads and prefetch agree
+	if streamed && im.stream != nil {
 		im = im.stream
 	}
 	p := problem{transpose8: im.transpose8, m: m, n: pb.n, k: pb.k, alpha: alpha, a: a, lda: lda, beta: beta, c: c, ldc: ldc}
-	p.runPacked(im, pb, packedThreads(m, pb.n, pb.k, pb.Streamed()))
+	p.runPacked(im, pb, packedThreads(m, pb.n, pb.k, streamed), streamed)
 }
 
 // runPacked is run with op(B) from pb. With B already packed there is no
@@ -102,7 +102,7 @@ func SgemmPacked(m int, alpha float32, a []float32, lda int, pb *Packed, beta fl
 // every k slice in order: no barrier per block, and a worker streams its
 // panels of B (a decode step's weights, from memory) without pause. Each
 // element of C is summed exactly as run sums it.
-func (p *problem) runPacked(im *impl, pb *Packed, threads int) {
+func (p *problem) runPacked(im *impl, pb *Packed, threads int, streamed bool) {
 	mr, nr := im.mr, im.nr
 	kcStep := im.kcStep(p.k)
 	slices := ceilDiv(p.k, kcStep)
@@ -135,7 +135,6 @@ func (p *problem) runPacked(im *impl, pb *Packed, threads int) {
 		chunks = min(panels, ceilDiv(8*threads, icBlocks))
 	}
 	items := icBlocks * chunks
-	streamed := pb.Streamed()
 	aLen := mcMax * min(kcStep, p.k)
 	if sharedA != nil {
 		aLen = 0
