@@ -56,12 +56,12 @@ done:
 	MOVSS X3, 12(DX)
 	RET
 
-// func dot8AVX(a, b *float32, ldb, n int, out *[8]float32)
+// func dot8AVX(a, b *float32, ldb, n int, scale float32, out *[8]float32)
 // dot4SSE for eight rows: the same four lane sums per row (multiply, then
 // add), two rows to a 256-bit register (row 2i in the low half, 2i+1 in
 // the high), so the four 8-lane adds a step retire eight rows' products
 // where dot4SSE's four 4-lane adds retired four.
-TEXT ·dot8AVX(SB), NOSPLIT, $0-40
+TEXT ·dot8AVX(SB), NOSPLIT, $0-48
 	MOVQ a+0(FP), SI
 	MOVQ b+8(FP), DI
 	MOVQ ldb+16(FP), R8
@@ -106,12 +106,15 @@ done8:
 	// Each half [s0,s1,s2,s3] → (s0+s1)+(s2+s3), as dot4SSE: two rounds of
 	// pairwise adds across the four registers give rows 0,2,4,6 | 1,3,5,7,
 	// put in order by one permute.
-	MOVQ out+32(FP), DX
+	// Then times scale, rounded once as Go's scale*dot.
+	MOVQ out+40(FP), DX
 	VHADDPS Y1, Y0, Y4
 	VHADDPS Y3, Y2, Y5
 	VHADDPS Y5, Y4, Y6
 	VMOVDQU rowOrder<>(SB), Y7
 	VPERMPS Y6, Y7, Y6
+	VBROADCASTSS scale+32(FP), Y7
+	VMULPS Y7, Y6, Y6
 	VMOVUPS Y6, (DX)
 	VZEROUPPER
 	RET
@@ -127,11 +130,11 @@ DATA rowOrder<>+24(SB)/4, $3
 DATA rowOrder<>+28(SB)/4, $7
 GLOBL rowOrder<>(SB), RODATA|NOPTR, $32
 
-// func dot8x2AVX(a0, a1, b *float32, ldb, n int, out0, out1 *[8]float32)
+// func dot8x2AVX(a0, a1, b *float32, ldb, n int, scale float32, out0, out1 *[8]float32)
 // dot8AVX for two query rows over the same eight key rows (two heads of
 // grouped-query attention): each key pair is loaded once for both, and
 // each of the sixteen sums rounds as dot8AVX's.
-TEXT ·dot8x2AVX(SB), NOSPLIT, $0-56
+TEXT ·dot8x2AVX(SB), NOSPLIT, $0-64
 	MOVQ a0+0(FP), SI
 	MOVQ a1+8(FP), BX
 	MOVQ b+16(FP), DI
@@ -188,18 +191,22 @@ loop8x2:
 	JMP  loop8x2
 done8x2:
 	// Each half [s0,s1,s2,s3] → (s0+s1)+(s2+s3), as dot8AVX.
+	// Then times scale, as dot8AVX.
 	VMOVDQU rowOrder<>(SB), Y12
+	VBROADCASTSS scale+40(FP), Y13
 	VHADDPS Y1, Y0, Y8
 	VHADDPS Y3, Y2, Y9
 	VHADDPS Y9, Y8, Y10
 	VPERMPS Y10, Y12, Y10
-	MOVQ out0+40(FP), DX
+	VMULPS Y13, Y10, Y10
+	MOVQ out0+48(FP), DX
 	VMOVUPS Y10, (DX)
 	VHADDPS Y5, Y4, Y8
 	VHADDPS Y7, Y6, Y9
 	VHADDPS Y9, Y8, Y10
 	VPERMPS Y10, Y12, Y10
-	MOVQ out1+48(FP), DX
+	VMULPS Y13, Y10, Y10
+	MOVQ out1+56(FP), DX
 	VMOVUPS Y10, (DX)
 	VZEROUPPER
 	RET

@@ -126,23 +126,15 @@ func (*Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLe
 					o := 0
 					// Eight keys, then four at a time: independent sums
 					// in flight, each rounded exactly as dot rounds it.
-					var s8, t8 [8]float32
 					for ; o+8 <= blockSize && j0+o+8 <= l; o += 8 {
 						krows := kc[(o*hkv+kh)*d:][:7*hkv*d+d]
 						h := kh * group
 						for ; h+2 <= (kh+1)*group; h += 2 { // two heads per key row read
-							dot8x2(qt[h*d:(h+1)*d], qt[(h+1)*d:(h+2)*d], krows, hkv*d, &s8, &t8)
-							dst, dst1 := (*[8]float32)(scores[h*l+j0+o:]), (*[8]float32)(scores[(h+1)*l+j0+o:])
-							for r := range s8 {
-								dst[r], dst1[r] = scale*s8[r], scale*t8[r]
-							}
+							dot8x2(qt[h*d:(h+1)*d], qt[(h+1)*d:(h+2)*d], krows, hkv*d, scale,
+								(*[8]float32)(scores[h*l+j0+o:]), (*[8]float32)(scores[(h+1)*l+j0+o:]))
 						}
 						if h < (kh+1)*group {
-							dot8(qt[h*d:(h+1)*d], krows, hkv*d, &s8)
-							dst := (*[8]float32)(scores[h*l+j0+o:])
-							for r, v := range s8 {
-								dst[r] = scale * v
-							}
+							dot8(qt[h*d:(h+1)*d], krows, hkv*d, scale, (*[8]float32)(scores[h*l+j0+o:]))
 						}
 					}
 					var s4 [4]float32

@@ -148,6 +148,41 @@ func BenchmarkPagedAttention(b *testing.B) {
 	}
 }
 
+// BenchmarkPagedAttentionStreamed is BenchmarkPagedAttention with the
+// cache read from memory, as a decode step reads it: a large model's
+// weights pass through the last-level cache between two layers' attention,
+// so each layer finds its keys and values evicted. The calls rotate
+// through copies of the cache, 256 MB in all.
+//
+//	go test ./backend/cpu -run XXX -bench PagedAttentionStreamed
+func BenchmarkPagedAttentionStreamed(b *testing.B) {
+	for _, ctx := range []int{144, 1024} {
+		b.Run(fmt.Sprintf("ctx=%d", ctx), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			lens := make([]int, 32)
+			for i := range lens {
+				lens[i] = ctx
+			}
+			c := newPagedCase(rng, lens, 12, 4, 64, 16)
+			bytes := c.kc.Bytes() + c.vc.Bytes()
+			copies := int(max(2, 256<<20/bytes))
+			kcs, vcs := make([]*tensor.Tensor, copies), make([]*tensor.Tensor, copies)
+			for i := range kcs {
+				kcs[i], vcs[i] = c.be.New(tensor.F32, c.kc.Shape...), c.be.New(tensor.F32, c.vc.Shape...)
+				c.be.Copy(kcs[i], c.kc)
+				c.be.Copy(vcs[i], c.vc)
+			}
+			out := c.be.New(tensor.F32, c.n, c.hq, c.d)
+			i := 0
+			for b.Loop() {
+				c.be.PagedAttention(out, c.q, kcs[i%copies], vcs[i%copies], c.table, c.idx, c.lns, c.bs, 0.125)
+				i++
+			}
+			b.ReportMetric(float64(bytes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+		})
+	}
+}
+
 // TestPagedAttentionBF16 checks the BF16 cache: KVWrite rounds to nearest
 // even, CopySlots moves the 16-bit rows, and attention over it is bit for
 // bit attention over an F32 cache holding the rounded values, at every
