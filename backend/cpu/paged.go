@@ -119,39 +119,14 @@ func (*Backend) PagedAttention(out, q, kcache, vcache, blockTable, seqIdx, seqLe
 			}
 			scores = scores[:hq*l]
 			qt := qs[t*hq*d:][:hq*d]
-			// Scores: S[h][j] = scale · q_h · k_j, h in kv head kh's group.
+			// Scores: S[h][j] = scale · q_h · k_j, h in kv head kh's group,
+			// in the score order (scores.go) whatever the SIMD level.
 			for j0 := 0; j0 < l; j0 += blockSize {
 				kc := kvBlock(kcache, int(table[j0/blockSize]), blockElems, scratch)
+				keys := min(blockSize, l-j0)
 				for kh := 0; kh < hkv; kh++ {
-					o := 0
-					// Eight keys, then four at a time: independent sums
-					// in flight, each rounded exactly as dot rounds it.
-					for ; o+8 <= blockSize && j0+o+8 <= l; o += 8 {
-						krows := kc[(o*hkv+kh)*d:][:7*hkv*d+d]
-						h := kh * group
-						for ; h+2 <= (kh+1)*group; h += 2 { // two heads per key row read
-							dot8x2(qt[h*d:(h+1)*d], qt[(h+1)*d:(h+2)*d], krows, hkv*d, scale,
-								(*[8]float32)(scores[h*l+j0+o:]), (*[8]float32)(scores[(h+1)*l+j0+o:]))
-						}
-						if h < (kh+1)*group {
-							dot8(qt[h*d:(h+1)*d], krows, hkv*d, scale, (*[8]float32)(scores[h*l+j0+o:]))
-						}
-					}
-					var s4 [4]float32
-					for ; o+4 <= blockSize && j0+o+4 <= l; o += 4 {
-						krows := kc[(o*hkv+kh)*d:][:3*hkv*d+d]
-						for h := kh * group; h < (kh+1)*group; h++ {
-							dot4(qt[h*d:(h+1)*d], krows, hkv*d, &s4)
-							dst := (*[4]float32)(scores[h*l+j0+o:])
-							dst[0], dst[1], dst[2], dst[3] = scale*s4[0], scale*s4[1], scale*s4[2], scale*s4[3]
-						}
-					}
-					for ; o < blockSize && j0+o < l; o++ {
-						krow := kc[(o*hkv+kh)*d:][:d]
-						for h := kh * group; h < (kh+1)*group; h++ {
-							scores[h*l+j0+o] = scale * dot(qt[h*d:(h+1)*d], krow)
-						}
-					}
+					h := kh * group
+					scoreRows(qt[h*d:(h+group)*d], group, d, kc[kh*d:], hkv*d, keys, scale, scores[h*l+j0:], l)
 				}
 			}
 			// Softmax per head, then out = Σ_j p_j v_j (j in order).
@@ -214,28 +189,4 @@ func pvAcc2(out, p []float32, pstride, n int, v []float32, stride int) {
 	}
 	pvAcc(out[:d], p[:n], v, stride)
 	pvAcc(out[d:2*d], p[pstride:][:n], v, stride)
-}
-
-// dot4Go is dot4 in Go: four calls of dot.
-func dot4Go(a, b []float32, ldb int, out *[4]float32) {
-	for r := range out {
-		out[r] = dot(a, b[r*ldb:][:len(a)])
-	}
-}
-
-// dot is a 4-way unrolled float32 dot product.
-func dot(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return (s0 + s1) + (s2 + s3)
 }
