@@ -311,7 +311,8 @@ func sgemm(im *impl, threads int, transA, transB bool, m, n, k int, alpha float3
 		return
 	}
 	threads = max(threads, 1)
-	p := problem{transpose8: im.transpose8, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
+	p := problem{transpose8: im.transpose8, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc,
+		touch: 4*(m*k+k*n) >= touchMinBytes}
 	wide := im.dot4x4 != nil
 	if isSmall(m, n, k, transB, wide) {
 		p.runSmall(im, threads)
@@ -413,7 +414,16 @@ type problem struct {
 	// inPlace: the blocked path's full tiles read op(A) where it lies
 	// (stridedKernel); only a row block's last partial tile is packed.
 	inPlace bool
+	// touch: packing reads each block ahead once (touch), for operands
+	// large enough to come from memory (touchMinBytes).
+	touch bool
 }
+
+// touchMinBytes is the size of op(A) and op(B) together from which the
+// packing loops touch a block before copying it. Smaller operands — one
+// attention head's queries and keys, written by the op before — are in
+// cache, where the touching pass was all cost: 3% of r1 zero's CPU time.
+const touchMinBytes = 512 << 10
 
 // run is the blocked product. For each nc-wide, kc-deep block of op(B),
 // the workers first pack it together into one shared buffer, then take
@@ -584,7 +594,9 @@ func (p *problem) packA(dst []float32, ic, mc, pc, kc, mr int) {
 			clear(panel)
 		}
 		off := (ic+ir)*p.lda + pc
-		touch(p.a, off, p.lda, rows, kc)
+		if p.touch {
+			touch(p.a, off, p.lda, rows, kc)
+		}
 		if t8 := p.transpose8; t8 != nil && rows >= 8 && kc >= 8 {
 			transposeRows(t8, p.a[off:], p.lda, rows, kc, panel, mr, alpha)
 			continue
@@ -606,7 +618,9 @@ func (p *problem) packA(dst []float32, ic, mc, pc, kc, mr int) {
 func (p *problem) packAT(dst []float32, ic, mc, pc, kc, mr int) {
 	alpha := p.alpha
 	// Independent loads first (many misses in flight), then the copies.
-	touch(p.a, pc*p.lda+ic, p.lda, kc, mc)
+	if p.touch {
+		touch(p.a, pc*p.lda+ic, p.lda, kc, mc)
+	}
 	full := mc / mr // panels of mr rows; then one partial panel, zero-padded
 	if rows := mc - full*mr; rows > 0 {
 		clear(dst[full*mr*kc : (full+1)*mr*kc])
@@ -664,7 +678,9 @@ func (p *problem) packB(dst []float32, pc, kc, jc, nc, nr, lo, hi int) {
 		j := jc + jr
 		if !p.transB {
 			off := pc*p.ldb + j
-			touch(p.b, off, p.ldb, kc, cols)
+			if p.touch {
+				touch(p.b, off, p.ldb, kc, cols)
+			}
 			for q := 0; q < kc; q++ {
 				out := panel[q*nr : q*nr+nr]
 				copy(out, p.b[off+q*p.ldb:off+q*p.ldb+cols])
@@ -679,7 +695,9 @@ func (p *problem) packB(dst []float32, pc, kc, jc, nc, nr, lo, hi int) {
 		}
 		// op(B)[q][j] = B[j][q]: each stored row of B is a column here.
 		off := j*p.ldb + pc
-		touch(p.b, off, p.ldb, cols, kc)
+		if p.touch {
+			touch(p.b, off, p.ldb, cols, kc)
+		}
 		if t8 := p.transpose8; t8 != nil && cols >= 8 && kc >= 8 {
 			transposeRows(t8, p.b[off:], p.ldb, cols, kc, panel, nr, 1)
 			continue

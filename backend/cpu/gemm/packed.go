@@ -54,7 +54,7 @@ func Pack(transB bool, k, n int, b []float32, ldb int) *Packed {
 }
 
 func pack(im *impl, transB bool, k, n int, b []float32, ldb int) *Packed {
-	p := problem{transpose8: im.transpose8, transB: transB, k: k, n: n, b: b, ldb: ldb}
+	p := problem{transpose8: im.transpose8, transB: transB, k: k, n: n, b: b, ldb: ldb, touch: 4*k*n >= touchMinBytes}
 	pb := &Packed{im: im, k: k, n: n}
 	nr, step := im.nr, im.kcStep(k)
 	threads := runtime.GOMAXPROCS(0)
@@ -92,7 +92,7 @@ func SgemmPacked(m int, alpha float32, a []float32, lda int, pb *Packed, beta fl
 	if streamed && im.stream != nil {
 		im = im.stream
 	}
-	p := problem{transpose8: im.transpose8, m: m, n: pb.n, k: pb.k, alpha: alpha, a: a, lda: lda, beta: beta, c: c, ldc: ldc}
+	p := problem{transpose8: im.transpose8, m: m, n: pb.n, k: pb.k, alpha: alpha, a: a, lda: lda, beta: beta, c: c, ldc: ldc, touch: 4*m*pb.k >= touchMinBytes}
 	p.runPacked(im, pb, packedThreads(m, pb.n, pb.k, streamed), streamed)
 }
 
