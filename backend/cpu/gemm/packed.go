@@ -129,19 +129,9 @@ func (p *problem) runPacked(im *impl, pb *Packed, threads int, streamed bool) {
 	}
 	// Enough items for the workers to even out (each takes the next when
 	// done), few enough that the block of A each packs stays amortised.
-	// On a streamed weight, two ranges of columns per worker: an item's
-	// first panel is the one the prefetch cannot reach (it follows only the
-	// item's own panels), and with eight items per worker the stalls on
-	// them cost llama-112m's m=32 layer products 8–13% (-bench
-	// DecodeProductsStreamed, medians of 3 interleaved runs; one range per
-	// worker measured the same, and leaves nothing to even out a core
-	// that starts late).
 	panels := ceilDiv(p.n, nr)
 	chunks := 1
-	switch {
-	case threads > 1 && streamed:
-		chunks = min(panels, ceilDiv(2*threads, icBlocks))
-	case threads > 1:
+	if threads > 1 {
 		chunks = min(panels, ceilDiv(8*threads, icBlocks))
 	}
 	items := icBlocks * chunks
