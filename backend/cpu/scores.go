@@ -14,36 +14,33 @@ const scoreLanes = 16
 
 // dotScore is the score order's dot product of a and b[:len(a)], the
 // reference every kernel reproduces bit for bit and the portable path
-// (arm64 among others). The sixteen lanes are named variables so they
-// stay in registers; each product is converted before it is added, which
-// keeps the compiler from fusing the two (it may on arm64): the kernels
-// round both.
+// (arm64 among others). Lanes 0–7 and 8–15 sum independent elements, so
+// they are run as two passes of eight named variables, which stay in
+// registers even where there are only sixteen (amd64 without AVX2). Each
+// product is converted before it is added, which keeps the compiler from
+// fusing the two (it may on arm64): the kernels round both.
 func dotScore(a, b []float32) float32 {
 	b = b[:len(a)]
-	var s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15 float32
-	i := 0
-	for ; i+scoreLanes <= len(a); i += scoreLanes {
-		a, b := a[i:i+scoreLanes], b[i:i+scoreLanes]
-		s0 += float32(a[0] * b[0])
-		s1 += float32(a[1] * b[1])
-		s2 += float32(a[2] * b[2])
-		s3 += float32(a[3] * b[3])
-		s4 += float32(a[4] * b[4])
-		s5 += float32(a[5] * b[5])
-		s6 += float32(a[6] * b[6])
-		s7 += float32(a[7] * b[7])
-		s8 += float32(a[8] * b[8])
-		s9 += float32(a[9] * b[9])
-		s10 += float32(a[10] * b[10])
-		s11 += float32(a[11] * b[11])
-		s12 += float32(a[12] * b[12])
-		s13 += float32(a[13] * b[13])
-		s14 += float32(a[14] * b[14])
-		s15 += float32(a[15] * b[15])
+	var s [scoreLanes]float32
+	for half := 0; half < scoreLanes; half += scoreLanes / 2 {
+		var s0, s1, s2, s3, s4, s5, s6, s7 float32
+		for i := half; i+scoreLanes/2 <= len(a); i += scoreLanes {
+			a, b := a[i:i+8], b[i:i+8]
+			s0 += float32(a[0] * b[0])
+			s1 += float32(a[1] * b[1])
+			s2 += float32(a[2] * b[2])
+			s3 += float32(a[3] * b[3])
+			s4 += float32(a[4] * b[4])
+			s5 += float32(a[5] * b[5])
+			s6 += float32(a[6] * b[6])
+			s7 += float32(a[7] * b[7])
+		}
+		s[half], s[half+1], s[half+2], s[half+3] = s0, s1, s2, s3
+		s[half+4], s[half+5], s[half+6], s[half+7] = s4, s5, s6, s7
 	}
-	s := [scoreLanes]float32{s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15}
-	for l := 0; i < len(a); i, l = i+1, l+1 {
-		s[l] += float32(a[i] * b[i])
+	// The elements past the last whole group of eight, into their lanes.
+	for i := len(a) / (scoreLanes / 2) * (scoreLanes / 2); i < len(a); i++ {
+		s[i%scoreLanes] += float32(a[i] * b[i])
 	}
 	for w := scoreLanes / 2; w >= 1; w /= 2 {
 		for l := 0; l < w; l++ {
