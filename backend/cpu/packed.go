@@ -16,9 +16,10 @@ var _ tensor.WeightPacker = (*Backend)(nil)
 // packedWeights holds the weights kept in the GEMM's packed layout
 // (tensor.WeightPacker), with a reference count each.
 type packedWeights struct {
-	mu    sync.RWMutex
-	m     map[*tensor.Tensor]*packedWeight
-	bytes int64 // the packed weights' float32 storage, all together
+	mu       sync.RWMutex
+	m        map[*tensor.Tensor]*packedWeight
+	bytes    int64 // the packed weights' float32 storage, all together
+	streamed bool  // bytes exceed the last-level cache (setStreamed)
 }
 
 type packedWeight struct {
@@ -42,8 +43,10 @@ func (b *Backend) PackWeight(w *tensor.Tensor) bool {
 		b.packs.m = map[*tensor.Tensor]*packedWeight{}
 	}
 	out, in := w.Rows(), w.Cols()
-	b.packs.m[w] = &packedWeight{pb: gemm.Pack(true, in, out, f32(w), in), refs: 1}
+	pw := &packedWeight{pb: gemm.Pack(true, in, out, f32(w), in), refs: 1}
+	b.packs.m[w] = pw
 	b.packs.bytes += 4 * int64(w.Numel())
+	pw.pb.SetStreamed(b.packs.streamed)
 	b.packs.setStreamed()
 	return true
 }
@@ -73,9 +76,15 @@ func (b *Backend) packed(w *tensor.Tensor) *gemm.Packed {
 
 // setStreamed marks every packed weight streamed when together they exceed
 // the last-level cache (gemm.Packed.SetStreamed): a decode step then reads
-// each from memory. p.mu is held.
+// each from memory. Only a change of that state touches every weight (a
+// new one takes the current state as it is packed), so loading a model is
+// not quadratic in its weights. p.mu is held.
 func (p *packedWeights) setStreamed() {
 	streamed := p.bytes > lastLevelCache()
+	if streamed == p.streamed {
+		return
+	}
+	p.streamed = streamed
 	for _, pw := range p.m {
 		pw.pb.SetStreamed(streamed)
 	}
