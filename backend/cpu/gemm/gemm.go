@@ -594,9 +594,7 @@ func (p *problem) packA(dst []float32, ic, mc, pc, kc, mr int) {
 			clear(panel)
 		}
 		off := (ic+ir)*p.lda + pc
-		if p.touch {
-			touch(p.a, off, p.lda, rows, kc)
-		}
+		p.touchBlock(p.a, off, p.lda, rows, kc)
 		if t8 := p.transpose8; t8 != nil && rows >= 8 && kc >= 8 {
 			transposeRows(t8, p.a[off:], p.lda, rows, kc, panel, mr, alpha)
 			continue
@@ -618,9 +616,7 @@ func (p *problem) packA(dst []float32, ic, mc, pc, kc, mr int) {
 func (p *problem) packAT(dst []float32, ic, mc, pc, kc, mr int) {
 	alpha := p.alpha
 	// Independent loads first (many misses in flight), then the copies.
-	if p.touch {
-		touch(p.a, pc*p.lda+ic, p.lda, kc, mc)
-	}
+	p.touchBlock(p.a, pc*p.lda+ic, p.lda, kc, mc)
 	full := mc / mr // panels of mr rows; then one partial panel, zero-padded
 	if rows := mc - full*mr; rows > 0 {
 		clear(dst[full*mr*kc : (full+1)*mr*kc])
@@ -678,9 +674,7 @@ func (p *problem) packB(dst []float32, pc, kc, jc, nc, nr, lo, hi int) {
 		j := jc + jr
 		if !p.transB {
 			off := pc*p.ldb + j
-			if p.touch {
-				touch(p.b, off, p.ldb, kc, cols)
-			}
+			p.touchBlock(p.b, off, p.ldb, kc, cols)
 			for q := 0; q < kc; q++ {
 				out := panel[q*nr : q*nr+nr]
 				copy(out, p.b[off+q*p.ldb:off+q*p.ldb+cols])
@@ -695,9 +689,7 @@ func (p *problem) packB(dst []float32, pc, kc, jc, nc, nr, lo, hi int) {
 		}
 		// op(B)[q][j] = B[j][q]: each stored row of B is a column here.
 		off := j*p.ldb + pc
-		if p.touch {
-			touch(p.b, off, p.ldb, cols, kc)
-		}
+		p.touchBlock(p.b, off, p.ldb, cols, kc)
 		if t8 := p.transpose8; t8 != nil && cols >= 8 && kc >= 8 {
 			transposeRows(t8, p.b[off:], p.ldb, cols, kc, panel, nr, 1)
 			continue
@@ -732,6 +724,14 @@ func transposeRows(t8 func(int, []float32, int, []float32, int, float32), src []
 		for q := k8; q < kc; q++ {
 			dst[q*stride+r] = alpha * src[r*ld+q]
 		}
+	}
+}
+
+// touchBlock is touch for an operand of p, when p.touch says its
+// operands are large enough to come from memory.
+func (p *problem) touchBlock(a []float32, off, ld, rows, cols int) {
+	if p.touch {
+		touch(a, off, ld, rows, cols)
 	}
 }
 
