@@ -110,11 +110,7 @@ var _ tensor.UninitAllocator = (*Backend)(nil)
 
 // NewUninit is New without clearing (tensor.UninitAllocator): pooled
 // float32 storage (poolMinElems or more) comes as a freed tensor left it;
-// smaller tensors, and other dtypes, are New's. Pooling smaller buffers too
-// (from 32 KiB) saved another 1–2% of a llama-112m batch-32 decode step but
-// raised the built-in model's GRPO peak RSS by half (0.35 → 0.51–0.56 GB):
-// its activations change size every step, and each size class waits in
-// the pool for two collections.
+// smaller tensors, and other dtypes, are New's.
 func (b *Backend) NewUninit(dt tensor.DType, shape ...int) *tensor.Tensor {
 	return b.alloc(dt, false, shape...)
 }
@@ -456,10 +452,17 @@ func (*Backend) AddBias(out, bias *tensor.Tensor) {
 		addBias(f64(out), f64(bias))
 		return
 	}
-	addBias(f32(out), f32(bias))
+	os, bs := f32(out), f32(bias)
+	c := len(bs)
+	parallel(len(os)/c, max(1<<15/c, 1), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			row := os[r*c : (r+1)*c]
+			addF32(row, row, bs)
+		}
+	})
 }
 
-func addBias[T float](o, bs []T) {
+func addBias(o, bs []float64) {
 	c := len(bs)
 	for r := 0; r < len(o); r += c {
 		row := o[r : r+c]
@@ -475,10 +478,13 @@ func (*Backend) SumRowsAcc(dbias, dout *tensor.Tensor) {
 		sumRowsAcc(f64(dbias), f64(dout))
 		return
 	}
-	sumRowsAcc(f32(dbias), f32(dout))
+	db, d := f32(dbias), f32(dout)
+	for r := 0; r < len(d); r += len(db) {
+		addF32(db, db, d[r:r+len(db)])
+	}
 }
 
-func sumRowsAcc[T float](db, d []T) {
+func sumRowsAcc(db, d []float64) {
 	c := len(db)
 	for r := 0; r < len(d); r += c {
 		row := d[r : r+c]

@@ -211,3 +211,37 @@ func TestSumSquaresSplitIsSerial(t *testing.T) {
 		}
 	})
 }
+
+// AddBias and SumRowsAcc in float32 are the float32 sums, bit for bit, in
+// row order: out[r][j] + bias[j], and dbias[j] accumulated over the rows
+// one after another — at every SIMD level, for rows that split across the
+// cores and widths that leave a vector tail.
+func TestBiasF32(t *testing.T) {
+	be := New()
+	rng := rand.New(rand.NewPCG(23, 24))
+	forEachLevel(t, func(t *testing.T) {
+		for _, shape := range [][]int{{3, 5}, {7, 37}, {1500, 64}, {600, 129}} {
+			n, c := shape[0], shape[1]
+			x, b := randSlice(rng, n*c, 3), randSlice(rng, c, 1)
+			db0 := randSlice(rng, c, 1)
+			out, bias, db := be.Upload(x, tensor.F32, n, c), be.Upload(b, tensor.F32, c), be.Upload(db0, tensor.F32, c)
+			be.AddBias(out, bias)
+			be.SumRowsAcc(db, be.Upload(x, tensor.F32, n, c))
+			got, gotDB := f32(out), f32(db)
+			want := append([]float32(nil), db0...)
+			for r := range n {
+				for j := range c {
+					if w := x[r*c+j] + b[j]; got[r*c+j] != w {
+						t.Fatalf("%v AddBias [%d][%d] = %v, want %v", shape, r, j, got[r*c+j], w)
+					}
+					want[j] += x[r*c+j]
+				}
+			}
+			for j := range c {
+				if gotDB[j] != want[j] {
+					t.Fatalf("%v SumRowsAcc [%d] = %v, want %v", shape, j, gotDB[j], want[j])
+				}
+			}
+		}
+	})
+}

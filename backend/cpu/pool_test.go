@@ -22,26 +22,20 @@ func TestPoolReusesFreedStorage(t *testing.T) {
 	if s := f32(a); len(s) != n || cap(s) != poolClass(n) || cap(s) > n+n/8 {
 		t.Fatalf("len %d cap %d for %d elements", len(s), cap(s), n)
 	}
-	// Another size in the same class gets the buffer back, zeroed. (A
-	// sync.Pool may drop what it holds — under the race detector it drops
-	// a quarter of what it is given — so a few tries.)
-	reused := false
-	for try := 0; try < 10 && !reused; try++ {
-		for i := range f32(a) {
-			f32(a)[i] = 7
-		}
-		pa := base(a)
-		b.Free(a)
-		a = b.New(tensor.F32, poolClass(n)-5)
-		reused = base(a) == pa
-		for i, v := range f32(a) {
-			if v != 0 {
-				t.Fatalf("New's storage not cleared: [%d] = %v", i, v)
-			}
-		}
+	// Another size in the same class gets the buffer back, zeroed.
+	for i := range f32(a) {
+		f32(a)[i] = 7
 	}
-	if !reused {
-		t.Fatal("a freed buffer was never reused by New of its size class")
+	pa := base(a)
+	b.Free(a)
+	a = b.New(tensor.F32, poolClass(n)-5)
+	if base(a) != pa {
+		t.Fatal("a freed buffer was not reused by New of its size class")
+	}
+	for i, v := range f32(a) {
+		if v != 0 {
+			t.Fatalf("New's storage not cleared: [%d] = %v", i, v)
+		}
 	}
 	b.Free(a)
 
@@ -68,22 +62,23 @@ func TestPoolReusesFreedStorage(t *testing.T) {
 		b.Free(q)
 	}
 
-	// Dropped without Free: collected, and the pool forgets it.
+	// Dropped without Free: collected, and the pool forgets it (its
+	// storage no longer counts as in use).
 	b.pool.mu.Lock()
-	before := len(b.pool.live)
+	before, inUse := len(b.pool.live), b.pool.inUse
 	b.pool.mu.Unlock()
 	_ = b.New(tensor.F32, n)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		runtime.GC()
 		b.pool.mu.Lock()
-		after := len(b.pool.live)
+		after, inUseAfter := len(b.pool.live), b.pool.inUse
 		b.pool.mu.Unlock()
-		if after <= before {
+		if after <= before && inUseAfter == inUse {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d pooled tensors tracked after the dropped one was collected, %d before", after, before)
+			t.Fatalf("%d pooled tensors tracked (%d elements in use) after the dropped one was collected, %d before (%d)", after, inUseAfter, before, inUse)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -102,38 +97,30 @@ func TestNewUninit(t *testing.T) {
 	b := New()
 	base := func(x *tensor.Tensor) *float32 { return unsafe.SliceData(f32(x)) }
 	n := poolMinElems + 100
-	reused := false
-	for try := 0; try < 10 && !reused; try++ { // a sync.Pool may drop what it holds
-		a := b.NewUninit(tensor.F32, n)
-		if s := f32(a); len(s) != n || cap(s) != poolClass(n) {
-			t.Fatalf("NewUninit: len %d cap %d for %d elements", len(s), cap(s), n)
-		}
-		for i := range f32(a) {
-			f32(a)[i] = 7
-		}
-		pa := base(a)
-		b.Free(a)
-		u := b.NewUninit(tensor.F32, n-3)
-		if base(u) != pa {
-			b.Free(u)
-			continue
-		}
-		reused = true
-		if v := f32(u)[n-4]; v != 7 {
-			t.Fatalf("NewUninit's reused storage holds %v, want the freed tensor's 7 (not cleared)", v)
-		}
-		b.Free(u)
-		z := b.New(tensor.F32, n)
-		for i, v := range f32(z) {
-			if v != 0 {
-				t.Fatalf("New after NewUninit's buffer was freed: [%d] = %v, want 0", i, v)
-			}
-		}
-		b.Free(z)
+	a := b.NewUninit(tensor.F32, n)
+	if s := f32(a); len(s) != n || cap(s) != poolClass(n) {
+		t.Fatalf("NewUninit: len %d cap %d for %d elements", len(s), cap(s), n)
 	}
-	if !reused {
-		t.Fatal("a freed buffer was never reused by NewUninit of its size class")
+	for i := range f32(a) {
+		f32(a)[i] = 7
 	}
+	pa := base(a)
+	b.Free(a)
+	u := b.NewUninit(tensor.F32, n-3)
+	if base(u) != pa {
+		t.Fatal("a freed buffer was not reused by NewUninit of its size class")
+	}
+	if v := f32(u)[n-4]; v != 7 {
+		t.Fatalf("NewUninit's reused storage holds %v, want the freed tensor's 7 (not cleared)", v)
+	}
+	b.Free(u)
+	z := b.New(tensor.F32, n)
+	for i, v := range f32(z) {
+		if v != 0 {
+			t.Fatalf("New after NewUninit's buffer was freed: [%d] = %v, want 0", i, v)
+		}
+	}
+	b.Free(z)
 	for _, c := range []struct {
 		dt tensor.DType
 		n  int
@@ -145,5 +132,66 @@ func TestNewUninit(t *testing.T) {
 		if c.dt == tensor.F32 && cap(f32(x)) != c.n {
 			t.Errorf("NewUninit(F32, %d): capacity %d, want a plain slice", c.n, cap(f32(x)))
 		}
+	}
+}
+
+// The pool keeps no more than the process needed at once: free buffers
+// plus pooled storage in use stay within 9/8 of the most storage ever in
+// use together. A miss that would pass that bound drops free buffers, those
+// of the class used longest ago first, one at a time.
+func TestPoolBoundedByPeakUse(t *testing.T) {
+	b := New()
+	state := func() (held, inUse, peak int, lists map[int]int) {
+		b.pool.mu.Lock()
+		defer b.pool.mu.Unlock()
+		lists = map[int]int{}
+		for c, fl := range b.pool.free {
+			lists[c] = len(fl.bufs)
+		}
+		return b.pool.held, b.pool.inUse, b.pool.peak, lists
+	}
+	const u = poolMinElems
+	const a, c, d = 4 * u, 2 * u, 3 * u // three classes
+	alloc := func(n, count int) []*tensor.Tensor {
+		var ts []*tensor.Tensor
+		for range count {
+			ts = append(ts, b.NewUninit(tensor.F32, n))
+		}
+		return ts
+	}
+	free := func(ts []*tensor.Tensor) {
+		for _, x := range ts {
+			b.Free(x)
+		}
+	}
+	// Ten of A and two of C at once (the peak, 44 units), then all freed:
+	// all kept.
+	as, cs := alloc(a, 10), alloc(c, 2)
+	free(cs) // C used before A
+	free(as)
+	if held, inUse, peak, lists := state(); held != 44*u || inUse != 0 || peak != 44*u || lists[a] != 10 || lists[c] != 2 {
+		t.Fatalf("after freeing everything: held %d, in use %d, peak %d, lists %v; want all 12 buffers kept, peak %d", held, inUse, peak, lists, 44*u)
+	}
+	// Seven of D, a class with nothing free: the first fits under 9/8 of
+	// the peak (49.5 units); then each miss drops what passes it, C's
+	// buffers first (used longest ago), then A's: 44+21 = 65 units, less
+	// C's 4 and three of A's, leaves 7 of A (49 units in all).
+	ds := alloc(d, 7)
+	held, inUse, peak, lists := state()
+	if held+inUse > peak+peak/8 || peak != 44*u || inUse != 21*u {
+		t.Fatalf("after seven misses of D: held %d + in use %d > 9/8 of peak %d (want peak %d, in use %d)", held, inUse, peak, 44*u, 21*u)
+	}
+	if lists[c] != 0 || lists[a] != 7 || held != 7*a {
+		t.Fatalf("after seven misses of D: lists %v (held %d), want C's dropped first and 7 of A left", lists, held)
+	}
+	// Hits take from the free lists and move nothing else.
+	more := alloc(a, 7)
+	if held, inUse, peak, _ := state(); held != 0 || inUse != 49*u || peak != 49*u {
+		t.Fatalf("after seven hits of A: held %d, in use %d, peak %d; want 0, %d, %d", held, inUse, peak, 49*u, 49*u)
+	}
+	free(more)
+	free(ds)
+	if held, inUse, _, _ := state(); held != 49*u || inUse != 0 {
+		t.Fatalf("after freeing: held %d, in use %d; want %d, 0", held, inUse, 49*u)
 	}
 }
