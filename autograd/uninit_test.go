@@ -12,9 +12,17 @@ import (
 // The ops that take uncleared storage for their outputs (newOutVar) write
 // them whole: on storage the backend hands back full of NaNs from freed
 // tensors (tensor.UninitAllocator), they give the bits of a backend that
-// clears. Every output here is large enough (≥ 1 MiB) to be pooled.
+// clears. Every output here is large enough to be pooled (32 KiB and up),
+// at 1,100 rows (the blocked products) and at 40 (a decode step's few rows:
+// the small-m products, 40–48 KB outputs).
 func TestOutputsOverUninitStorage(t *testing.T) {
-	const n, in, out, r, heads, d = 1100, 256, 300, 4, 4, 64
+	for _, n := range []int{1100, 40} {
+		outputsOverUninitStorage(t, n)
+	}
+}
+
+func outputsOverUninitStorage(t *testing.T, n int) {
+	const in, out, r, heads, d = 256, 300, 4, 4, 64
 	dev := cpu.New()
 	rng := rand.New(rand.NewPCG(5, 6))
 	up := func(shape ...int) *tensor.Tensor {
@@ -67,7 +75,7 @@ func TestOutputsOverUninitStorage(t *testing.T) {
 	for o := range want {
 		for i := range want[o] {
 			if math.Float32bits(got[o][i]) != math.Float32bits(want[o][i]) {
-				t.Fatalf("%s [%d]: %v over uncleared storage, %v over cleared", names[o], i, got[o][i], want[o][i])
+				t.Fatalf("%d rows, %s [%d]: %v over uncleared storage, %v over cleared", n, names[o], i, got[o][i], want[o][i])
 			}
 		}
 	}
