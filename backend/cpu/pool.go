@@ -4,6 +4,7 @@ import (
 	"math/bits"
 	"runtime"
 	"sync"
+	"time"
 	"weak"
 
 	"github.com/r1go/r1/tensor"
@@ -31,27 +32,40 @@ import (
 //
 // What the pool keeps is bounded by what the process needed at once: the
 // free lists plus the pooled storage in use stay within 9/8 of the most
-// storage ever in use at one time (peak). A miss that would pass that bound
-// first drops free buffers of the class used longest ago. The eighth over
-// the peak is room for the mix of classes a step frees and takes again in
-// another order (a backward pass's temporaries): at exactly the peak, a
-// llama-112m training step dropped and reallocated 150 buffers (+0.5 GB
-// RSS); with an eighth or a quarter more, none. So memory follows the
-// working set, whatever the garbage collector's pace: with sync.Pools (kept
-// for two collections) the rate of small allocations paced the collections,
-// and once those were pooled too, the large classes of the built-in model's
-// changing sequence lengths piled up between them (GRPO peak RSS +30%; a
-// quarter over the peak +20%, an eighth +12%).
+// storage in use at one time (peak) over the last half to whole minute. A
+// miss that would pass that bound first drops free buffers of the class
+// used longest ago, and so does the peak's ageing (every peakWindow). The
+// eighth over the peak is room for the mix of classes a step frees and
+// takes again in another order (a backward pass's temporaries): at exactly
+// the peak, a llama-112m training step dropped and reallocated 150 buffers
+// (+0.5 GB RSS); with an eighth or a quarter more, none. The ageing lets a
+// long process (a pipeline's stages) give back what an earlier phase
+// needed, and forgets tensors dropped without Free, which count as in use
+// until collected. So memory follows the working set, whatever the garbage
+// collector's pace: with sync.Pools (kept for two collections) the rate of
+// small allocations paced the collections, and once those were pooled too,
+// the large classes of the built-in model's changing sequence lengths
+// piled up between them (GRPO peak RSS +30%; a quarter over the peak +20%,
+// an eighth +12%).
 type bufPool struct {
 	mu   sync.Mutex
 	live map[weak.Pointer[tensor.Tensor]]int // New's pooled tensors, not yet freed: capacity
 	free map[int]*freeList                   // by capacity; a class with no buffers is deleted
 	// inUse is the capacity of the live tensors, held that of the free
-	// lists, peak the largest inUse so far (elements); after a miss,
-	// held+inUse ≤ peak+peak/8.
-	inUse, held, peak int
-	clock             uint64 // counts takes and puts, for freeList.used
+	// lists (elements); curPeak is the largest inUse since the window
+	// began at windowStart, prevPeak the window before's; after a miss,
+	// held+inUse ≤ peak+peak/8 with peak = max(curPeak, prevPeak).
+	inUse, held       int
+	curPeak, prevPeak int
+	windowStart       time.Time
+	clock             uint64           // counts takes and puts, for freeList.used
+	takes             uint64           // counts takes: every 64th looks at the time
+	now               func() time.Time // time.Now; tests move it
 }
+
+// peakWindow is how long the most storage in use at once counts for the
+// bound, at least (and at most twice that).
+const peakWindow = 30 * time.Second
 
 // freeList holds the freed buffers of one capacity, and when the class was
 // last taken from or given to (bufPool.clock).
@@ -79,25 +93,39 @@ func (p *bufPool) take(t *tensor.Tensor, n int, zeroed bool) []float32 {
 	p.mu.Lock()
 	if p.live == nil {
 		p.live, p.free = map[weak.Pointer[tensor.Tensor]]int{}, map[int]*freeList{}
+		if p.now == nil {
+			p.now = time.Now
+		}
+		p.windowStart = p.now()
 	}
 	p.live[k] = c
 	p.inUse += c
-	p.peak = max(p.peak, p.inUse)
-	buf := p.pop(c)
-	if buf == nil {
-		for p.held+p.inUse > p.peak+p.peak/8 && p.dropOldest() {
-		}
+	p.curPeak = max(p.curPeak, p.inUse)
+	if p.takes++; p.takes%64 == 0 && p.now().Sub(p.windowStart) >= peakWindow {
+		p.prevPeak, p.curPeak, p.windowStart = p.curPeak, p.inUse, p.now()
+		p.trim()
 	}
+	if buf := p.pop(c); buf != nil {
+		p.mu.Unlock()
+		runtime.AddCleanup(t, p.forget, k)
+		buf = buf[:n]
+		if zeroed {
+			clear(buf)
+		}
+		return buf
+	}
+	p.trim()
 	p.mu.Unlock()
 	runtime.AddCleanup(t, p.forget, k)
-	if buf == nil {
-		return make([]float32, n, c)
+	return make([]float32, n, c)
+}
+
+// trim drops free buffers, the class used longest ago first, while the
+// free lists and the storage in use pass 9/8 of the peak; p.mu is held.
+func (p *bufPool) trim() {
+	peak := max(p.curPeak, p.prevPeak)
+	for p.held+p.inUse > peak+peak/8 && p.dropOldest() {
 	}
-	buf = buf[:n]
-	if zeroed {
-		clear(buf)
-	}
-	return buf
 }
 
 // put takes s, t's storage, back if New gave it to t.

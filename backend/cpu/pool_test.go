@@ -148,7 +148,7 @@ func TestPoolBoundedByPeakUse(t *testing.T) {
 		for c, fl := range b.pool.free {
 			lists[c] = len(fl.bufs)
 		}
-		return b.pool.held, b.pool.inUse, b.pool.peak, lists
+		return b.pool.held, b.pool.inUse, max(b.pool.curPeak, b.pool.prevPeak), lists
 	}
 	const u = poolMinElems
 	const a, c, d = 4 * u, 2 * u, 3 * u // three classes
@@ -193,5 +193,46 @@ func TestPoolBoundedByPeakUse(t *testing.T) {
 	free(ds)
 	if held, inUse, _, _ := state(); held != 49*u || inUse != 0 {
 		t.Fatalf("after freeing: held %d, in use %d; want %d, 0", held, inUse, 49*u)
+	}
+}
+
+// The peak ages: after a phase that needed much at once, two windows of a
+// smaller working set trim the free lists to 9/8 of the new peak (a
+// pipeline's next stage does not keep the last one's buffers), while one
+// window is not enough.
+func TestPoolPeakAges(t *testing.T) {
+	b := New()
+	now := time.Unix(0, 0)
+	b.pool.now = func() time.Time { return now }
+	held := func() int {
+		b.pool.mu.Lock()
+		defer b.pool.mu.Unlock()
+		return b.pool.held
+	}
+	const big, small = poolMinElems * 8, poolMinElems
+	var bigs []*tensor.Tensor
+	for range 16 { // the peak: 128 units
+		bigs = append(bigs, b.NewUninit(tensor.F32, big))
+	}
+	for _, x := range bigs {
+		b.Free(x)
+	}
+	// A phase of one small tensor at a time (hits after the first), 64
+	// takes per window so each window's turn is seen.
+	window := func() {
+		now = now.Add(peakWindow)
+		for range 64 {
+			b.Free(b.NewUninit(tensor.F32, small))
+		}
+	}
+	window()
+	if h := held(); h != 16*big+small {
+		t.Fatalf("one window after the peak: %d elements held, want all %d", h, 16*big+small)
+	}
+	window()
+	// The peak is now the small phase's (one small tensor): the free
+	// lists keep 9/8 of it, the small buffer, and no big one.
+	if h := held(); h != small {
+		t.Fatalf("two windows after the peak: %d elements held, want %d (the big buffers dropped)", h, small)
 	}
 }
