@@ -19,7 +19,7 @@ import (
 // the old ones. Smaller buffers (from 32 KiB) are the decode steps' and the
 // built-in model's activations, tens of thousands a second, each zeroed by
 // Go's allocator on the calling goroutine while the other cores wait: a
-// fifth of a short `r1 zero` run's wall time. Reused here, a buffer is only
+// tenth of `r1 zero`'s wall time. Reused here, a buffer is only
 // cleared (New) or handed over as its last holder left it (NewUninit).
 //
 // Only storage New (or NewUninit) allocated is pooled, and only when Free
@@ -37,8 +37,9 @@ import (
 // used longest ago, and so does the peak's ageing (every peakWindow). The
 // eighth over the peak is room for the mix of classes a step frees and
 // takes again in another order (a backward pass's temporaries): at exactly
-// the peak, a llama-112m training step dropped and reallocated 150 buffers
-// (+0.5 GB RSS); with an eighth or a quarter more, none. The ageing lets a
+// the peak, three llama-112m training steps dropped and reallocated 150
+// buffers (+0.5 GB RSS, three more collections); with an eighth or a
+// quarter more, peak RSS and collections were as before. The ageing lets a
 // long process (a pipeline's stages) give back what an earlier phase
 // needed, and forgets tensors dropped without Free, which count as in use
 // until collected. So memory follows the working set, whatever the garbage
@@ -105,19 +106,20 @@ func (p *bufPool) take(t *tensor.Tensor, n int, zeroed bool) []float32 {
 		p.prevPeak, p.curPeak, p.windowStart = p.curPeak, p.inUse, p.now()
 		p.trim()
 	}
-	if buf := p.pop(c); buf != nil {
-		p.mu.Unlock()
-		runtime.AddCleanup(t, p.forget, k)
-		buf = buf[:n]
-		if zeroed {
-			clear(buf)
-		}
-		return buf
+	buf := p.pop(c)
+	if buf == nil {
+		p.trim()
 	}
-	p.trim()
 	p.mu.Unlock()
 	runtime.AddCleanup(t, p.forget, k)
-	return make([]float32, n, c)
+	if buf == nil {
+		return make([]float32, n, c)
+	}
+	buf = buf[:n]
+	if zeroed {
+		clear(buf)
+	}
+	return buf
 }
 
 // trim drops free buffers, the class used longest ago first, while the
